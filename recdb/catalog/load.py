@@ -1,0 +1,290 @@
+"""The fast path from catalogue CSV files to the ``raw`` schema, through COPY.
+
+Accepts every layout the catalogue is found in: with or without pandas'
+leading index column, with or without a byte-order mark, CRLF or LF, upper- or
+lower-case headers, integers written as floats (``795222.0``), and any file
+names: each file is recognised by its header, not its name.
+
+The whole load is one transaction: a malformed file raises
+:class:`~recdb.errors.CatalogLoadError` naming the file, line, column and
+value, and the raw tables keep what they held before.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from recdb.catalog.tables import RAW_SCHEMA, RAW_TABLES, RawTable
+from recdb.db.connection import connect
+from recdb.db.roles import grant_reader_access
+from recdb.errors import CatalogLoadError
+from recdb.settings import default_catalog_dir
+
+logger = logging.getLogger(__name__)
+
+#: Header names pandas gives its index column.
+INDEX_COLUMN_NAMES = {"", "index", "unnamed: 0"}
+COPY_CHUNK_BYTES = 1 << 20
+INTEGER_CHECK_PREFIX = "whole_number_"
+_COPY_LINE = re.compile(r"\bline (\d+)")
+_COPY_VALUE = re.compile(r'\bcolumn (?P<column>\w+)(?:: "(?P<value>.*)")?$', re.DOTALL)
+
+
+@dataclass(frozen=True)
+class CatalogFile:
+    """A CSV file recognised as the source of one raw table."""
+
+    path: Path
+    table: RawTable
+    header: tuple[str, ...]  # the file's columns, normalised, index column included
+
+    @property
+    def has_index_column(self) -> bool:
+        """Whether the file starts with pandas' index column."""
+        return len(self.header) == len(self.table.columns) + 1
+
+
+@dataclass(frozen=True)
+class LoadReport:
+    """What a load did: rows per raw table and the time it took."""
+
+    rows: dict[str, int]
+    seconds: float
+    source_dir: Path
+
+
+def read_header(path: Path) -> tuple[str, ...]:
+    """The file's header, lower-cased and trimmed (BOM and CRLF removed)."""
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as handle:
+            first_line = handle.readline()
+    except UnicodeDecodeError as error:
+        raise CatalogLoadError(
+            f"the header is not UTF-8 text ({error.reason})", path=path, line=1
+        ) from None
+    except OSError as error:
+        raise CatalogLoadError(f"cannot read the file: {error.strerror}", path=path) from None
+    if not first_line.strip():
+        raise CatalogLoadError("the file is empty: expected a CSV header", path=path, line=1)
+    fields = next(csv.reader([first_line.rstrip("\r\n")]))
+    return tuple(field.strip().lower() for field in fields)
+
+
+def match_table(path: Path, header: tuple[str, ...]) -> RawTable | None:
+    """The raw table whose columns are exactly the header's (after an optional index column)."""
+    columns = header[1:] if header and header[0] in INDEX_COLUMN_NAMES else header
+    for table in RAW_TABLES:
+        if set(columns) == set(table.column_names) and len(columns) == len(table.columns):
+            return table
+    return None
+
+
+def find_catalog_files(source_dir: Path) -> dict[str, CatalogFile]:
+    """Recognise the six catalogue files in ``source_dir`` by their headers."""
+    if not source_dir.is_dir():
+        raise CatalogLoadError("no such folder", path=source_dir)
+    found: dict[str, CatalogFile] = {}
+    for path in sorted(source_dir.iterdir()):
+        if not path.is_file() or path.suffix.lower() != ".csv":
+            continue
+        header = read_header(path)
+        table = match_table(path, header)
+        if table is None:
+            logger.warning("ignoring %s: its header matches no catalogue file", path.name)
+            continue
+        if table.name in found:
+            raise CatalogLoadError(
+                f"two files hold {RAW_SCHEMA}.{table.name}: {found[table.name].path.name!r} "
+                f"and {path.name!r}; keep one of them in the folder",
+                path=source_dir,
+            )
+        found[table.name] = CatalogFile(path=path, table=table, header=header)
+    missing = [table for table in RAW_TABLES if table.name not in found]
+    if missing:
+        expected = "; ".join(f"{t.description} ({','.join(t.column_names)})" for t in missing)
+        raise CatalogLoadError(f"no file found for: {expected}", path=source_dir)
+    return found
+
+
+def load_catalog(
+    source_dir: Path | None = None, *, conn: psycopg.Connection | None = None
+) -> LoadReport:
+    """Load the six catalogue files of ``source_dir`` into schema ``raw``, replacing its rows.
+
+    ``source_dir`` defaults to the project's own generated catalogue. Runs as
+    the owner unless ``conn`` is given. All or nothing.
+    """
+    source_dir = (source_dir or default_catalog_dir()).absolute()
+    files = find_catalog_files(source_dir)
+    started = time.perf_counter()
+    own_connection = conn is None
+    conn = conn or connect("owner")
+    try:
+        with conn.transaction():
+            grant_reader_access(conn)
+            rows = {name: _load_file(conn, files[name]) for name in (t.name for t in RAW_TABLES)}
+    finally:
+        if own_connection:
+            conn.close()
+    seconds = time.perf_counter() - started
+    logger.info("loaded %s rows from %s in %.2f s", sum(rows.values()), source_dir, seconds)
+    return LoadReport(rows=rows, seconds=seconds, source_dir=source_dir)
+
+
+def _staging_name(table: RawTable) -> sql.Identifier:
+    return sql.Identifier(f"load_{table.name}")
+
+
+def _load_file(conn: psycopg.Connection, catalog_file: CatalogFile) -> int:
+    table = catalog_file.table
+    staging = sql.Identifier(f"load_{table.name}")
+    _create_staging_table(conn, catalog_file, staging)
+    _copy_file(conn, catalog_file, staging)
+    _ensure_raw_table(conn, table)
+    target = sql.Identifier(RAW_SCHEMA, table.name)
+    conn.execute(sql.SQL("truncate {}").format(target))
+    inserted = conn.execute(
+        sql.SQL("insert into {} ({}) select {} from {}").format(
+            target,
+            sql.SQL(", ").join(sql.Identifier(c) for c in table.column_names),
+            sql.SQL(", ").join(
+                sql.SQL("{}::{}").format(sql.Identifier(c.name), sql.SQL(c.pg_type))
+                for c in table.columns
+            ),
+            staging,
+        )
+    ).rowcount
+    logger.debug("%s: %s rows into %s.%s", catalog_file.path.name, inserted, RAW_SCHEMA, table.name)
+    return inserted
+
+
+def _create_staging_table(
+    conn: psycopg.Connection, catalog_file: CatalogFile, staging: sql.Identifier
+) -> None:
+    """A temporary table shaped like the file, whose types make COPY check every value.
+
+    Integer columns are numeric there, so pandas' ``795222.0`` is accepted, and a
+    check constraint rejects fractions and overflow, with COPY naming the line.
+    """
+    types = {c.name: c for c in catalog_file.table.columns}
+    definitions = []
+    for position, name in enumerate(catalog_file.header):
+        if catalog_file.has_index_column and position == 0:
+            definitions.append(sql.SQL("_index text"))
+            continue
+        column = types[name]
+        if column.is_integer:
+            definitions.append(
+                sql.SQL(
+                    "{name} numeric constraint {check} check ({name} = trunc({name}) "
+                    "and {name} between -2147483648 and 2147483647)"
+                ).format(
+                    name=sql.Identifier(name),
+                    check=sql.Identifier(f"{INTEGER_CHECK_PREFIX}{name}"),
+                )
+            )
+        else:
+            definitions.append(
+                sql.SQL("{} {}").format(sql.Identifier(name), sql.SQL(column.pg_type))
+            )
+    conn.execute(
+        sql.SQL("create temporary table {} ({}) on commit drop").format(
+            staging, sql.SQL(", ").join(definitions)
+        )
+    )
+
+
+def _copy_file(
+    conn: psycopg.Connection, catalog_file: CatalogFile, staging: sql.Identifier
+) -> None:
+    file_columns = [
+        "_index" if catalog_file.has_index_column and position == 0 else name
+        for position, name in enumerate(catalog_file.header)
+    ]
+    statement = sql.SQL("copy {} ({}) from stdin with (format csv, header true)").format(
+        staging, sql.SQL(", ").join(sql.Identifier(c) for c in file_columns)
+    )
+    try:
+        with (
+            open(catalog_file.path, "rb") as handle,
+            conn.cursor() as cursor,
+            cursor.copy(statement) as copy,
+        ):
+            while chunk := handle.read(COPY_CHUNK_BYTES):
+                copy.write(chunk)
+    except psycopg.Error as error:
+        raise _copy_error(catalog_file, error) from None
+
+
+def _copy_error(catalog_file: CatalogFile, error: psycopg.Error) -> CatalogLoadError:
+    """Turn PostgreSQL's COPY complaint into an error naming file, line, column and value."""
+    diag = error.diag
+    context = diag.context or ""
+    problem = diag.message_primary or str(error).strip()
+    line_match = _COPY_LINE.search(context)
+    column_match = _COPY_VALUE.search(context)
+    column = column_match.group("column") if column_match else None
+    value = column_match.group("value") if column_match else None
+    if diag.constraint_name and diag.constraint_name.startswith(INTEGER_CHECK_PREFIX):
+        column = diag.constraint_name.removeprefix(INTEGER_CHECK_PREFIX)
+        problem = "not a whole number within the integer range"
+        value = _field_of_failing_row(catalog_file, column, diag.message_detail)
+    elif "extra data after last expected column" in problem or "missing data for column" in problem:
+        problem = (
+            f"{problem}: expected {len(catalog_file.header)} fields like the header "
+            f"({','.join(catalog_file.header)})"
+        )
+        column = None
+    return CatalogLoadError(
+        problem,
+        path=catalog_file.path,
+        line=int(line_match.group(1)) if line_match else None,
+        column=column,
+        value=value,
+    )
+
+
+def _field_of_failing_row(catalog_file: CatalogFile, column: str, detail: str | None) -> str | None:
+    """The value of ``column`` in PostgreSQL's 'Failing row contains (...)' detail."""
+    if not detail or "(" not in detail:
+        return None
+    row_text = detail[detail.index("(") + 1 : detail.rindex(")")]
+    fields = next(csv.reader([row_text], skipinitialspace=True))
+    try:
+        return fields[catalog_file.header.index(column)]
+    except (ValueError, IndexError):
+        return None
+
+
+def _ensure_raw_table(conn: psycopg.Connection, table: RawTable) -> None:
+    """Create the raw table as tables.py describes it, or check an existing one matches."""
+    existing = conn.execute(
+        "select attname from pg_attribute "
+        "where attrelid = to_regclass(%s) and attnum > 0 and not attisdropped order by attnum",
+        (f"{RAW_SCHEMA}.{table.name}",),
+    ).fetchall()
+    if not existing:
+        conn.execute(
+            sql.SQL("create table {} ({})").format(
+                sql.Identifier(RAW_SCHEMA, table.name),
+                sql.SQL(", ").join(
+                    sql.SQL("{} {}").format(sql.Identifier(c.name), sql.SQL(c.pg_type))
+                    for c in table.columns
+                ),
+            )
+        )
+        return
+    if tuple(row[0] for row in existing) != table.column_names:
+        raise CatalogLoadError(
+            f"{RAW_SCHEMA}.{table.name} exists with columns {[row[0] for row in existing]}, "
+            f"not {list(table.column_names)}: drop it (and the views over it) or rebuild it "
+            "with dbt seed --full-refresh",
+        )

@@ -1,0 +1,214 @@
+"""The ``recdb`` command line: run the server, load the catalogue, build, demo."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from recdb.errors import RecdbError
+from recdb.settings import ROLES
+
+logger = logging.getLogger("recdb")
+
+
+class _RecdbGroup(click.Group):
+    """A click group that turns recdb's own errors into one line and exit code 1."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except RecdbError as error:
+            click.secho(f"error: {error}", fg="red", err=True)
+            sys.exit(1)
+
+
+@click.group(cls=_RecdbGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", is_flag=True, help="Log debug details.")
+def main(verbose: bool) -> None:
+    """recdb: a dbt + PostgreSQL warehouse for a streaming catalogue.
+
+    Runs on the project's embedded PostgreSQL (state in $RECDB_HOME, default
+    ./.recdb), or on your own server when PGHOST and the other PG* variables
+    are set.
+    """
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+
+
+# -- db -----------------------------------------------------------------------
+@main.group(cls=_RecdbGroup)
+def db() -> None:
+    """Start, stop and inspect the embedded PostgreSQL server."""
+
+
+def _server():  # noqa: ANN202 - imported lazily to keep --help fast
+    from recdb.db.server import EmbeddedServer
+
+    return EmbeddedServer()
+
+
+def _external_note() -> bool:
+    from recdb.db.connection import is_external
+
+    if is_external():
+        click.echo("PGHOST is set: recdb uses your server; the embedded one is not involved.")
+        return True
+    return False
+
+
+@db.command()
+def start() -> None:
+    """Start the embedded server (initialising it on first use); a running one is left alone."""
+    if _external_note():
+        return
+    status = _server().start()
+    click.echo(status.describe())
+
+
+@db.command()
+def stop() -> None:
+    """Stop the embedded server."""
+    if _external_note():
+        return
+    click.echo(_server().stop().describe())
+
+
+@db.command()
+def status() -> None:
+    """Say whether the embedded server runs (exit code 0) or not (exit code 3)."""
+    if _external_note():
+        return
+    current = _server().status()
+    click.echo(current.describe())
+    if not current.running:
+        sys.exit(3)
+
+
+@db.command()
+@click.option(
+    "--role",
+    type=click.Choice(ROLES),
+    default="owner",
+    show_default=True,
+    help="Whose connection: owner runs dbt, analyst reads, scientist reads and writes landing.",
+)
+def url(role: str) -> None:
+    """Print a libpq URL for a role (on the last line), for psql, pgAdmin, pandas or dbt."""
+    from recdb.db.connection import connection_settings
+
+    click.echo(connection_settings(role).url())
+
+
+@db.command("create-roles")
+def create_roles_command() -> None:
+    """On your own server: create the owner, analyst and scientist roles (needs CREATEROLE).
+
+    Connects with the PG* variables; passwords come from RECDB_OWNER_PASSWORD,
+    RECDB_ANALYST_PASSWORD and RECDB_SCIENTIST_PASSWORD.
+    """
+    import os
+
+    from recdb.db.connection import ConnectionSettings, is_external
+    from recdb.db.roles import create_roles
+
+    if not is_external():
+        raise click.UsageError("the embedded server creates its roles itself at first start")
+    missing = [r for r in ROLES if not os.environ.get(f"RECDB_{r.upper()}_PASSWORD")]
+    if missing:
+        names = ", ".join(f"RECDB_{r.upper()}_PASSWORD" for r in missing)
+        raise click.UsageError(f"set {names} first")
+    admin = ConnectionSettings(
+        host=os.environ["PGHOST"],
+        port=int(os.environ.get("PGPORT", "5432")),
+        dbname=os.environ.get("PGDATABASE", "postgres"),
+        user=os.environ.get("PGUSER", "postgres"),
+        password=os.environ.get("PGPASSWORD"),
+        sslmode=os.environ.get("PGSSLMODE"),
+    )
+    create_roles(admin, {r: os.environ[f"RECDB_{r.upper()}_PASSWORD"] for r in ROLES})
+    click.echo("roles ready: grant the database to the owner role, then run `recdb load`")
+
+
+# -- catalogue ----------------------------------------------------------------
+@main.group(cls=_RecdbGroup)
+def catalog() -> None:
+    """The project's own synthetic catalogue."""
+
+
+@catalog.command()
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option("--titles", type=click.IntRange(min=50), default=1200, show_default=True)
+@click.option("--seed", type=int, default=42, show_default=True)
+@click.option(
+    "--layout",
+    type=click.Choice(["seed", "kaggle"]),
+    default="seed",
+    show_default=True,
+    help="seed: dbt-seed-ready files; kaggle: the Kaggle download's exact shape.",
+)
+def generate(out_dir: Path, titles: int, seed: int, layout: str) -> None:
+    """Write a deterministic Kaggle-shaped catalogue (six CSV files) into --out."""
+    from recdb.catalog.generate import generate_catalog
+
+    written = generate_catalog(out_dir, titles=titles, seed=seed, layout=layout)
+    for table, path in written.items():
+        click.echo(f"{table}: {path}")
+
+
+@main.command()
+@click.option(
+    "--from",
+    "source_dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="Folder with the six catalogue CSV files (default: the project's own catalogue).",
+)
+def load(source_dir: Path | None) -> None:
+    """Load the six catalogue files into schema raw, replacing what it held (all or nothing)."""
+    from recdb.catalog.load import load_catalog
+
+    report = load_catalog(source_dir)
+    for table, rows in report.rows.items():
+        click.echo(f"raw.{table}: {rows} rows")
+    click.echo(f"loaded {report.source_dir} in {report.seconds:.2f} s")
+
+
+@main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.argument("dbt_args", nargs=-1, type=click.UNPROCESSED)
+def build(dbt_args: tuple[str, ...]) -> None:
+    """Run `dbt build` as the owner, from what raw holds; extra arguments go to dbt."""
+    from recdb.transform import run_dbt
+
+    run_dbt(["build", *dbt_args])
+
+
+@main.command()
+def demo() -> None:
+    """The main job: start the server, load the catalogue, build and test, say how to connect."""
+    from recdb.catalog.load import load_catalog
+    from recdb.db.connection import connection_settings, is_external
+    from recdb.transform import run_dbt
+
+    if not is_external():
+        click.echo(_server().start().describe())
+    report = load_catalog()
+    click.echo(f"loaded {sum(report.rows.values())} catalogue rows in {report.seconds:.2f} s")
+    run_dbt(["build"])
+    analyst = connection_settings("analyst")
+    lines = [
+        "",
+        "The warehouse is built. Connect as the read-only analyst:",
+        f"  psql '{analyst.url()}'",
+        "  then e.g.: select * from marts.dim_titles where is_all_time_best limit 5;",
+        "Other roles: recdb db url --role owner|scientist. Stop with: recdb db stop",
+    ]
+    click.echo("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

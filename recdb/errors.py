@@ -1,0 +1,51 @@
+"""The exceptions recdb raises: each says what went wrong and what to do about it."""
+
+from __future__ import annotations
+
+
+class RecdbError(Exception):
+    """Base class of every error recdb raises on purpose."""
+
+
+class ServerError(RecdbError):
+    """The embedded PostgreSQL could not be initialised, started or stopped."""
+
+
+class ConnectionSettingsError(RecdbError):
+    """The settings needed to reach PostgreSQL are missing or inconsistent."""
+
+
+class CatalogLoadError(RecdbError):
+    """A catalogue file could not be loaded; nothing of the load was kept.
+
+    ``path``, ``line``, ``column`` and ``value`` locate the problem when known.
+    """
+
+    def __init__(
+        self,
+        problem: str,
+        *,
+        path: object = None,
+        line: int | None = None,
+        column: str | None = None,
+        value: str | None = None,
+    ) -> None:
+        self.problem = problem
+        self.path = path
+        self.line = line
+        self.column = column
+        self.value = value
+        where = []
+        if path is not None:
+            where.append(str(path))
+        if line is not None:
+            where.append(f"line {line}")
+        if column is not None:
+            where.append(f"column {column!r}")
+        prefix = ", ".join(where)
+        detail = f" (value {value!r})" if value is not None else ""
+        super().__init__(f"{prefix}: {problem}{detail}" if prefix else f"{problem}{detail}")
+
+
+class DbtError(RecdbError):
+    """A dbt command failed; dbt's own output above says which node and why."""

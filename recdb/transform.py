@@ -1,0 +1,75 @@
+"""Running dbt with the project's profile, against the embedded server or yours."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+
+from recdb.db.connection import ConnectionSettings, connection_settings
+from recdb.errors import DbtError
+from recdb.settings import project_dir, recdb_home
+
+logger = logging.getLogger(__name__)
+
+
+def write_profile(home: Path | None = None) -> Path:
+    """Copy ``profiles.yml.example`` into ``home`` and return that folder.
+
+    The example reads every value from the environment, so the same file
+    serves the embedded server and any other.
+    """
+    profiles_dir = home or recdb_home()
+    profiles_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(project_dir() / "profiles.yml.example", profiles_dir / "profiles.yml")
+    return profiles_dir
+
+
+def dbt_environment(settings: ConnectionSettings | None = None) -> dict[str, str]:
+    """The variables dbt's profile reads, for the owner's connection."""
+    owner = settings or connection_settings("owner")
+    return {
+        **owner.libpq_env(),
+        "DBT_PROFILES_DIR": str(write_profile()),
+        "DBT_PROJECT_DIR": str(project_dir()),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    }
+
+
+def run_dbt(args: Sequence[str], settings: ConnectionSettings | None = None) -> None:
+    """Run one dbt command in this process, as the owner; raise DbtError if it fails."""
+    from dbt.cli.main import dbtRunner
+
+    env = dbt_environment(settings)
+    saved = {key: os.environ.get(key) for key in env}
+    os.environ.update(env)
+    try:
+        logger.info("dbt %s", " ".join(args))
+        result = dbtRunner().invoke(
+            [
+                *args,
+                "--project-dir",
+                env["DBT_PROJECT_DIR"],
+                "--profiles-dir",
+                env["DBT_PROFILES_DIR"],
+            ]
+        )
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    if not result.success:
+        detail = f": {result.exception}" if result.exception else " (see dbt's output above)"
+        raise DbtError(f"dbt {' '.join(args)} failed{detail}")
+
+
+def build(select: Sequence[str] = (), extra_args: Sequence[str] = ()) -> None:
+    """``dbt build`` of the whole project (or of ``select``), from what raw holds now."""
+    args = ["build"]
+    if select:
+        args += ["--select", *select]
+    run_dbt([*args, *extra_args])
