@@ -1,0 +1,116 @@
+"""Shared fixtures: real embedded PostgreSQL servers, each in its own temporary RECDB_HOME."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from recdb.catalog.load import LoadReport, load_catalog
+from recdb.db.connection import ConnectionSettings, connection_settings
+from recdb.db.server import EmbeddedServer
+from recdb.transform import run_dbt
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+REAL_CATALOG_DIR = PROJECT_DIR.parent / "shared" / "data" / "netflix"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class Warehouse:
+    """A running embedded server for tests, with helpers to use it as each role."""
+
+    server: EmbeddedServer
+
+    @property
+    def home(self) -> Path:
+        return self.server.home
+
+    def settings(self, role: str = "owner") -> ConnectionSettings:
+        return connection_settings(role, home=self.home)
+
+    def connect(self, role: str = "owner", **kwargs) -> psycopg.Connection:
+        return self.settings(role).connect(**kwargs)
+
+    def env(self) -> dict[str, str]:
+        """Environment for a `recdb` subprocess aimed at this server."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+        env["RECDB_HOME"] = str(self.home)
+        return env
+
+    def load(self, source_dir: Path | None = None) -> LoadReport:
+        with self.connect() as conn:
+            return load_catalog(source_dir, conn=conn)
+
+    def dbt(self, *args: str) -> None:
+        run_dbt(list(args), settings=self.settings("owner"))
+
+    def query(self, statement: str, params=None, role: str = "owner") -> list[tuple]:
+        with self.connect(role) as conn:
+            return conn.execute(statement, params).fetchall()
+
+    def scalar(self, statement: str, params=None, role: str = "owner"):
+        return self.query(statement, params, role)[0][0]
+
+    def recdb(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        """Run the `recdb` command line against this server."""
+        return subprocess.run(
+            [sys.executable, "-m", "recdb.cli", *args],
+            env=self.env(),
+            cwd=PROJECT_DIR,
+            capture_output=True,
+            text=True,
+            check=check,
+            timeout=600,
+        )
+
+
+def _start_warehouse(home: Path) -> Iterator[Warehouse]:
+    previous_port = os.environ.get("RECDB_PORT")
+    os.environ["RECDB_PORT"] = str(free_port())
+    try:
+        server = EmbeddedServer(home)
+        server.start()
+    finally:
+        if previous_port is None:
+            os.environ.pop("RECDB_PORT", None)
+        else:
+            os.environ["RECDB_PORT"] = previous_port
+    try:
+        yield Warehouse(server)
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_external_server() -> None:
+    """Tests run on embedded servers only, whatever PG* the shell has."""
+    for key in [k for k in os.environ if k.startswith("PG")]:
+        del os.environ[key]
+
+
+@pytest.fixture(scope="session")
+def built_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Warehouse]:
+    """A server holding the project's own catalogue, loaded and built with dbt."""
+    for warehouse in _start_warehouse(tmp_path_factory.mktemp("built") / "home"):
+        warehouse.load()
+        warehouse.dbt("build")
+        yield warehouse
+
+
+@pytest.fixture(scope="module")
+def fresh_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Warehouse]:
+    """A server of the test module's own, with nothing loaded."""
+    yield from _start_warehouse(tmp_path_factory.mktemp("fresh") / "home")

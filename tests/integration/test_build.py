@@ -1,0 +1,127 @@
+"""dbt builds the snowflake schema from whatever raw holds, and PostgreSQL holds its keys."""
+
+from __future__ import annotations
+
+import pytest
+
+from recdb.catalog.generate import generate_catalog
+
+pytestmark = pytest.mark.integration
+
+MARTS = [
+    "dim_titles",
+    "dim_genres",
+    "bridge_title_genres",
+    "dim_prod_countries",
+    "bridge_title_prod_countries",
+    "dim_persons",
+    "dim_credits",
+]
+
+
+def completeness(warehouse) -> dict[str, tuple[int, int]]:
+    """(source, mart) counts for titles, credits and the distinct list pairs."""
+    return {
+        "titles": (
+            warehouse.scalar("select count(*) from raw.titles"),
+            warehouse.scalar("select count(*) from marts.dim_titles"),
+        ),
+        "credits": (
+            warehouse.scalar("select count(*) from raw.credits"),
+            warehouse.scalar("select count(*) from marts.dim_credits"),
+        ),
+        "title_genres": (
+            warehouse.scalar(
+                "select count(*) from raw.titles as t, "
+                "lateral regexp_matches(t.genres, '''([^'']+)''', 'g') as genre"
+            ),
+            warehouse.scalar("select count(*) from marts.bridge_title_genres"),
+        ),
+        "title_countries": (
+            warehouse.scalar(
+                "select count(*) from raw.titles as t, "
+                "lateral regexp_matches(t.production_countries, '''([^'']+)''', 'g') as country"
+            ),
+            warehouse.scalar("select count(*) from marts.bridge_title_prod_countries"),
+        ),
+    }
+
+
+def assert_complete(warehouse) -> None:
+    for name, (source, mart) in completeness(warehouse).items():
+        assert source > 0, name
+        assert mart == source, name
+
+
+def test_every_mart_is_built(built_warehouse):
+    tables = {
+        r[0]
+        for r in built_warehouse.query(
+            "select table_name from information_schema.tables where table_schema = 'marts' "
+            "and table_type = 'BASE TABLE'"
+        )
+    }
+    assert set(MARTS) <= tables
+
+
+def test_marts_keep_every_source_row(built_warehouse):
+    assert_complete(built_warehouse)
+
+
+def test_postgres_holds_the_keys(built_warehouse):
+    constraints = built_warehouse.query(
+        "select conrelid::regclass::text, contype from pg_constraint "
+        "where connamespace = 'marts'::regnamespace"
+    )
+    primary_keys = {table for table, kind in constraints if kind == "p"}
+    foreign_keys = {table for table, kind in constraints if kind == "f"}
+    assert {f"marts.{m}" for m in MARTS} <= primary_keys
+    assert {
+        "marts.bridge_title_genres",
+        "marts.bridge_title_prod_countries",
+        "marts.dim_credits",
+    } <= foreign_keys
+
+
+def test_best_of_flags_match_the_lists(built_warehouse):
+    all_time = built_warehouse.scalar(
+        "select count(*) from marts.dim_titles where is_all_time_best"
+    )
+    listed = built_warehouse.scalar(
+        "select (select count(*) from raw.best_movies) + (select count(*) from raw.best_shows)"
+    )
+    assert all_time == listed
+    year_best = built_warehouse.scalar("select count(*) from marts.dim_titles where is_year_best")
+    listed_by_year = built_warehouse.scalar(
+        "select (select count(*) from raw.best_movies_by_year)"
+        " + (select count(*) from raw.best_shows_by_year)"
+    )
+    assert year_best == listed_by_year
+
+
+def test_one_main_genre_and_country_per_title(built_warehouse):
+    for bridge, flag in [
+        ("bridge_title_genres", "is_main_genre"),
+        ("bridge_title_prod_countries", "is_main_country"),
+    ]:
+        wrong = built_warehouse.scalar(
+            f"select count(*) from (select title_id from marts.{bridge} group by title_id "
+            f"having count(*) filter (where {flag}) <> 1) as titles"
+        )
+        assert wrong == 0, bridge
+
+
+def test_build_uses_the_loaded_folder_not_the_default(fresh_warehouse, tmp_path):
+    other = tmp_path / "other"
+    generate_catalog(other, titles=150, seed=99, layout="kaggle")
+    fresh_warehouse.load()
+    fresh_warehouse.dbt("build")
+    default_titles = fresh_warehouse.scalar("select count(*) from marts.dim_titles")
+    report = fresh_warehouse.load(other)
+    fresh_warehouse.dbt("build")
+    assert fresh_warehouse.scalar("select count(*) from marts.dim_titles") == report.rows["titles"]
+    assert report.rows["titles"] != default_titles
+    loaded_ids = {r[0] for r in fresh_warehouse.query("select id from raw.titles")}
+    mart_ids = {r[0] for r in fresh_warehouse.query("select title_id from marts.dim_titles")}
+    assert mart_ids == loaded_ids
+    assert_complete(fresh_warehouse)
