@@ -16,6 +16,7 @@ import csv
 import logging
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -144,35 +145,66 @@ def _staging_name(table: RawTable) -> sql.Identifier:
 
 
 def _load_file(conn: psycopg.Connection, catalog_file: CatalogFile) -> int:
+    """Replace the rows of one raw table by the file's.
+
+    The fast attempt COPYs with the final column types: straight into the raw
+    table, or through a temporary table when pandas' index column must be
+    dropped. Files with integers written as floats (``1.0``) fail it and take
+    the lenient path, which also names the line of a truly bad value.
+    """
     table = catalog_file.table
-    staging = sql.Identifier(f"load_{table.name}")
-    _create_staging_table(conn, catalog_file, staging)
-    _copy_file(conn, catalog_file, staging)
-    _ensure_raw_table(conn, table)
     target = sql.Identifier(RAW_SCHEMA, table.name)
+    _ensure_raw_table(conn, table)
     conn.execute(sql.SQL("truncate {}").format(target))
-    inserted = conn.execute(
+    try:
+        with conn.transaction():
+            return _copy_into(conn, catalog_file, target, lenient=False)
+    except CatalogLoadError as strict_error:
+        logger.debug("%s: strict COPY failed (%s), trying lenient", catalog_file.path, strict_error)
+    return _copy_into(conn, catalog_file, target, lenient=True)
+
+
+def _copy_into(
+    conn: psycopg.Connection, catalog_file: CatalogFile, target: sql.Identifier, *, lenient: bool
+) -> int:
+    table = catalog_file.table
+    if not lenient and not catalog_file.has_index_column:
+        return _copy_file(conn, catalog_file, target, catalog_file.header)
+    staging = sql.Identifier(f"load_{table.name}_{'lenient' if lenient else 'strict'}")
+    _create_staging_table(conn, catalog_file, staging, lenient=lenient)
+    file_columns = (
+        ["_index", *catalog_file.header[1:]]
+        if catalog_file.has_index_column
+        else list(catalog_file.header)
+    )
+    _copy_file(conn, catalog_file, staging, file_columns)
+    casts = [
+        sql.SQL("{}::{}").format(sql.Identifier(c.name), sql.SQL(c.pg_type))
+        if lenient and c.is_integer
+        else sql.Identifier(c.name)
+        for c in table.columns
+    ]
+    return conn.execute(
         sql.SQL("insert into {} ({}) select {} from {}").format(
             target,
             sql.SQL(", ").join(sql.Identifier(c) for c in table.column_names),
-            sql.SQL(", ").join(
-                sql.SQL("{}::{}").format(sql.Identifier(c.name), sql.SQL(c.pg_type))
-                for c in table.columns
-            ),
+            sql.SQL(", ").join(casts),
             staging,
         )
     ).rowcount
-    logger.debug("%s: %s rows into %s.%s", catalog_file.path.name, inserted, RAW_SCHEMA, table.name)
-    return inserted
 
 
 def _create_staging_table(
-    conn: psycopg.Connection, catalog_file: CatalogFile, staging: sql.Identifier
+    conn: psycopg.Connection,
+    catalog_file: CatalogFile,
+    staging: sql.Identifier,
+    *,
+    lenient: bool,
 ) -> None:
     """A temporary table shaped like the file, whose types make COPY check every value.
 
-    Integer columns are numeric there, so pandas' ``795222.0`` is accepted, and a
-    check constraint rejects fractions and overflow, with COPY naming the line.
+    Leniently, integer columns are numeric, so pandas' ``795222.0`` is accepted,
+    and a check constraint rejects fractions and overflow, with COPY naming the line.
     """
     types = {c.name: c for c in catalog_file.table.columns}
     definitions = []
@@ -181,7 +213,7 @@ def _create_staging_table(
             definitions.append(sql.SQL("_index text"))
             continue
         column = types[name]
-        if column.is_integer:
+        if lenient and column.is_integer:
             definitions.append(
                 sql.SQL(
                     "{name} numeric constraint {check} check ({name} = trunc({name}) "
@@ -203,14 +235,13 @@ def _create_staging_table(
 
 
 def _copy_file(
-    conn: psycopg.Connection, catalog_file: CatalogFile, staging: sql.Identifier
-) -> None:
-    file_columns = [
-        "_index" if catalog_file.has_index_column and position == 0 else name
-        for position, name in enumerate(catalog_file.header)
-    ]
+    conn: psycopg.Connection,
+    catalog_file: CatalogFile,
+    destination: sql.Identifier,
+    file_columns: Sequence[str],
+) -> int:
     statement = sql.SQL("copy {} ({}) from stdin with (format csv, header true)").format(
-        staging, sql.SQL(", ").join(sql.Identifier(c) for c in file_columns)
+        destination, sql.SQL(", ").join(sql.Identifier(c) for c in file_columns)
     )
     try:
         with (
@@ -222,6 +253,7 @@ def _copy_file(
                 copy.write(chunk)
     except psycopg.Error as error:
         raise _copy_error(catalog_file, error) from None
+    return cursor.rowcount
 
 
 def _copy_error(catalog_file: CatalogFile, error: psycopg.Error) -> CatalogLoadError:
