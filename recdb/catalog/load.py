@@ -65,8 +65,8 @@ class LoadReport:
 def read_header(path: Path) -> tuple[str, ...]:
     """The file's header, lower-cased and trimmed (BOM and CRLF removed)."""
     try:
-        with open(path, encoding="utf-8-sig", newline="") as handle:
-            first_line = handle.readline()
+        with open(path, "rb") as handle:
+            first_line = handle.readline().decode("utf-8-sig")
     except UnicodeDecodeError as error:
         raise CatalogLoadError(
             f"the header is not UTF-8 text ({error.reason})", path=path, line=1
