@@ -26,30 +26,36 @@
 {%- endmacro %}
 
 
-{#- Any other engine: strip the brackets, split on the ", " separator with the
-    cross-database split_part for positions 1..max_elements, and strip the
-    quotes. Elements must not contain ", " (true of genre and country lists). -#}
+{#- Any other engine: strip the brackets, split on the ", " separator with
+    SQL's split_part(text, delimiter, n) for n = 1..100 (a digits cross join),
+    and strip the quotes. Limits: at most 100 elements, and no element may
+    contain ", " (true of genre and country lists). An engine without
+    split_part (e.g. BigQuery) needs its own <adapter>__parse_list_literal.
+    dbt.split_part is not used: it wants a literal part number. -#}
 {% macro default__parse_list_literal(relation, key_column, list_column) -%}
-    {%- set max_elements = var('list_literal_max_elements', 100) -%}
     {%- set bare_list = "trim(replace(replace(listed." ~ list_column ~ ", '[', ''), ']', ''))" -%}
+    {%- set element = "trim(replace(replace(split_part(" ~ bare_list
+        ~ ", ', ', positions.element_position), '''', ''), '\"', ''))" -%}
+    {%- set digits -%}
+        {%- for digit in range(10) %}
+            select {{ digit }} as digit{% if not loop.last %} union all{% endif %}
+        {%- endfor %}
+    {%- endset -%}
     select
         listed.{{ key_column }} as {{ key_column }},
-        trim(replace(replace(
-            {{ dbt.split_part(bare_list, "', '", "positions.element_position") }},
-            '''', ''), '"', '')) as list_element,
+        {{ element }} as list_element,
         positions.element_position as element_position
     from {{ relation }} as listed
     cross join (
-        {%- for position in range(1, max_elements + 1) %}
-        select cast({{ position }} as {{ dbt.type_int() }}) as element_position
-        {%- if not loop.last %} union all{% endif %}
-        {%- endfor %}
+        select cast(tens.digit * 10 + units.digit + 1 as {{ dbt.type_int() }}) as element_position
+        from ({{ digits }}
+        ) as tens
+        cross join ({{ digits }}
+        ) as units
     ) as positions
     where
         {{ bare_list }} <> ''
         and positions.element_position
         <= {{ dbt.length(bare_list) }} - {{ dbt.length("replace(" ~ bare_list ~ ", ',', '')") }} + 1
-        and trim(replace(replace(
-            {{ dbt.split_part(bare_list, "', '", "positions.element_position") }},
-            '''', ''), '"', '')) <> ''
+        and {{ element }} <> ''
 {%- endmacro %}

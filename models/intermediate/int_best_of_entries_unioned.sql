@@ -101,8 +101,12 @@ normalised as (
     -- documentation, music, sport: the genres seed's best_of_label maps them;
     -- a label that is already a genre id is taken as it is
     select
-        {{ surrogate_key(['unioned.list_kind', 'unioned.title_type', 'unioned.title_name', 'unioned.release_year']) }}
-            as best_of_entry_id,
+        {{ surrogate_key([
+            'unioned.list_kind',
+            'unioned.title_type',
+            'unioned.title_name',
+            'unioned.release_year',
+        ]) }} as best_of_entry_id,
         unioned.list_kind,
         unioned.title_type,
         unioned.title_name,

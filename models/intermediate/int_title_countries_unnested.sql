@@ -64,10 +64,10 @@ numbered as (
     select
         title_id,
         country_code,
-        row_number() over (
+        cast(row_number() over (
             partition by title_id
             order by first_position
-        ) as country_position
+        ) as {{ dbt.type_int() }}) as country_position
     from distinct_title_countries
 
 )

@@ -34,10 +34,10 @@ numbered as (
     select
         title_id,
         genre_id,
-        row_number() over (
+        cast(row_number() over (
             partition by title_id
             order by first_position
-        ) as genre_position
+        ) as {{ dbt.type_int() }}) as genre_position
     from distinct_title_genres
 
 )

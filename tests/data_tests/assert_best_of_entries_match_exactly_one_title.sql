@@ -146,7 +146,9 @@ count_failures as (
         on
             source_list_counts.list_kind = matched_list_counts.list_kind
             and source_list_counts.title_type = matched_list_counts.title_type
-    where coalesce(source_list_counts.source_count, 0) <> coalesce(matched_list_counts.matched_count, 0)
+    where
+        coalesce(source_list_counts.source_count, 0)
+        <> coalesce(matched_list_counts.matched_count, 0)
 
 )
 

@@ -26,7 +26,9 @@ countries as (
 
 source_elements as (
 
-    {{ recdb.default__parse_list_literal('source_titles', 'title_id', 'production_countries_list') }}
+    {{ recdb.default__parse_list_literal(
+        'source_titles', 'title_id', 'production_countries_list'
+    ) }}
 
 ),
 

@@ -1,0 +1,26 @@
+with
+
+credits as (
+
+    select * from {{ ref('stg_netflix__credits') }}
+
+),
+
+final as (
+
+    select
+        {{ surrogate_key([
+            'title_id',
+            'person_id',
+            'credit_role',
+            'character_name',
+        ]) }} as credit_id,
+        title_id,
+        person_id,
+        credit_role,
+        character_name
+    from credits
+
+)
+
+select * from final
