@@ -142,7 +142,7 @@ def catalog() -> None:
 
 @catalog.command()
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True)
-@click.option("--titles", type=click.IntRange(min=50), default=1200, show_default=True)
+@click.option("--titles", type=click.IntRange(min=100), default=1200, show_default=True)
 @click.option("--seed", type=int, default=42, show_default=True)
 @click.option(
     "--layout",
