@@ -95,10 +95,15 @@ def _start_warehouse(home: Path) -> Iterator[Warehouse]:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _no_external_server() -> None:
-    """Tests run on embedded servers only, whatever PG* the shell has."""
+def _no_external_server(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Tests run on embedded servers only, whatever PG* the shell has.
+
+    RECDB_HOME points at an empty folder, so no test touches the user's own
+    server or writes into the working copy's .recdb/.
+    """
     for key in [k for k in os.environ if k.startswith("PG")]:
         del os.environ[key]
+    os.environ["RECDB_HOME"] = str(tmp_path_factory.mktemp("default_home"))
 
 
 @pytest.fixture(scope="session")

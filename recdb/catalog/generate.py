@@ -31,7 +31,6 @@ iteration and no string hashing.
 
 from __future__ import annotations
 
-import argparse
 import bisect
 import csv
 import logging
@@ -1164,20 +1163,3 @@ def generate_catalog(
         logger.info("wrote %s: %d rows", path, len(rows))
         written[table.name] = path
     return written
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Command line: ``python -m recdb.catalog.generate OUT_DIR [--titles N] ...``."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("out_dir", type=Path, help="folder to write the six CSV files into")
-    parser.add_argument("--titles", type=int, default=1200, help="number of titles (default 1200)")
-    parser.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
-    parser.add_argument("--layout", choices=LAYOUTS, default="seed", help="file layout")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    generate_catalog(args.out_dir, titles=args.titles, seed=args.seed, layout=args.layout)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

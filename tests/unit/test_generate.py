@@ -121,7 +121,7 @@ def test_committed_seeds_equal_a_fresh_generation(default_dir):
     for name in TABLES:
         committed = (NETFLIX_SEEDS / f"{name}.csv").read_bytes()
         assert committed == (default_dir / f"{name}.csv").read_bytes(), (
-            f"seeds/netflix/{name}.csv differs from `python -m recdb.catalog.generate "
+            f"seeds/netflix/{name}.csv differs from `recdb catalog generate --out "
             "seeds/netflix`; regenerate it"
         )
 

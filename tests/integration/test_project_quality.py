@@ -1,0 +1,84 @@
+"""The dbt project itself: SQL style, and documentation of every node and column."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from recdb.transform import dbt_environment
+from tests.conftest import PROJECT_DIR
+
+pytestmark = pytest.mark.integration
+
+
+def test_sqlfluff_lints_every_model_clean(built_warehouse):
+    env = {**os.environ, **dbt_environment(built_warehouse.settings("owner"))}
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sqlfluff",
+            "lint",
+            "models",
+            "tests/data_tests",
+            "--format",
+            "json",
+        ],
+        cwd=PROJECT_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-3000:]
+    assert (
+        "All Finished" in result.stdout
+        or result.stdout.strip() == ""
+        or "==== " not in (result.stdout)
+    )
+
+
+@pytest.fixture(scope="module")
+def docs(built_warehouse):
+    built_warehouse.dbt("docs", "generate")
+    target = PROJECT_DIR / "target"
+    manifest = json.loads((target / "manifest.json").read_text())
+    catalog = json.loads((target / "catalog.json").read_text())
+    return manifest, catalog
+
+
+def test_every_model_seed_source_and_macro_is_described(docs):
+    manifest, _ = docs
+    undescribed = [
+        unique_id
+        for unique_id, node in {**manifest["nodes"], **manifest["sources"]}.items()
+        if node["resource_type"] in {"model", "seed", "source", "snapshot"}
+        and node["package_name"] == "recdb"
+        and not node.get("description", "").strip()
+    ]
+    undescribed += [
+        unique_id
+        for unique_id, macro in manifest["macros"].items()
+        if macro["package_name"] == "recdb" and not macro.get("description", "").strip()
+    ]
+    assert undescribed == []
+
+
+def test_every_column_in_the_database_is_described(docs):
+    manifest, catalog = docs
+    missing = []
+    for unique_id, built in {**catalog["nodes"], **catalog["sources"]}.items():
+        node = manifest["nodes"].get(unique_id) or manifest["sources"].get(unique_id)
+        if node is None or node["package_name"] != "recdb":
+            continue
+        described = {
+            name.lower()
+            for name, column in node["columns"].items()
+            if column.get("description", "").strip()
+        }
+        missing += [f"{unique_id}.{c}" for c in built["columns"] if c.lower() not in described]
+    assert missing == []
