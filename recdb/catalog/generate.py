@@ -47,6 +47,7 @@ from recdb.catalog.tables import (
     BEST_SHOWS_BY_YEAR,
     CREDITS,
     KAGGLE_FILE_NAMES,
+    RAW_TABLES,
     TITLES,
     RawTable,
 )
@@ -1140,14 +1141,7 @@ def generate_catalog(
     out_dir.mkdir(parents=True, exist_ok=True)
     catalog = _build_catalog(titles, seed)
     written: dict[str, Path] = {}
-    for table in (
-        TITLES,
-        CREDITS,
-        BEST_MOVIES,
-        BEST_MOVIES_BY_YEAR,
-        BEST_SHOWS,
-        BEST_SHOWS_BY_YEAR,
-    ):
+    for table in RAW_TABLES:
         rows = _table_rows(catalog, table, layout)
         if layout == "kaggle":
             path = out_dir / KAGGLE_FILE_NAMES[table.name]

@@ -175,6 +175,19 @@ def test_missing_field_names_file_and_line(fresh_warehouse, kaggle_dir, tmp_path
     )
 
 
+def set_field(path: Path, line_number: int, column: str, value: bytes) -> None:
+    """Replace one field of one line (fields without quoted commas only)."""
+    header = path.read_text(encoding="utf-8-sig").splitlines()[0].split(",")
+    position = header.index(column)
+
+    def replace(line: bytes) -> bytes:
+        fields = line.split(b",")
+        fields[position] = value
+        return b",".join(fields)
+
+    break_line(path, line_number, replace)
+
+
 @pytest.mark.parametrize(
     "bad_value, fragment",
     [(b"nineteen", "nineteen"), (b"1999.5", "1999.5"), (b"99999999999", "99999999999")],
@@ -184,16 +197,7 @@ def test_bad_integer_names_file_line_column_value(
 ):
     fresh_warehouse.load(kaggle_dir)
     broken = variant(tmp_path, kaggle_dir)
-    path = broken / "Best Movies Netflix.csv"
-    header = path.read_text(encoding="utf-8-sig").splitlines()[0].split(",")
-    position = header.index("RELEASE_YEAR")
-
-    def set_year(line: bytes) -> bytes:
-        fields = line.split(b",")
-        fields[position] = bad_value
-        return b",".join(fields)
-
-    break_line(path, 4, set_year)
+    set_field(broken / "Best Movies Netflix.csv", 4, "RELEASE_YEAR", bad_value)
     error = assert_load_fails_and_keeps(
         fresh_warehouse, broken, "Best Movies Netflix.csv", "line 4", "release_year", fragment
     )
@@ -204,16 +208,7 @@ def test_bad_integer_names_file_line_column_value(
 def test_score_out_of_range_is_rejected(fresh_warehouse, kaggle_dir, tmp_path):
     fresh_warehouse.load(kaggle_dir)
     broken = variant(tmp_path, kaggle_dir)
-    path = broken / "Best Show by Year Netflix.csv"
-    header = path.read_text(encoding="utf-8-sig").splitlines()[0].split(",")
-    position = header.index("SCORE")
-
-    def set_score(line: bytes) -> bytes:
-        fields = line.split(b",")
-        fields[position] = b"123.4"
-        return b",".join(fields)
-
-    break_line(path, 2, set_score)
+    set_field(broken / "Best Show by Year Netflix.csv", 2, "SCORE", b"123.4")
     assert_load_fails_and_keeps(
         fresh_warehouse, broken, "Best Show by Year Netflix.csv", "line 2", "score"
     )
