@@ -104,6 +104,22 @@ def url(role: str) -> None:
     click.echo(connection_settings(role).url())
 
 
+@db.command()
+def init() -> None:
+    """Create the schemas, landing tables and grants as the owner (idempotent).
+
+    The embedded server does this at first start, and `recdb load` and
+    `recdb build` before they run; on your own server, run it once before a
+    plain `dbt build`.
+    """
+    from recdb.db.connection import connect
+    from recdb.db.roles import prepare_warehouse
+
+    with connect("owner", autocommit=True) as conn:
+        prepare_warehouse(conn)
+    click.echo("schemas raw, staging, intermediate, marts, sim and recs are ready")
+
+
 @db.command("create-roles")
 def create_roles_command() -> None:
     """On your own server: create the owner, analyst and scientist roles (needs CREATEROLE).

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from recdb.db.connection import ConnectionSettings, connection_settings
+from recdb.db.roles import prepare_warehouse
 from recdb.errors import DbtError
 from recdb.settings import project_dir, recdb_home
 
@@ -39,10 +40,16 @@ def dbt_environment(settings: ConnectionSettings | None = None) -> dict[str, str
 
 
 def run_dbt(args: Sequence[str], settings: ConnectionSettings | None = None) -> None:
-    """Run one dbt command in this process, as the owner; raise DbtError if it fails."""
+    """Run one dbt command in this process, as the owner; raise DbtError if it fails.
+
+    The landing schemas dbt reads as sources are created first if missing.
+    """
     from dbt.cli.main import dbtRunner
 
-    env = dbt_environment(settings)
+    owner = settings or connection_settings("owner")
+    with owner.connect(autocommit=True) as conn:
+        prepare_warehouse(conn)
+    env = dbt_environment(owner)
     saved = {key: os.environ.get(key) for key in env}
     os.environ.update(env)
     try:

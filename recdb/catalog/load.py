@@ -25,7 +25,7 @@ from psycopg import sql
 
 from recdb.catalog.tables import RAW_SCHEMA, RAW_TABLES, RawTable
 from recdb.db.connection import connect
-from recdb.db.roles import grant_reader_access
+from recdb.db.roles import prepare_warehouse
 from recdb.errors import CatalogLoadError
 from recdb.settings import default_catalog_dir
 
@@ -130,7 +130,7 @@ def load_catalog(
     conn = conn or connect("owner")
     try:
         with conn.transaction():
-            grant_reader_access(conn)
+            prepare_warehouse(conn)
             rows = {name: _load_file(conn, files[name]) for name in (t.name for t in RAW_TABLES)}
     finally:
         if own_connection:

@@ -16,6 +16,7 @@ import psycopg
 from psycopg import sql
 
 from recdb.db.connection import ConnectionSettings
+from recdb.landing import ensure_landing_tables
 from recdb.settings import DATABASE_NAME, ROLE_NAMES
 
 logger = logging.getLogger(__name__)
@@ -110,4 +111,10 @@ def bootstrap_warehouse(superuser: ConnectionSettings, passwords: dict[str, str]
         password=passwords["owner"],
     )
     with owner.connect(autocommit=True) as conn:
-        grant_reader_access(conn)
+        prepare_warehouse(conn)
+
+
+def prepare_warehouse(conn: psycopg.Connection) -> None:
+    """As the owner: every schema, landing table and grant the project needs (idempotent)."""
+    grant_reader_access(conn)
+    ensure_landing_tables(conn)

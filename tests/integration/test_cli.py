@@ -17,6 +17,7 @@ COMMANDS = [
     ["db", "status"],
     ["db", "url"],
     ["db", "create-roles"],
+    ["db", "init"],
     ["load"],
     ["build"],
     ["demo"],

@@ -1,0 +1,340 @@
+"""The landing tables that data scientists and the recommender write: ``sim.*`` and ``recs.*``.
+
+This is the single description of the landing layer. The project creates the
+tables from it (:func:`ensure_landing_tables`, idempotent), python_api
+validates every write against it before anything reaches PostgreSQL, and dbt
+declares the same tables as sources (a test compares the two).
+
+Every table also has ``loaded_seq``, a warehouse-managed sequence number set on
+each insert or update (never by the caller), so incremental dbt models pick up
+exactly the rows that changed since their last build.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import psycopg
+from psycopg import sql
+
+from recdb.settings import ROLE_NAMES
+
+LANDING_SCHEMAS = ("sim", "recs")
+LOAD_SEQUENCE = ("sim", "load_seq")
+LOADED_SEQ_COLUMN = "loaded_seq"
+
+
+@dataclass(frozen=True)
+class LandingColumn:
+    """One column a caller writes: type, nullability and the values it admits."""
+
+    name: str
+    pg_type: str
+    description: str
+    nullable: bool = False
+    minimum: float | None = None
+    maximum: float | None = None
+    allowed: tuple[str, ...] | None = None
+    pattern: str | None = None  # a regular expression text values must match whole
+
+    @property
+    def kind(self) -> str:
+        """integer, float, text, boolean, timestamp or float_array."""
+        return {
+            "bigint": "integer",
+            "integer": "integer",
+            "smallint": "integer",
+            "double precision": "float",
+            "text": "text",
+            "boolean": "boolean",
+            "timestamptz": "timestamp",
+            "double precision[]": "float_array",
+        }[self.pg_type]
+
+
+@dataclass(frozen=True)
+class ForeignKey:
+    """A reference to another landing table, enforced by PostgreSQL."""
+
+    columns: tuple[str, ...]
+    table: str  # schema.table
+    ref_columns: tuple[str, ...]
+    on_delete: str = "restrict"
+
+
+@dataclass(frozen=True)
+class RowCheck:
+    """``left <op> right`` between two columns of the same row (skipped when either is null)."""
+
+    left: str
+    op: str
+    right: str
+
+    def describe(self) -> str:
+        """How the rule reads to a user."""
+        return f"{self.left} {self.op} {self.right}"
+
+
+@dataclass(frozen=True)
+class LandingTable:
+    """A landing table: what callers may write into it and what it refers to."""
+
+    schema: str
+    name: str
+    description: str
+    columns: tuple[LandingColumn, ...]
+    primary_key: tuple[str, ...]
+    foreign_keys: tuple[ForeignKey, ...] = ()
+    row_checks: tuple[RowCheck, ...] = ()
+    #: Columns holding a title id, checked against ``marts.dim_titles`` before writing
+    #: (not a foreign key: dbt rebuilds marts and would drop it).
+    title_columns: tuple[str, ...] = ()
+    unique: tuple[tuple[str, ...], ...] = field(default=())
+    #: Whether an incremental dbt model reads it by ``loaded_seq`` (then indexed).
+    incremental: bool = False
+
+    @property
+    def qualified_name(self) -> str:
+        """``schema.table``."""
+        return f"{self.schema}.{self.name}"
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        """The caller-written columns, in table order."""
+        return tuple(c.name for c in self.columns)
+
+    def column(self, name: str) -> LandingColumn:
+        """The column called ``name``."""
+        return next(c for c in self.columns if c.name == name)
+
+
+_PLANS = ("basic", "standard", "premium")
+_GENDERS = ("female", "male", "nonbinary", "undisclosed")
+
+USERS = LandingTable(
+    "sim",
+    "users",
+    "Simulated users: demographics and subscription. One row per user.",
+    (
+        LandingColumn("user_id", "bigint", "The user's key.", minimum=1),
+        LandingColumn("signup_at", "timestamptz", "When the user subscribed (UTC)."),
+        LandingColumn("birth_year", "smallint", "Year of birth.", minimum=1900, maximum=2020),
+        LandingColumn("gender", "text", "Self-described gender.", allowed=_GENDERS),
+        LandingColumn(
+            "country_code",
+            "text",
+            "ISO 3166-1 alpha-2 code of the user's country.",
+            pattern="[A-Z]{2}",
+        ),  # fmt: skip
+        LandingColumn("plan", "text", "Current subscription plan.", allowed=_PLANS),
+        LandingColumn(
+            "churned_at",
+            "timestamptz",
+            "When the user cancelled (UTC); null while subscribed.",
+            nullable=True,
+        ),  # fmt: skip
+    ),
+    primary_key=("user_id",),
+    row_checks=(RowCheck("churned_at", ">=", "signup_at"),),
+)
+
+SESSIONS = LandingTable(
+    "sim",
+    "sessions",
+    "Simulated viewing sessions: one row per session of a user watching a title.",
+    (
+        LandingColumn("session_id", "bigint", "The session's key.", minimum=1),
+        LandingColumn("user_id", "bigint", "Who watched (sim.users)."),
+        LandingColumn("title_id", "text", "What was watched (marts.dim_titles)."),
+        LandingColumn("started_at", "timestamptz", "When the session started (UTC)."),
+        LandingColumn("ended_at", "timestamptz", "When the session ended (UTC)."),
+        LandingColumn(
+            "minutes_watched", "double precision", "Minutes actually watched.", minimum=0
+        ),
+        LandingColumn(
+            "completion_ratio",
+            "double precision",
+            "Share of the title (or episode) watched, 0 to 1.",
+            minimum=0,
+            maximum=1,
+        ),  # fmt: skip
+    ),
+    primary_key=("session_id",),
+    foreign_keys=(ForeignKey(("user_id",), "sim.users", ("user_id",)),),
+    row_checks=(RowCheck("ended_at", ">=", "started_at"),),
+    title_columns=("title_id",),
+    incremental=True,
+)
+
+RATINGS = LandingTable(
+    "sim",
+    "ratings",
+    "Ratings users gave at the end of a session: at most one per session.",
+    (
+        LandingColumn("session_id", "bigint", "The rated session (sim.sessions)."),
+        LandingColumn("rating", "smallint", "Stars, 1 to 5.", minimum=1, maximum=5),
+        LandingColumn("rated_at", "timestamptz", "When the rating was given (UTC)."),
+    ),
+    primary_key=("session_id",),
+    foreign_keys=(ForeignKey(("session_id",), "sim.sessions", ("session_id",)),),
+    incremental=True,
+)
+
+USER_TASTES = LandingTable(
+    "sim",
+    "user_tastes",
+    "The simulation's hidden ground truth: each user's taste over genres, to score "
+    "recommenders against. Not visible to analysts.",
+    (
+        LandingColumn("user_id", "bigint", "The user (sim.users)."),
+        LandingColumn(
+            "genre_affinities",
+            "double precision[]",
+            "Affinity for each genre, in genre_id order of marts.dim_genres; non-negative.",
+            minimum=0,
+        ),  # fmt: skip
+        LandingColumn(
+            "popularity_bias",
+            "double precision",
+            "How much this user follows popularity (0 = not at all).",
+            minimum=0,
+        ),  # fmt: skip
+    ),
+    primary_key=("user_id",),
+    foreign_keys=(ForeignKey(("user_id",), "sim.users", ("user_id",), on_delete="cascade"),),
+)
+
+RECOMMENDATIONS = LandingTable(
+    "recs",
+    "recommendations",
+    "Recommendations written by a recommender run: the top titles for each user.",
+    (
+        LandingColumn(
+            "run_id", "text", "The recommender run that wrote the row.", pattern=r"[\w.:-]{1,64}"
+        ),
+        LandingColumn("user_id", "bigint", "For whom (sim.users)."),
+        LandingColumn("title_id", "text", "What is recommended (marts.dim_titles)."),
+        LandingColumn(
+            "rank", "smallint", "Position in the user's list, 1 first.", minimum=1, maximum=1000
+        ),
+        LandingColumn("score", "double precision", "The recommender's score (higher is better)."),
+        LandingColumn(
+            "is_cold_start",
+            "boolean",
+            "True when the user had no history and got the cold-start list.",
+        ),  # fmt: skip
+    ),
+    primary_key=("run_id", "user_id", "rank"),
+    foreign_keys=(ForeignKey(("user_id",), "sim.users", ("user_id",), on_delete="cascade"),),
+    title_columns=("title_id",),
+    unique=(("run_id", "user_id", "title_id"),),
+)
+
+LANDING_TABLES: dict[str, LandingTable] = {
+    t.name: t for t in (USERS, SESSIONS, RATINGS, USER_TASTES, RECOMMENDATIONS)
+}
+
+
+def landing_table(name: str) -> LandingTable:
+    """The landing table called ``name`` (``users`` or ``sim.users``); KeyError otherwise."""
+    short = name.split(".", 1)[1] if "." in name else name
+    table = LANDING_TABLES[short]
+    if "." in name and name != table.qualified_name:
+        raise KeyError(name)
+    return table
+
+
+def _column_ddl(column: LandingColumn) -> sql.Composable:
+    checks = []
+    name = sql.Identifier(column.name)
+    if column.minimum is not None and column.kind != "float_array":
+        checks.append(sql.SQL("{} >= {}").format(name, sql.Literal(column.minimum)))
+    if column.maximum is not None and column.kind != "float_array":
+        checks.append(sql.SQL("{} <= {}").format(name, sql.Literal(column.maximum)))
+    if column.allowed:
+        checks.append(
+            sql.SQL("{} in ({})").format(
+                name, sql.SQL(", ").join(sql.Literal(v) for v in column.allowed)
+            )
+        )
+    if column.pattern:
+        checks.append(sql.SQL("{} ~ {}").format(name, sql.Literal(f"^(?:{column.pattern})$")))
+    parts = [sql.SQL("{} {}").format(name, sql.SQL(column.pg_type))]
+    if not column.nullable:
+        parts.append(sql.SQL("not null"))
+    if checks:
+        parts.append(sql.SQL("check ({})").format(sql.SQL(" and ").join(checks)))
+    return sql.SQL(" ").join(parts)
+
+
+def table_ddl(table: LandingTable) -> sql.Composable:
+    """``create table if not exists`` for one landing table."""
+    items = [_column_ddl(c) for c in table.columns]
+    items.append(
+        sql.SQL("{} bigint not null default nextval({})").format(
+            sql.Identifier(LOADED_SEQ_COLUMN), sql.Literal(".".join(LOAD_SEQUENCE))
+        )
+    )
+    items.append(
+        sql.SQL("primary key ({})").format(
+            sql.SQL(", ").join(sql.Identifier(c) for c in table.primary_key)
+        )
+    )
+    for columns in table.unique:
+        items.append(
+            sql.SQL("unique ({})").format(sql.SQL(", ").join(sql.Identifier(c) for c in columns))
+        )
+    for key in table.foreign_keys:
+        schema, name = key.table.split(".")
+        items.append(
+            sql.SQL("foreign key ({}) references {} ({}) on delete {}").format(
+                sql.SQL(", ").join(sql.Identifier(c) for c in key.columns),
+                sql.Identifier(schema, name),
+                sql.SQL(", ").join(sql.Identifier(c) for c in key.ref_columns),
+                sql.SQL(key.on_delete),
+            )
+        )
+    for check in table.row_checks:
+        items.append(
+            sql.SQL("check ({} {} {})").format(
+                sql.Identifier(check.left), sql.SQL(check.op), sql.Identifier(check.right)
+            )
+        )
+    return sql.SQL("create table if not exists {} ({})").format(
+        sql.Identifier(table.schema, table.name), sql.SQL(", ").join(items)
+    )
+
+
+def ensure_landing_tables(conn: psycopg.Connection) -> None:
+    """As the owner: create the landing schemas, tables and grants if missing (idempotent).
+
+    The scientist reads and writes them; analysts do not see them (they read
+    the marts dbt builds from them).
+    """
+    scientist = sql.Identifier(ROLE_NAMES["scientist"])
+    for schema in LANDING_SCHEMAS:
+        conn.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(schema)))
+        conn.execute(
+            sql.SQL("grant usage on schema {} to {}").format(sql.Identifier(schema), scientist)
+        )
+    conn.execute(sql.SQL("create sequence if not exists {}").format(sql.Identifier(*LOAD_SEQUENCE)))
+    conn.execute(
+        sql.SQL("grant usage on sequence {} to {}").format(
+            sql.Identifier(*LOAD_SEQUENCE), scientist
+        )
+    )
+    for table in LANDING_TABLES.values():
+        conn.execute(table_ddl(table))
+        if table.incremental:
+            conn.execute(
+                sql.SQL("create index if not exists {} on {} ({})").format(
+                    sql.Identifier(f"{table.name}_{LOADED_SEQ_COLUMN}_idx"),
+                    sql.Identifier(table.schema, table.name),
+                    sql.Identifier(LOADED_SEQ_COLUMN),
+                )
+            )
+        conn.execute(
+            sql.SQL("grant select, insert, update, delete on {} to {}").format(
+                sql.Identifier(table.schema, table.name), scientist
+            )
+        )
