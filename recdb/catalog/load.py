@@ -244,16 +244,13 @@ def _copy_file(
         destination, sql.SQL(", ").join(sql.Identifier(c) for c in file_columns)
     )
     try:
-        with (
-            open(catalog_file.path, "rb") as handle,
-            conn.cursor() as cursor,
-            cursor.copy(statement) as copy,
-        ):
-            while chunk := handle.read(COPY_CHUNK_BYTES):
-                copy.write(chunk)
+        with open(catalog_file.path, "rb") as handle, conn.cursor() as cursor:
+            with cursor.copy(statement) as copy:
+                while chunk := handle.read(COPY_CHUNK_BYTES):
+                    copy.write(chunk)
+            return cursor.rowcount
     except psycopg.Error as error:
         raise _copy_error(catalog_file, error) from None
-    return cursor.rowcount
 
 
 def _copy_error(catalog_file: CatalogFile, error: psycopg.Error) -> CatalogLoadError:

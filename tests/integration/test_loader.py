@@ -133,10 +133,12 @@ def test_files_are_recognised_by_header_not_name(fresh_warehouse, kaggle_dir, tm
 def test_seed_layout_and_kaggle_layout_give_the_same_tables(
     fresh_warehouse, kaggle_dir, seed_layout_dir
 ):
-    fresh_warehouse.load(kaggle_dir)
+    kaggle_report = fresh_warehouse.load(kaggle_dir)
     expected = fingerprints(fresh_warehouse)
-    fresh_warehouse.load(seed_layout_dir)
+    seed_report = fresh_warehouse.load(seed_layout_dir)
     assert fingerprints(fresh_warehouse) == expected
+    assert seed_report.rows == kaggle_report.rows
+    assert seed_report.rows == {name: count for name, (count, _) in expected.items()}
 
 
 def assert_load_fails_and_keeps(warehouse, folder, *fragments):

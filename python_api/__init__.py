@@ -1,0 +1,48 @@
+"""python_api: read the warehouse into pandas, write simulated data back.
+
+    import python_api
+
+    wh = python_api.connect(role="scientist")      # embedded server, or PG* settings
+    titles = wh.read("dim_titles")                  # a mart, raw, sim or recs table
+    recent = wh.read("select * from marts.dim_titles where release_year >= %(year)s",
+                     params={"year": 2020})
+    wh.write("users", users_df)                     # sim.users, validated, COPY, atomic
+    wh.update("users", {"user_id": 42, "plan": "premium"})
+    wh.delete("sessions", [1, 2, 3])
+    with wh.transaction():                          # several writes, all or nothing
+        wh.write("users", users_df)
+        wh.write("sessions", sessions_df)
+
+Every failure is a :class:`python_api.ApiError`: ValidationError (with
+ConflictError and NotFoundError), PermissionDeniedError or DatabaseError.
+"""
+
+from __future__ import annotations
+
+from python_api.client import Warehouse
+from python_api.errors import (
+    ApiError,
+    ConflictError,
+    DatabaseError,
+    NotFoundError,
+    PermissionDeniedError,
+    ValidationError,
+)
+from recdb.landing import LANDING_TABLES
+
+__all__ = [
+    "LANDING_TABLES",
+    "ApiError",
+    "ConflictError",
+    "DatabaseError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "ValidationError",
+    "Warehouse",
+    "connect",
+]
+
+
+def connect(role: str = "scientist") -> Warehouse:
+    """A :class:`Warehouse` connected as ``role`` (``scientist``, ``analyst`` or ``owner``)."""
+    return Warehouse(role)

@@ -1,0 +1,596 @@
+"""The Warehouse client: read marts into pandas, write landing tables, update and delete.
+
+Bulk reads and writes go through PostgreSQL's binary COPY, via the ADBC
+PostgreSQL driver (Arrow in, Arrow out); nothing is sent row by row.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+from psycopg import sql
+
+from python_api.errors import (
+    ApiError,
+    ConflictError,
+    DatabaseError,
+    NotFoundError,
+    PermissionDeniedError,
+    ValidationError,
+)
+from python_api.validate import row_at, to_arrow_table
+from recdb.db.connection import ConnectionSettings, check_role, connection_settings
+from recdb.errors import ConnectionSettingsError
+from recdb.landing import (
+    LANDING_TABLES,
+    LOAD_SEQUENCE,
+    LOADED_SEQ_COLUMN,
+    LandingTable,
+    landing_table,
+)
+
+logger = logging.getLogger(__name__)
+
+#: Schemas ``read`` resolves bare table names in, in this order.
+READABLE_SCHEMAS = ("marts", "raw", "sim", "recs", "snapshots")
+_TABLE_NAME = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)(?:\.([A-Za-z_][A-Za-z0-9_]*))?\s*$")
+_KEY_DETAIL = re.compile(r"Key \((?P<columns>[^)]*)\)=\((?P<values>.*)\)")
+_TITLES_QUERY = "select title_id from marts.dim_titles"
+
+
+def _adbc() -> Any:
+    import adbc_driver_postgresql.dbapi
+
+    return adbc_driver_postgresql.dbapi
+
+
+class Warehouse:
+    """A connection to the warehouse as one role (``scientist`` writes, ``analyst`` reads).
+
+    Use it as a context manager, or call :meth:`close`. Every method is one
+    transaction of its own, unless called inside :meth:`transaction`.
+    """
+
+    def __init__(self, role: str = "scientist", settings: ConnectionSettings | None = None) -> None:
+        try:
+            self.role = check_role(role)
+            self.settings = settings or connection_settings(role)
+        except ConnectionSettingsError as error:
+            raise ApiError(str(error)) from None
+        self._conn: Any = None
+        self._in_transaction = False
+
+    # -- connection ----------------------------------------------------------
+    def _connection(self) -> Any:
+        if self._conn is None:
+            try:
+                self._conn = _adbc().connect(self.settings.url())
+            except Exception as error:  # noqa: BLE001 - every driver failure becomes ours
+                raise DatabaseError(
+                    f"cannot connect to {self.settings.host}:{self.settings.port} as "
+                    f"{self.settings.user}: {_driver_message(error)}"
+                ) from None
+        return self._conn
+
+    def close(self) -> None:
+        """Close the connection (rolling back anything uncommitted)."""
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                self._conn.close()
+            self._conn = None
+
+    def __enter__(self) -> Warehouse:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Warehouse]:
+        """Group several writes, updates and deletes: all of them persist, or none."""
+        if self._in_transaction:
+            raise ApiError("transactions do not nest")
+        self._in_transaction = True
+        try:
+            yield self
+        except BaseException:
+            self._rollback()
+            raise
+        else:
+            self._commit()
+        finally:
+            self._in_transaction = False
+
+    def _commit(self) -> None:
+        try:
+            self._connection().commit()
+        except Exception as error:  # noqa: BLE001
+            self._rollback()
+            raise _translate(error, None, None) from None
+
+    def _rollback(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.rollback()
+            except Exception:  # noqa: BLE001 - a dead connection has nothing to roll back
+                self.close()
+
+    @contextlib.contextmanager
+    def _unit_of_work(
+        self, table: LandingTable | None, frame: pd.DataFrame | None
+    ) -> Iterator[Any]:
+        """A cursor inside the caller's transaction, or a transaction of its own."""
+        conn = self._connection()
+        try:
+            with conn.cursor() as cursor:
+                yield cursor
+            if not self._in_transaction:
+                conn.commit()
+        except ApiError:
+            if not self._in_transaction:
+                self._rollback()
+            raise
+        except Exception as error:  # noqa: BLE001
+            if not self._in_transaction:
+                self._rollback()
+            raise _translate(error, table, frame) from None
+
+    # -- reading -------------------------------------------------------------
+    def read(
+        self, table_or_sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None
+    ) -> pd.DataFrame:
+        """A table (``dim_titles``, ``marts.dim_titles``, ``sim.sessions``) or a query, as pandas.
+
+        Queries take psycopg-style parameters: ``%s`` with a sequence, or
+        ``%(name)s`` with a mapping; values are escaped by the driver, never
+        pasted in. Reads run in a read-only transaction.
+        """
+        if not isinstance(table_or_sql, str) or not table_or_sql.strip():
+            raise ValidationError("read() takes a table name or a SQL query")
+        match = _TABLE_NAME.match(table_or_sql)
+        if match and params is None:
+            schema, table = self._resolve_table(match.group(1), match.group(2))
+            query = _render(sql.SQL("select * from {}").format(sql.Identifier(schema, table)))
+            return _to_pandas(self._fetch(query, read_only=True))
+        return _to_pandas(self._fetch_with(table_or_sql, params))
+
+    def _fetch(self, query: str, *, read_only: bool = False) -> pa.Table:
+        conn = self._connection()
+        try:
+            with conn.cursor() as cursor:
+                if read_only and not self._in_transaction:
+                    cursor.execute("set transaction read only")
+                cursor.execute(query)
+                result = cursor.fetch_arrow_table()
+            if not self._in_transaction:
+                conn.rollback()
+            return result
+        except Exception as error:  # noqa: BLE001
+            if not self._in_transaction:
+                self._rollback()
+            raise _translate(error, None, None) from None
+
+    def _resolve_table(self, first: str, second: str | None) -> tuple[str, str]:
+        """Whitelist a table name against the catalogue of tables this role may read."""
+        schema, table = (first, second) if second else (None, first)
+        query = sql.SQL(
+            "select table_schema, table_name from information_schema.tables "
+            "where table_schema in ({})"
+        ).format(sql.SQL(", ").join(sql.Literal(s) for s in READABLE_SCHEMAS))
+        rows = self._fetch(_render(query)).to_pylist()
+        readable = {(r["table_schema"], r["table_name"]) for r in rows}
+        candidates = [
+            (s, table)
+            for s in ((schema,) if schema else READABLE_SCHEMAS)
+            if (s, table) in readable
+        ]
+        if not candidates:
+            names = sorted(f"{s}.{t}" for s, t in readable)
+            raise NotFoundError(
+                f"no table {'.'.join(p for p in (schema, table) if p)!r} that role "
+                f"{self.role} may read; readable: {', '.join(names) or 'none'}"
+            )
+        return candidates[0]
+
+    def _fetch_with(self, query: str, params: Sequence[Any] | Mapping[str, Any] | None) -> pa.Table:
+        """Run a query with server-side bound parameters, read-only."""
+        text, values = bind_parameters(query, params)
+        conn = self._connection()
+        try:
+            with conn.cursor() as cursor:
+                if not self._in_transaction:
+                    cursor.execute("set transaction read only")
+                cursor.execute(text, parameters=values or None)
+                result = cursor.fetch_arrow_table()
+            if not self._in_transaction:
+                conn.rollback()
+            return result
+        except Exception as error:  # noqa: BLE001
+            if not self._in_transaction:
+                self._rollback()
+            raise _translate(error, None, None) from None
+
+    # -- writing -------------------------------------------------------------
+    def write(self, table: str, frame: pd.DataFrame, *, upsert: bool = False) -> int:
+        """Append ``frame`` to a landing table (``users``, ``sessions``, ``ratings``,
+        ``user_tastes``, ``recommendations``); return the number of rows written.
+
+        Everything is checked first (columns, types, nulls, ranges, keys
+        repeated in the batch, unknown titles); a key that already exists is a
+        ConflictError unless ``upsert=True``, which replaces those rows. All or
+        nothing.
+        """
+        spec = self._writable(table)
+        arrow = to_arrow_table(spec, frame)
+        if arrow.num_rows == 0:
+            return 0
+        frame = frame.reset_index(drop=True)
+        self._check_titles(spec, arrow, frame)
+        with self._unit_of_work(spec, frame) as cursor:
+            if not upsert:
+                cursor.adbc_ingest(spec.name, arrow, mode="append", db_schema_name=spec.schema)
+            else:
+                self._upsert(cursor, spec, arrow)
+        logger.info("wrote %s rows to %s", arrow.num_rows, spec.qualified_name)
+        return arrow.num_rows
+
+    def _upsert(self, cursor: Any, spec: LandingTable, arrow: pa.Table) -> None:
+        staging = _staging_name(spec)
+        cursor.adbc_ingest(staging, arrow, mode="create", temporary=True)
+        columns = arrow.column_names
+        updates = [
+            sql.SQL("{0} = excluded.{0}").format(sql.Identifier(c))
+            for c in columns
+            if c not in spec.primary_key
+        ]
+        query = sql.SQL(
+            "insert into {target} ({columns}) select {columns} from {staging} "
+            "on conflict ({keys}) do update set {assignments}"
+        ).format(
+            target=sql.Identifier(spec.schema, spec.name),
+            columns=_identifiers(columns),
+            staging=sql.Identifier(staging),
+            keys=_identifiers(spec.primary_key),
+            assignments=sql.SQL(", ").join([*updates, _bump_loaded_seq()]),
+        )
+        cursor.execute(_render(query))
+        _drop(cursor, staging)
+
+    def update(
+        self, table: str, rows: pd.DataFrame | Mapping[str, Any] | Sequence[Mapping[str, Any]]
+    ) -> int:
+        """Change existing rows: each row names its key and the new values of some columns.
+
+        ``wh.update("users", {"user_id": 42, "plan": "premium"})`` or a DataFrame
+        of many. An unknown key is a NotFoundError and nothing changes.
+        """
+        spec = self._writable(table)
+        frame = _as_frame(rows)
+        changed = [c for c in frame.columns if c not in spec.primary_key]
+        if not changed:
+            raise ValidationError(
+                f"nothing to update: give the key {list(spec.primary_key)} and at least one "
+                "other column",
+                table=spec.qualified_name,
+            )
+        arrow = to_arrow_table(spec, frame, required=list(spec.primary_key))
+        frame = frame.reset_index(drop=True)
+        self._check_titles(spec, arrow, frame)
+        staging = _staging_name(spec)
+        assignments = [sql.SQL("{0} = s.{0}").format(sql.Identifier(c)) for c in changed]
+        query = sql.SQL(
+            "update {target} as t set {assignments} from {staging} as s where {match}"
+        ).format(
+            target=sql.Identifier(spec.schema, spec.name),
+            assignments=sql.SQL(", ").join([*assignments, _bump_loaded_seq()]),
+            staging=sql.Identifier(staging),
+            match=_key_match(spec),
+        )
+        with self._unit_of_work(spec, frame) as cursor:
+            cursor.adbc_ingest(staging, arrow, mode="create", temporary=True)
+            self._require_keys_exist(cursor, spec, staging, frame)
+            cursor.execute(_render(query))
+            _drop(cursor, staging)
+        return arrow.num_rows
+
+    def delete(self, table: str, keys: Any) -> int:
+        """Delete rows by key: a DataFrame or dicts of key columns, or bare values of a
+        one-column key (``wh.delete("sessions", [1, 2, 3])``). Unknown keys are a
+        NotFoundError; rows still referenced elsewhere (a user's sessions) are a
+        ValidationError, and nothing is deleted.
+        """
+        spec = self._writable(table)
+        frame = _keys_frame(spec, keys)
+        arrow = to_arrow_table(spec, frame, required=list(spec.primary_key))
+        frame = frame.reset_index(drop=True)
+        extra = [c for c in frame.columns if c not in spec.primary_key]
+        if extra:
+            raise ValidationError(
+                f"delete() takes only the key columns {list(spec.primary_key)}, not {extra}",
+                table=spec.qualified_name,
+            )
+        staging = _staging_name(spec)
+        query = sql.SQL("delete from {target} as t using {staging} as s where {match}").format(
+            target=sql.Identifier(spec.schema, spec.name),
+            staging=sql.Identifier(staging),
+            match=_key_match(spec),
+        )
+        with self._unit_of_work(spec, frame) as cursor:
+            cursor.adbc_ingest(staging, arrow, mode="create", temporary=True)
+            self._require_keys_exist(cursor, spec, staging, frame)
+            cursor.execute(_render(query))
+            _drop(cursor, staging)
+        return arrow.num_rows
+
+    # -- checks ----------------------------------------------------------------
+    def _writable(self, table: str) -> LandingTable:
+        if self.role == "analyst":
+            raise PermissionDeniedError(
+                f"role analyst is read-only: it cannot write {table!r}; connect with "
+                "python_api.connect(role='scientist')"
+            )
+        try:
+            return landing_table(table) if isinstance(table, str) else landing_table("")
+        except KeyError:
+            writable = ", ".join(t.qualified_name for t in LANDING_TABLES.values())
+            raise ValidationError(
+                f"{table!r} is not a landing table; writable tables: {writable}"
+            ) from None
+
+    def _check_titles(self, spec: LandingTable, arrow: pa.Table, frame: pd.DataFrame) -> None:
+        present = [c for c in spec.title_columns if c in arrow.column_names]
+        if not present:
+            return
+        known = self._fetch(_TITLES_QUERY).column("title_id")
+        for column in present:
+            values = arrow.column(column)
+            unknown = pc.and_(values.is_valid(), pc.invert(pc.is_in(values, known)))
+            positions = pc.indices_nonzero(unknown)
+            if len(positions):
+                position = positions[0].as_py()
+                raise NotFoundError(
+                    "unknown title: not in marts.dim_titles (load the catalogue and run "
+                    "`recdb build` first?)",
+                    table=spec.qualified_name,
+                    column=column,
+                    row_number=position,
+                    row=row_at(frame, position),
+                )
+
+    def _require_keys_exist(
+        self, cursor: Any, spec: LandingTable, staging: str, frame: pd.DataFrame
+    ) -> None:
+        query = sql.SQL(
+            "select {keys} from {staging} as s where not exists "
+            "(select 1 from {target} as t where {match}) limit 1"
+        ).format(
+            keys=sql.SQL(", ").join(sql.Identifier("s", k) for k in spec.primary_key),
+            staging=sql.Identifier(staging),
+            target=sql.Identifier(spec.schema, spec.name),
+            match=_key_match(spec),
+        )
+        cursor.execute(_render(query))
+        missing = cursor.fetchone()
+        if missing is None:
+            return
+        position = _locate(frame, dict(zip(spec.primary_key, missing, strict=True)))
+        raise NotFoundError(
+            f"no row with key {dict(zip(spec.primary_key, missing, strict=True))}",
+            table=spec.qualified_name,
+            column=spec.primary_key[0] if len(spec.primary_key) == 1 else None,
+            row_number=position,
+            row=row_at(frame, position) if position is not None else None,
+        )
+
+
+# -- helpers -----------------------------------------------------------------
+_PLACEHOLDER = re.compile(r"%%|%\((\w+)\)s|%s")
+
+
+def bind_parameters(
+    query: str, params: Sequence[Any] | Mapping[str, Any] | None
+) -> tuple[str, tuple[Any, ...]]:
+    """psycopg-style placeholders (``%s``, ``%(name)s``, ``%%``) to PostgreSQL's ``$1``...
+
+    The values travel separately and PostgreSQL binds them: nothing the caller
+    passes is ever pasted into the SQL text.
+    """
+    if params is None:
+        return query, ()
+    if isinstance(params, str | bytes) or not isinstance(params, Sequence | Mapping):
+        raise ValidationError("params must be a list (for %s) or a dict (for %(name)s)")
+    values: list[Any] = []
+    named: dict[str, int] = {}
+    styles: set[str] = set()
+
+    def replace(match: re.Match[str]) -> str:
+        if match.group(0) == "%%":
+            return "%"
+        name = match.group(1)
+        if name is None:
+            styles.add("%s")
+            if not isinstance(params, Sequence):
+                raise ValidationError("the query uses %s placeholders: pass params as a list")
+            if len(values) >= len(params):
+                raise ValidationError(f"more %s placeholders than the {len(params)} params")
+            values.append(params[len(values)])
+            return f"${len(values)}"
+        styles.add("%(name)s")
+        if not isinstance(params, Mapping):
+            raise ValidationError("the query uses %(name)s placeholders: pass params as a dict")
+        if name not in params:
+            raise ValidationError(f"no value given for the parameter {name!r}")
+        if name not in named:
+            values.append(params[name])
+            named[name] = len(values)
+        return f"${named[name]}"
+
+    text = _PLACEHOLDER.sub(replace, query)
+    if len(styles) > 1:
+        raise ValidationError("use either %s or %(name)s placeholders, not both")
+    if isinstance(params, Sequence) and len(values) != len(params):
+        raise ValidationError(f"{len(params)} params given for {len(values)} %s placeholders")
+    return text, tuple(values)
+
+
+def _render(query: sql.Composable) -> str:
+    """SQL text with identifiers and literals quoted by psycopg (ADBC takes text)."""
+    return query.as_string()
+
+
+def _identifiers(names: Sequence[str]) -> sql.Composable:
+    return sql.SQL(", ").join(sql.Identifier(n) for n in names)
+
+
+def _key_match(spec: LandingTable) -> sql.Composable:
+    return sql.SQL(" and ").join(
+        sql.SQL("t.{0} = s.{0}").format(sql.Identifier(k)) for k in spec.primary_key
+    )
+
+
+def _bump_loaded_seq() -> sql.Composable:
+    return sql.SQL("{} = nextval({})").format(
+        sql.Identifier(LOADED_SEQ_COLUMN), sql.Literal(".".join(LOAD_SEQUENCE))
+    )
+
+
+def _drop(cursor: Any, staging: str) -> None:
+    cursor.execute(_render(sql.SQL("drop table {}").format(sql.Identifier(staging))))
+
+
+def _staging_name(spec: LandingTable) -> str:
+    return f"_python_api_{spec.name}"
+
+
+def _as_frame(rows: Any) -> pd.DataFrame:
+    if isinstance(rows, pd.DataFrame):
+        return rows
+    if isinstance(rows, Mapping):
+        return pd.DataFrame([rows])
+    if (
+        isinstance(rows, Sequence)
+        and not isinstance(rows, str)
+        and all(isinstance(r, Mapping) for r in rows)
+    ):
+        return pd.DataFrame(list(rows))
+    raise ValidationError(
+        f"expected a DataFrame, a dict or a list of dicts, got {type(rows).__name__}"
+    )
+
+
+def _keys_frame(spec: LandingTable, keys: Any) -> pd.DataFrame:
+    if isinstance(keys, pd.Series | list | tuple | range) and not (
+        keys and isinstance(list(keys)[0], Mapping)
+    ):
+        if len(spec.primary_key) != 1:
+            raise ValidationError(
+                f"{spec.qualified_name} has a key of several columns {list(spec.primary_key)}: "
+                "pass a DataFrame or dicts",
+            )
+        return pd.DataFrame({spec.primary_key[0]: list(keys)})
+    if isinstance(keys, int | str):
+        return _keys_frame(spec, [keys])
+    return _as_frame(keys)
+
+
+def _locate(frame: pd.DataFrame, key: Mapping[str, Any]) -> int | None:
+    mask = pd.Series(True, index=frame.index)
+    for column, value in key.items():
+        mask &= frame[column].astype(str) == str(value)
+    hits = mask.to_numpy().nonzero()[0]
+    return int(hits[0]) if len(hits) else None
+
+
+def _to_pandas(table: pa.Table) -> pd.DataFrame:
+    """Arrow to pandas, with PostgreSQL numerics as floats rather than strings."""
+    columns = []
+    for field, column in zip(table.schema, table.columns, strict=True):
+        metadata = field.metadata or {}
+        if (
+            metadata.get(b"ADBC:postgresql:typname") == b"numeric"
+            or metadata.get(b"POSTGRESQL:type") == b"numeric"
+        ):
+            storage = pa.chunked_array(
+                [getattr(chunk, "storage", chunk) for chunk in column.chunks], type=pa.string()
+            )
+            column = pc.cast(storage, pa.float64())
+        columns.append(column)
+    return pa.table(columns, names=table.column_names).to_pandas()
+
+
+def _driver_message(error: Exception) -> str:
+    details = dict(getattr(error, "details", None) or [])
+    primary = details.get(b"PG_DIAG_MESSAGE_PRIMARY")
+    if primary:
+        return primary.decode(errors="replace")
+    text = str(error)
+    text = re.sub(r"^[A-Z_]+: \[libpq\] ", "", text)
+    return text.split("\n")[0].strip()
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode(errors="replace") if isinstance(value, bytes) else value
+
+
+def _translate(
+    error: Exception, table: LandingTable | None, frame: pd.DataFrame | None
+) -> ApiError:
+    """A driver error as one of python_api's, with the table, column and row when known."""
+    details = {_text(k): _text(v) for k, v in (getattr(error, "details", None) or [])}
+    sqlstate = getattr(error, "sqlstate", None) or details.get("PG_DIAG_SQLSTATE")
+    detail = details.get("PG_DIAG_MESSAGE_DETAIL", "")
+    message = _driver_message(error)
+    name = table.qualified_name if table else None
+    key = _KEY_DETAIL.search(detail)
+    key_map: dict[str, str] = {}
+    if key:
+        columns = [c.strip().strip('"') for c in key.group("columns").split(",")]
+        values = [v.strip() for v in key.group("values").split(",")]
+        if len(columns) == len(values):
+            key_map = dict(zip(columns, values, strict=True))
+    position = (
+        _locate(frame, key_map)
+        if frame is not None and key_map and all(c in frame.columns for c in key_map)
+        else None
+    )
+    row = row_at(frame, position) if frame is not None and position is not None else None
+    column = next(iter(key_map), None)
+    key_text = ", ".join(f"{k}={v}" for k, v in key_map.items()) or detail
+    if sqlstate == "23505":
+        return ConflictError(
+            f"key {key_text} already exists (pass upsert=True to replace it)",
+            table=name, column=column, row_number=position, row=row,
+        )  # fmt: skip
+    if sqlstate in ("23503", "23001"):
+        referenced = re.search(r'table "([^"]+)"', detail)
+        other = referenced.group(1) if referenced else "another table"
+        if other in LANDING_TABLES:
+            other = LANDING_TABLES[other].qualified_name
+        if "is still referenced" in detail or sqlstate == "23001":
+            problem = (
+                f"{key_map or detail} is still referenced from {other}: delete those rows first"
+            )
+            return ValidationError(problem, table=name, column=column, row_number=position, row=row)
+        return NotFoundError(
+            f"{key_text} does not exist in {other}",
+            table=name, column=column, row_number=position, row=row,
+        )  # fmt: skip
+    if sqlstate == "23514":
+        constraint = details.get("PG_DIAG_CONSTRAINT_NAME", "a check")
+        return ValidationError(f"breaks {constraint}: {detail or message}", table=name)
+    if sqlstate == "25006":
+        return PermissionDeniedError(
+            "read() runs read-only: change data with write(), update() or delete()"
+        )
+    if sqlstate == "42501":
+        return PermissionDeniedError(f"role may not do this: {message}")
+    if sqlstate and sqlstate.startswith(("22", "23", "42")):
+        return ValidationError(message, table=name)
+    return DatabaseError(f"{message} (nothing of this operation was kept)")

@@ -1,0 +1,66 @@
+"""The exceptions python_api raises. Callers never see a raw driver error."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from recdb.errors import RecdbError
+
+_MAX_VALUE_CHARS = 60
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= _MAX_VALUE_CHARS else text[: _MAX_VALUE_CHARS - 3] + "..."
+
+
+class ApiError(RecdbError):
+    """Base class of python_api's errors."""
+
+
+class ValidationError(ApiError):
+    """A DataFrame or argument does not fit the table; nothing was written.
+
+    ``table``, ``column``, ``row_number`` (0-based position in the DataFrame)
+    and ``row`` (that row as a dict) say where, when known.
+    """
+
+    def __init__(
+        self,
+        problem: str,
+        *,
+        table: str | None = None,
+        column: str | None = None,
+        row_number: int | None = None,
+        row: dict[str, Any] | None = None,
+    ) -> None:
+        self.problem = problem
+        self.table = table
+        self.column = column
+        self.row_number = row_number
+        self.row = row
+        where = ".".join(part for part in (table, column) if part)
+        message = f"{where}: {problem}" if where else problem
+        if row is not None:
+            shown = ", ".join(f"{k}={_short(v)}" for k, v in row.items())
+            message += f" — row {row_number}: {{{shown}}}"
+        super().__init__(message)
+
+
+class ConflictError(ValidationError):
+    """A row's key already exists (write without ``upsert=True``), or is repeated in the batch."""
+
+
+class NotFoundError(ValidationError):
+    """A key to update or delete, or a referenced user or title, does not exist."""
+
+
+class PermissionDeniedError(ApiError):
+    """The role connected cannot do this (an analyst writing, say)."""
+
+
+class DatabaseError(ApiError):
+    """PostgreSQL failed for a reason outside the caller's data (connection lost, server down).
+
+    Any transaction in progress was rolled back: nothing of it persists.
+    """

@@ -1,0 +1,340 @@
+"""Checking a DataFrame against a landing table, and turning it into Arrow of the exact types.
+
+Pure functions, no database: every check that needs only the rows themselves
+happens here, vectorised, before anything is sent. Keys that must exist in the
+database (users, titles) and keys already there are checked by the writer.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from python_api.errors import ConflictError, ValidationError
+from recdb.landing import LOADED_SEQ_COLUMN, LandingColumn, LandingTable
+
+ARROW_TYPES: dict[str, pa.DataType] = {
+    "bigint": pa.int64(),
+    "integer": pa.int32(),
+    "smallint": pa.int16(),
+    "double precision": pa.float64(),
+    "text": pa.string(),
+    "boolean": pa.bool_(),
+    "timestamptz": pa.timestamp("us", tz="UTC"),
+    "double precision[]": pa.list_(pa.float64()),
+}
+_INTEGER_BOUNDS = {
+    "bigint": (-(2**63), 2**63 - 1),
+    "integer": (-(2**31), 2**31 - 1),
+    "smallint": (-(2**15), 2**15 - 1),
+}
+
+
+def row_at(frame: pd.DataFrame, position: int) -> dict[str, Any]:
+    """Row ``position`` of ``frame`` as a plain dict, for error messages."""
+    return {str(k): v for k, v in frame.iloc[position].to_dict().items()}
+
+
+def _fail(
+    table: LandingTable, column: str | None, problem: str, frame: pd.DataFrame, position: int | None
+) -> ValidationError:
+    return ValidationError(
+        problem,
+        table=table.qualified_name,
+        column=column,
+        row_number=position,
+        row=row_at(frame, position) if position is not None else None,
+    )
+
+
+def _first(mask: np.ndarray | pd.Series | pa.Array | pa.ChunkedArray) -> int | None:
+    """Position of the first True in a boolean mask (nulls count as False), or None."""
+    if isinstance(mask, pa.Array | pa.ChunkedArray):
+        mask = pc.fill_null(mask, False).to_numpy(zero_copy_only=False)
+    values = np.asarray(mask, dtype=bool)
+    hits = np.flatnonzero(values)
+    return int(hits[0]) if hits.size else None
+
+
+def check_columns(
+    table: LandingTable, columns: Iterable[str], *, required: Sequence[str] | None = None
+) -> None:
+    """Unknown, repeated or missing columns raise ValidationError naming them."""
+    names = [str(c) for c in columns]
+    repeated = sorted({c for c in names if names.count(c) > 1})
+    if repeated:
+        raise ValidationError(f"repeated columns {repeated}", table=table.qualified_name)
+    if LOADED_SEQ_COLUMN in names:
+        raise ValidationError(
+            f"{LOADED_SEQ_COLUMN!r} is set by the warehouse: drop it from the DataFrame",
+            table=table.qualified_name,
+        )
+    unknown = [c for c in names if c not in table.column_names]
+    if unknown:
+        raise ValidationError(
+            f"unknown columns {unknown}; the table has {list(table.column_names)}",
+            table=table.qualified_name,
+        )
+    needed = required if required is not None else [c.name for c in table.columns if not c.nullable]
+    missing = [c for c in needed if c not in names]
+    if missing:
+        raise ValidationError(f"missing columns {missing}", table=table.qualified_name)
+
+
+def _to_arrow(table: LandingTable, column: LandingColumn, frame: pd.DataFrame) -> pa.Array:
+    """One column converted to its exact Arrow type, or a ValidationError showing a bad row."""
+    series = frame[column.name]
+    kind = column.kind
+    target = ARROW_TYPES[column.pg_type]
+    if kind == "integer":
+        return _integers(table, column, series, frame, target)
+    if kind == "float":
+        if not (pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)):
+            _raise_wrong_type(table, column, series, frame, "numbers")
+        values = pd.to_numeric(series).astype("float64")
+        position = _first(np.isinf(values.to_numpy(na_value=np.nan)))
+        if position is not None:
+            raise _fail(table, column.name, "infinite value", frame, position)
+        return pa.array(values, type=target, from_pandas=True)
+    if kind == "text":
+        if not (
+            pd.api.types.is_string_dtype(series) or isinstance(series.dtype, pd.CategoricalDtype)
+        ):
+            _raise_wrong_type(table, column, series, frame, "text")
+        try:
+            return pa.array(series.astype(object), type=target, from_pandas=True)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            _raise_wrong_type(table, column, series, frame, "text")
+    if kind == "boolean":
+        if not pd.api.types.is_bool_dtype(series) and pd.api.types.infer_dtype(
+            series, skipna=True
+        ) not in ("boolean", "empty"):
+            _raise_wrong_type(table, column, series, frame, "True/False")
+        return pa.array(series, type=target, from_pandas=True)
+    if kind == "timestamp":
+        return _timestamps(table, column, series, frame, target)
+    if kind == "float_array":
+        return _float_arrays(table, column, series, frame, target)
+    raise AssertionError(kind)
+
+
+def _raise_wrong_type(
+    table: LandingTable,
+    column: LandingColumn,
+    series: pd.Series,
+    frame: pd.DataFrame,
+    expected: str,
+) -> None:
+    position = None
+    checks = {
+        "text": lambda v: isinstance(v, str),
+        "numbers": lambda v: isinstance(v, int | float | np.number) and not isinstance(v, bool),
+        "whole numbers": lambda v: (
+            isinstance(v, int | np.integer | float | np.floating)
+            and not isinstance(v, bool | np.bool_)
+        ),
+        "True/False": lambda v: isinstance(v, bool | np.bool_),
+    }
+    accept = checks.get(expected)
+    if accept is not None and series.dtype == object:
+        for index, value in enumerate(series.to_numpy()):
+            missing = value is None or (isinstance(value, float) and math.isnan(value))
+            if not missing and not accept(value):
+                position = index
+                break
+    got = f"dtype {series.dtype}"
+    raise _fail(
+        table, column.name, f"expected {expected} ({column.pg_type}), got {got}", frame, position
+    )
+
+
+def _integers(
+    table: LandingTable,
+    column: LandingColumn,
+    series: pd.Series,
+    frame: pd.DataFrame,
+    target: pa.DataType,
+) -> pa.Array:
+    if pd.api.types.is_bool_dtype(series) or not (
+        pd.api.types.is_numeric_dtype(series)
+        or pd.api.types.infer_dtype(series, skipna=True)
+        in ("integer", "empty", "mixed-integer-float")
+    ):
+        _raise_wrong_type(table, column, series, frame, "whole numbers")
+    low, high = _INTEGER_BOUNDS[column.pg_type]
+    if pd.api.types.is_integer_dtype(series) and series.dtype != object:
+        values = series
+        if not series.empty:
+            smallest, largest = series.min(), series.max()
+            if smallest < low or largest > high:
+                position = _first((series < low) | (series > high))
+                raise _fail(
+                    table, column.name, f"outside the {column.pg_type} range", frame, position
+                )
+        return pa.array(values, type=target, from_pandas=True)
+    numbers = pd.to_numeric(series).astype("float64")
+    raw = numbers.to_numpy(na_value=np.nan)
+    fractional = ~np.isnan(raw) & (np.floor(raw) != raw)
+    position = _first(fractional)
+    if position is not None:
+        raise _fail(table, column.name, "not a whole number", frame, position)
+    out_of_range = ~np.isnan(raw) & ((raw < low) | (raw > high))
+    position = _first(out_of_range)
+    if position is not None:
+        raise _fail(table, column.name, f"outside the {column.pg_type} range", frame, position)
+    return pa.array(numbers.astype("Int64"), type=target, from_pandas=True)
+
+
+def _timestamps(
+    table: LandingTable,
+    column: LandingColumn,
+    series: pd.Series,
+    frame: pd.DataFrame,
+    target: pa.DataType,
+) -> pa.Array:
+    if isinstance(series.dtype, pd.DatetimeTZDtype):
+        return pa.array(series.dt.tz_convert("UTC"), type=target, from_pandas=True)
+    if pd.api.types.is_datetime64_dtype(series):
+        raise _fail(
+            table,
+            column.name,
+            "timestamps without a time zone: localise them, e.g. "
+            f"df[{column.name!r}] = df[{column.name!r}].dt.tz_localize('UTC')",
+            frame,
+            None,
+        )
+    if series.isna().all():
+        return pa.nulls(len(series), type=target)
+    raise _fail(
+        table,
+        column.name,
+        f"expected UTC timestamps (datetime64[..., UTC]), got dtype {series.dtype}",
+        frame,
+        None,
+    )
+
+
+def _float_arrays(
+    table: LandingTable,
+    column: LandingColumn,
+    series: pd.Series,
+    frame: pd.DataFrame,
+    target: pa.DataType,
+) -> pa.Array:
+    try:
+        array = pa.array(
+            [None if v is None else np.asarray(v, dtype="float64") for v in series],
+            type=target,
+        )
+    except (TypeError, ValueError, pa.ArrowInvalid) as error:
+        raise _fail(
+            table, column.name, f"expected lists of numbers ({error})", frame, None
+        ) from None
+    flat = pc.list_flatten(array)
+    if len(flat):
+        parents = pc.list_parent_indices(array).to_numpy()
+        values = flat.to_numpy(zero_copy_only=False)
+        position = _first(~np.isfinite(values))
+        if position is not None:
+            raise _fail(
+                table, column.name, "NaN or infinite element", frame, int(parents[position])
+            )
+        if column.minimum is not None:
+            position = _first(values < column.minimum)
+            if position is not None:
+                raise _fail(
+                    table,
+                    column.name,
+                    f"an element below the minimum {column.minimum}",
+                    frame,
+                    int(parents[position]),
+                )
+    return array
+
+
+def _check_values(
+    table: LandingTable, column: LandingColumn, array: pa.Array, frame: pd.DataFrame
+) -> None:
+    """Nulls, ranges, enumerations and patterns of one converted column."""
+    name = column.name
+    if not column.nullable and array.null_count:
+        raise _fail(
+            table, name, "null in a column that needs a value", frame, _first(array.is_null())
+        )
+    if column.kind == "float_array":
+        return
+    if column.minimum is not None:
+        position = _first(pc.less(array, column.minimum))
+        if position is not None:
+            raise _fail(table, name, f"below the minimum {column.minimum:g}", frame, position)
+    if column.maximum is not None:
+        position = _first(pc.greater(array, column.maximum))
+        if position is not None:
+            raise _fail(table, name, f"above the maximum {column.maximum:g}", frame, position)
+    if column.allowed is not None:
+        outside = pc.and_(array.is_valid(), pc.invert(pc.is_in(array, pa.array(column.allowed))))
+        position = _first(outside)
+        if position is not None:
+            raise _fail(table, name, f"not one of {list(column.allowed)}", frame, position)
+    if column.pattern is not None:
+        position = _first(pc.invert(pc.match_substring_regex(array, f"^(?:{column.pattern})$")))
+        if position is not None:
+            raise _fail(
+                table, name, f"does not match the pattern {column.pattern}", frame, position
+            )
+
+
+def to_arrow_table(
+    table: LandingTable,
+    frame: pd.DataFrame,
+    *,
+    required: Sequence[str] | None = None,
+    key_columns: Sequence[str] | None = None,
+) -> pa.Table:
+    """Validate ``frame`` for ``table`` and return it as Arrow of the table's exact types.
+
+    ``required`` overrides which columns must be present (updates send a key
+    and the columns they change); ``key_columns`` (default: the primary key)
+    must be unique within the batch. Raises ValidationError (ConflictError for
+    repeated keys) naming the column and showing the first bad row.
+    """
+    if not isinstance(frame, pd.DataFrame):
+        raise ValidationError(
+            f"expected a pandas DataFrame, got {type(frame).__name__}", table=table.qualified_name
+        )
+    check_columns(table, frame.columns, required=required)
+    frame = frame.reset_index(drop=True)
+    present = [c for c in table.columns if c.name in frame.columns]
+    arrays = {}
+    for column in present:
+        array = _to_arrow(table, column, frame)
+        _check_values(table, column, array, frame)
+        arrays[column.name] = array
+    for check in table.row_checks:
+        if check.left in arrays and check.right in arrays:
+            compare = {">=": pc.greater_equal, ">": pc.greater, "<=": pc.less_equal}[check.op]
+            position = _first(pc.invert(compare(arrays[check.left], arrays[check.right])))
+            if position is not None:
+                raise _fail(
+                    table, check.left, f"breaks the rule {check.describe()}", frame, position
+                )
+    keys = list(key_columns if key_columns is not None else table.primary_key)
+    for unique in [keys, *[list(u) for u in table.unique]]:
+        if all(k in frame.columns for k in unique):
+            repeated = frame.duplicated(subset=unique, keep=False).to_numpy()
+            position = _first(repeated)
+            if position is not None:
+                raise ConflictError(
+                    f"key ({', '.join(unique)}) repeated within the DataFrame",
+                    table=table.qualified_name,
+                    column=unique[0] if len(unique) == 1 else None,
+                    row_number=position,
+                    row=row_at(frame, position),
+                )
+    return pa.table(arrays)
