@@ -142,7 +142,7 @@ def _raise_wrong_type(
         "True/False": lambda v: isinstance(v, bool | np.bool_),
     }
     accept = checks.get(expected)
-    if accept is not None and series.dtype == object:
+    if accept is not None and (series.dtype == object or pd.api.types.is_string_dtype(series)):
         for index, value in enumerate(series.to_numpy()):
             missing = value is None or (isinstance(value, float) and math.isnan(value))
             if not missing and not accept(value):
