@@ -61,6 +61,10 @@ class Warehouse:
         with self.connect(role) as conn:
             return conn.execute(statement, params).fetchall()
 
+    def execute(self, statement: str, params=None, role: str = "owner") -> None:
+        with self.connect(role) as conn:
+            conn.execute(statement, params)
+
     def scalar(self, statement: str, params=None, role: str = "owner"):
         return self.query(statement, params, role)[0][0]
 

@@ -34,8 +34,9 @@ INJECTIONS = [
 @pytest.fixture
 def warehouse(built_warehouse):
     """The built warehouse with empty landing tables, as a scientist."""
-    built_warehouse.query("truncate sim.users, sim.sessions, sim.ratings, sim.user_tastes, "
-                          "recs.recommendations; select 1")  # fmt: skip
+    built_warehouse.execute(
+        "truncate sim.users, sim.sessions, sim.ratings, sim.user_tastes, recs.recommendations"
+    )
     with Warehouse("scientist", built_warehouse.settings("scientist")) as wh:
         yield wh
 
