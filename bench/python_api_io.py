@@ -112,7 +112,10 @@ def main() -> None:
             with owner.connect(autocommit=True) as conn:
                 conn.execute("truncate sim.sessions cascade")
 
-        copy_in = f"\\copy sim.sessions ({SESSION_COLUMNS}) from '{csv_file}' with (format csv, header true)"
+        copy_in = (
+            f"\\copy sim.sessions ({SESSION_COLUMNS}) from '{csv_file}' "
+            "with (format csv, header true)"
+        )
         reference_write = timed(lambda: subprocess.run([*psql, "-c", copy_in], env=env, check=True))
         truncate()
         api_write = timed(lambda: wh.write("sessions", frame))
