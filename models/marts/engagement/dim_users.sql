@@ -1,0 +1,24 @@
+with
+
+users as (
+
+    select * from {{ ref('stg_sim__users') }}
+
+),
+
+final as (
+
+    select
+        user_id,
+        signup_at,
+        birth_year,
+        gender,
+        country_code,
+        plan,
+        churned_at,
+        churned_at is not null as is_churned
+    from users
+
+)
+
+select * from final

@@ -1,0 +1,25 @@
+with
+
+source as (
+
+    select * from {{ source('sim', 'users') }}
+
+),
+
+renamed as (
+
+    select
+        user_id,
+        signup_at,
+        birth_year,
+        gender,
+        country_code,
+        plan,
+        churned_at,
+        loaded_seq
+
+    from source
+
+)
+
+select * from renamed
