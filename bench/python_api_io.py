@@ -97,7 +97,7 @@ def main() -> None:
     results: list[tuple[str, float, float | None]] = []
     try:
         load_catalog()
-        run_dbt(["build", "--select", "+marts.catalog", "--quiet"])
+        run_dbt(["build", "--quiet"])
         owner = connection_settings("owner")
         env = {**os.environ, **connection_settings("scientist").libpq_env()}
         psql = [str(_bin("psql")), "-X", "-q", "-v", "ON_ERROR_STOP=1"]
