@@ -199,7 +199,9 @@ def _timestamps(
     target: pa.DataType,
 ) -> pa.Array:
     if isinstance(series.dtype, pd.DatetimeTZDtype):
-        return pa.array(series.dt.tz_convert("UTC"), type=target, from_pandas=True)
+        # PostgreSQL keeps microseconds: finer digits are truncated, as psql would.
+        utc = pa.array(series.dt.tz_convert("UTC"), from_pandas=True)
+        return utc.cast(target, safe=False)
     if pd.api.types.is_datetime64_dtype(series):
         raise _fail(
             table,
@@ -313,7 +315,14 @@ def to_arrow_table(
     present = [c for c in table.columns if c.name in frame.columns]
     arrays = {}
     for column in present:
-        array = _to_arrow(table, column, frame)
+        try:
+            array = _to_arrow(table, column, frame)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as error:
+            raise ValidationError(
+                f"cannot be stored as {column.pg_type}: {error}",
+                table=table.qualified_name,
+                column=column.name,
+            ) from None
         _check_values(table, column, array, frame)
         arrays[column.name] = array
     for check in table.row_checks:
