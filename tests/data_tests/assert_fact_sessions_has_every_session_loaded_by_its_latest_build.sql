@@ -21,8 +21,10 @@ fact_sessions as (
 
 latest_loaded as (
 
+    -- fact_sessions named again, not through the CTE above: PostgreSQL
+    -- materialises (scans in full) a CTE referenced twice.
     select max(loaded_seq) as max_loaded_seq
-    from fact_sessions
+    from {{ ref('fact_sessions') }}
 
 ),
 

@@ -31,21 +31,23 @@ ratings as (
 
 {% if is_incremental() -%}
 
--- Sessions written or updated since the fact's last build, and sessions whose
--- rating was: each read through its loaded_seq index.
-changed_sessions as (
+    -- Sessions written or updated since the fact's last build, and sessions
+    -- whose rating was: each read through its landing table's loaded_seq index.
+    -- The staging views are named again rather than through the CTEs above: a
+    -- CTE referenced twice is materialised (scanned in full) by PostgreSQL.
+    changed_sessions as (
 
-    select session_id
-    from sessions
-    where loaded_seq > {{ watermark }}
+        select session_id
+        from {{ ref('stg_sim__sessions') }}
+        where loaded_seq > {{ watermark }}
 
-    union
+        union
 
-    select session_id
-    from ratings
-    where loaded_seq > {{ watermark }}
+        select session_id
+        from {{ ref('stg_sim__ratings') }}
+        where loaded_seq > {{ watermark }}
 
-),
+    ),
 
 {% endif -%}
 
