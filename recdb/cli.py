@@ -204,6 +204,77 @@ def build(dbt_args: tuple[str, ...]) -> None:
 
 
 @main.command()
+@click.option(
+    "--users",
+    type=click.IntRange(min=1),
+    default=None,
+    help="How many new users to simulate (their sessions and ratings come with them).",
+)
+@click.option(
+    "--seed",
+    type=click.IntRange(min=0),
+    default=42,
+    show_default=True,
+    help="Random seed: the same seed, config and warehouse give the same rows.",
+)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="A TOML file of knobs to change (see --print-config for every knob and its default).",
+)
+@click.option(
+    "--print-config",
+    is_flag=True,
+    help="Print the default config, every knob documented, and exit.",
+)
+def simulate(users: int | None, seed: int, config_path: Path | None, print_config: bool) -> None:
+    """Simulate new users, their hidden tastes, viewing sessions and ratings into sim.*.
+
+    Reads the catalogue from the built marts (run `recdb build` first) and
+    appends: new user and session ids continue after the largest ones in the
+    warehouse. The same seed, config and warehouse state give the same rows.
+    Everything is written in one transaction, as the scientist role.
+    """
+    from simulation import default_config_text, load_config
+    from simulation import simulate as run_simulation
+
+    if print_config:
+        click.echo(default_config_text(), nl=False)
+        return
+    if users is None:
+        raise click.UsageError("give --users N (how many users to simulate)")
+    config = load_config(config_path)
+    quiet = logging.getLogger().getEffectiveLevel() > logging.DEBUG
+    previous = {}
+    for name in ("simulation", "python_api"):
+        previous[name] = logging.getLogger(name).level
+        if quiet:
+            logging.getLogger(name).setLevel(logging.WARNING)
+    steps = 1000
+    try:
+        if not sys.stderr.isatty():  # no progress bar in logs and pipes
+            report = run_simulation(users, seed, config)
+        else:
+            with click.progressbar(
+                length=steps, label="simulating", show_percent=True, file=sys.stderr
+            ) as bar:
+
+                def progress(phase: str, fraction: float) -> None:
+                    bar.label = f"{phase:<18}"
+                    bar.update(max(int(fraction * steps) - bar.pos, 0))
+
+                report = run_simulation(users, seed, config, progress=progress)
+                bar.label = f"{'done':<18}"
+                bar.update(steps - bar.pos)
+    finally:
+        for name, level in previous.items():
+            logging.getLogger(name).setLevel(level)
+    click.echo(report.describe())
+
+
+@main.command()
 def demo() -> None:
     """The main job: start the server, load the catalogue, build and test, say how to connect."""
     from recdb.catalog.load import load_catalog

@@ -1,0 +1,41 @@
+"""The simulation engine: fabricated users, hidden tastes, viewing sessions and ratings.
+
+    from simulation import simulate
+    report = simulate(users=10_000, seed=1)            # into the warehouse, via python_api
+    print(report.describe())
+
+    from simulation import generate_population, catalogue_from_frames, load_config
+    population = generate_population(1_000, seed=1, catalogue=catalogue)   # pure DataFrames
+
+The ground truth (each user's genre affinities and popularity bias) lands in
+``sim.user_tastes``; :func:`oracle_scores` / :func:`user_title_utility`
+compute the hidden utility that drove every choice, for scoring recommenders.
+Knobs: ``simulation/simulation.toml`` (documented there), or a TOML file of
+your own passed as ``config``.
+"""
+
+from __future__ import annotations
+
+from simulation.catalogue import Catalogue, catalogue_from_frames, read_catalogue
+from simulation.config import SimulationConfig, default_config_text, load_config
+from simulation.engine import Population, SimulationReport, generate_population, simulate
+from simulation.errors import SimulationConfigError, SimulationError
+from simulation.tastes import oracle_scores, oracle_top_n, user_title_utility
+
+__all__ = [
+    "Catalogue",
+    "Population",
+    "SimulationConfig",
+    "SimulationConfigError",
+    "SimulationError",
+    "SimulationReport",
+    "catalogue_from_frames",
+    "default_config_text",
+    "generate_population",
+    "load_config",
+    "oracle_scores",
+    "oracle_top_n",
+    "read_catalogue",
+    "simulate",
+    "user_title_utility",
+]

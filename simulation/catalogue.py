@@ -1,0 +1,143 @@
+"""The catalogue as the simulation sees it: titles as arrays of features, in title_id order.
+
+Built from the marts ``dim_titles``, ``bridge_title_genres`` and ``dim_genres``
+(read through python_api), or from DataFrames of the same shape in tests.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from simulation.errors import SimulationError
+
+logger = logging.getLogger(__name__)
+
+#: Runtime assumed for a title whose runtime is unknown (0) when no other title
+#: of its type has one: minutes for a movie, and for one episode of a show.
+FALLBACK_RUNTIME = {"movie": 100.0, "show": 40.0}
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """Title features as aligned arrays (row ``i`` of each is title ``title_ids[i]``).
+
+    * ``genre_ids``: the genres in ``genre_id`` order of ``dim_genres``; the
+      order of every taste vector.
+    * ``genre_weights``: titles x genres; a title's genres share weight 1
+      equally (``1/n`` each for ``n`` genres), a title without genres has a
+      row of zeros.
+    * ``popularity``: ``ln(1 + imdb_vote_count)`` standardised over the
+      catalogue (mean 0, sd 1); an unknown count counts as 0 votes.
+    * ``quality``: ``imdb_score`` standardised; an unknown score counts as the mean.
+    * ``runtime_minutes``: of the movie, or of one episode of a show; an
+      unknown (0) runtime is the median of titles of the same type.
+    """
+
+    title_ids: np.ndarray
+    is_show: np.ndarray
+    runtime_minutes: np.ndarray
+    genre_ids: tuple[str, ...]
+    genre_weights: np.ndarray
+    popularity: np.ndarray
+    quality: np.ndarray
+
+    @property
+    def size(self) -> int:
+        """Number of titles."""
+        return len(self.title_ids)
+
+    @property
+    def genre_count(self) -> int:
+        """Number of genres (the length of a taste vector)."""
+        return len(self.genre_ids)
+
+
+def _standardise(values: np.ndarray) -> np.ndarray:
+    spread = float(values.std())
+    if spread == 0 or not np.isfinite(spread):
+        return np.zeros_like(values)
+    return (values - values.mean()) / spread
+
+
+def catalogue_from_frames(
+    titles: pd.DataFrame, title_genres: pd.DataFrame, genres: pd.DataFrame
+) -> Catalogue:
+    """A :class:`Catalogue` from ``dim_titles``, ``bridge_title_genres`` and ``dim_genres`` rows.
+
+    Needs the columns ``title_id``, ``title_type``, ``runtime_minutes``,
+    ``imdb_score``, ``imdb_vote_count`` of titles; ``title_id``, ``genre_id``
+    of the bridge; ``genre_id`` of genres. Bridge rows of unknown titles or
+    genres are ignored.
+    """
+    if titles.empty:
+        raise SimulationError(
+            "the catalogue is empty (marts.dim_titles has no rows): run `recdb load` and "
+            "`recdb build` first"
+        )
+    if genres.empty:
+        raise SimulationError("marts.dim_genres has no rows: run `recdb build` first")
+    ordered = titles.sort_values("title_id", kind="stable").reset_index(drop=True)
+    title_ids = ordered["title_id"].astype(str).to_numpy(dtype=object)
+    title_type = ordered["title_type"].astype(str).to_numpy()
+    is_show = title_type == "show"
+
+    runtime = pd.to_numeric(ordered["runtime_minutes"]).fillna(0).to_numpy(dtype=np.float64)
+    for kind, shows in (("movie", False), ("show", True)):
+        of_type = is_show == shows
+        known = runtime[of_type & (runtime > 0)]
+        fill = float(np.median(known)) if known.size else FALLBACK_RUNTIME[kind]
+        runtime[of_type & (runtime <= 0)] = fill
+
+    votes = pd.to_numeric(ordered["imdb_vote_count"]).fillna(0).to_numpy(dtype=np.float64)
+    popularity = _standardise(np.log1p(np.clip(votes, 0, None)))
+    scores = pd.to_numeric(ordered["imdb_score"]).to_numpy(dtype=np.float64, na_value=np.nan)
+    mean_score = np.nanmean(scores) if np.isfinite(scores).any() else 0.0
+    quality = _standardise(np.where(np.isfinite(scores), scores, mean_score))
+
+    genre_ids = tuple(sorted(genres["genre_id"].astype(str)))
+    genre_index = {g: i for i, g in enumerate(genre_ids)}
+    title_index = {t: i for i, t in enumerate(title_ids)}
+    rows = title_genres["title_id"].astype(str).map(title_index)
+    cols = title_genres["genre_id"].astype(str).map(genre_index)
+    known_pair = rows.notna() & cols.notna()
+    if not known_pair.all():
+        logger.debug(
+            "ignoring %d title-genre rows of unknown titles or genres", (~known_pair).sum()
+        )
+    weights = np.zeros((len(title_ids), len(genre_ids)), dtype=np.float64)
+    weights[rows[known_pair].astype(int).to_numpy(), cols[known_pair].astype(int).to_numpy()] = 1.0
+    counts = weights.sum(axis=1, keepdims=True)
+    np.divide(weights, counts, out=weights, where=counts > 0)
+
+    return Catalogue(
+        title_ids=title_ids,
+        is_show=is_show,
+        runtime_minutes=runtime,
+        genre_ids=genre_ids,
+        genre_weights=weights,
+        popularity=popularity,
+        quality=quality,
+    )
+
+
+def read_catalogue(warehouse: Any) -> Catalogue:
+    """The catalogue from the marts, read through a python_api ``Warehouse``."""
+    titles = warehouse.read(
+        "select title_id, title_type, runtime_minutes, imdb_score, imdb_vote_count "
+        "from marts.dim_titles"
+    )
+    title_genres = warehouse.read("select title_id, genre_id from marts.bridge_title_genres")
+    genres = warehouse.read("select genre_id from marts.dim_genres")
+    catalogue = catalogue_from_frames(titles, title_genres, genres)
+    logger.info(
+        "catalogue: %d titles (%d shows), %d genres",
+        catalogue.size,
+        int(catalogue.is_show.sum()),
+        catalogue.genre_count,
+    )
+    return catalogue
