@@ -143,7 +143,7 @@ class RatingsConfig:
 
     share: float = _knob("float", 0, 1)
     mean: float = _knob("float", 1, 5)
-    utility_slope: float = _knob("float", -10, 10)
+    utility_slope: float = _knob("float", -5, 5)
     noise_sd: float = _knob("float", 0, 10)
 
 

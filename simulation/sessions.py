@@ -25,8 +25,9 @@ Python loops). Times are whole seconds since the epoch (UTC).
   ``completion.full_share * 0.5 ** (runtime / completion.halving_minutes)``;
   otherwise it watches a Beta share with mean ``completion.partial_mean``.
 * **Ratings**: a share ``ratings.share`` of sessions is rated when it ends:
-  ``round(ratings.mean + ratings.utility_slope * (utility - mean utility of the
-  rated sessions) + Normal(0, ratings.noise_sd))``, clipped to 1..5.
+  ``round(ratings.mean + ratings.utility_slope * z + Normal(0, ratings.noise_sd))``
+  clipped to 1..5, where ``z`` is the session's utility standardised over the
+  rated sessions of the run (mean 0, sd 1).
 """
 
 from __future__ import annotations
@@ -345,9 +346,11 @@ def rate_sessions(
         catalogue,
         config,
     )
+    spread = utility.std()
+    standardised = (utility - utility.mean()) / spread if spread > 0 else np.zeros_like(utility)
     latent = (
         ratings_config.mean
-        + ratings_config.utility_slope * (utility - utility.mean())
+        + ratings_config.utility_slope * standardised
         + ratings_config.noise_sd * noise
     )
     stars = np.clip(np.rint(latent), 1, 5).astype(np.int16)
