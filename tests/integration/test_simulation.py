@@ -1,0 +1,133 @@
+"""The simulation into a real built warehouse, through python_api: round trip, append, dbt, CLI."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from python_api import Warehouse
+from recdb.landing import LANDING_TABLES
+from simulation import generate_population, load_config, read_catalogue, simulate
+
+pytestmark = pytest.mark.integration
+
+USERS = 2000
+SEED = 11
+TABLES = ("users", "user_tastes", "sessions", "ratings")
+
+
+@pytest.fixture(scope="module")
+def warehouse(fresh_warehouse):
+    """A server of this module's own, with the project's catalogue loaded and built."""
+    fresh_warehouse.load()
+    fresh_warehouse.dbt("build")
+    return fresh_warehouse
+
+
+@pytest.fixture(scope="module")
+def first_run(warehouse):
+    with Warehouse("scientist", warehouse.settings("scientist")) as wh:
+        report = simulate(USERS, SEED, warehouse=wh)
+    return report
+
+
+def read_back(warehouse, table: str, first_id: int, last_id: int) -> pd.DataFrame:
+    """Rows of a landing table for a range of users (or sessions), in key order, as written."""
+    spec = LANDING_TABLES[table]
+    key = "session_id" if table in ("sessions", "ratings") else "user_id"
+    columns = ", ".join(spec.column_names)
+    with Warehouse("scientist", warehouse.settings("scientist")) as wh:
+        frame = wh.read(
+            f"select {columns} from {spec.qualified_name} "
+            f"where {key} between %(low)s and %(high)s order by {spec.primary_key[0]}",
+            params={"low": first_id, "high": last_id},
+        )
+    return frame
+
+
+def normalise(frame: pd.DataFrame) -> pd.DataFrame:
+    """Categoricals as text, arrays as lists: values compare exactly, dtypes aside."""
+    out = frame.copy()
+    for column in out.columns:
+        if isinstance(out[column].dtype, pd.CategoricalDtype) or out[column].dtype == object:
+            if column == "genre_affinities":
+                out[column] = [list(np.asarray(v, dtype=float)) for v in out[column]]
+            else:
+                out[column] = out[column].astype(str)
+        elif str(out[column].dtype).startswith(("str", "string")):
+            out[column] = out[column].astype(str)
+    return out.reset_index(drop=True)
+
+
+def test_simulate_writes_exactly_what_the_pure_generation_makes(warehouse, first_run):
+    assert first_run.users == USERS
+    assert first_run.user_ids == (1, USERS)
+    assert first_run.session_ids == (1, first_run.sessions)
+    assert first_run.sessions > 5 * USERS
+    with Warehouse("scientist", warehouse.settings("scientist")) as wh:
+        catalogue = read_catalogue(wh)
+    expected = generate_population(USERS, SEED, catalogue, first_user_id=1, first_session_id=1)
+    assert len(expected.ratings) == first_run.ratings
+    for table in TABLES:
+        key_range = (1, first_run.sessions) if table in ("sessions", "ratings") else (1, USERS)
+        stored = normalise(read_back(warehouse, table, *key_range))
+        made = normalise(expected.frames()[table])
+        for column in made.columns:
+            assert stored[column].tolist() == made[column].tolist(), f"{table}.{column}"
+
+
+def test_a_second_run_appends_new_users_after_the_existing_ids(warehouse, first_run):
+    with Warehouse("scientist", warehouse.settings("scientist")) as wh:
+        second = simulate(300, SEED, warehouse=wh)
+    assert second.user_ids == (USERS + 1, USERS + 300)
+    assert second.session_ids[0] == first_run.session_ids[1] + 1
+    assert warehouse.scalar("select count(*) from sim.users") == USERS + 300
+    assert warehouse.scalar("select max(session_id) from sim.sessions") == second.session_ids[1]
+    # same seed, but new people: the appended tastes are not a copy of the first users'
+    first = warehouse.query("select genre_affinities from sim.user_tastes where user_id = 1")
+    appended = warehouse.query(
+        "select genre_affinities from sim.user_tastes where user_id = %s", (USERS + 1,)
+    )
+    assert first != appended
+
+
+def test_dbt_build_passes_on_the_simulated_data(warehouse, first_run):
+    warehouse.dbt("build")
+    sessions = warehouse.scalar("select count(*) from sim.sessions")
+    assert warehouse.scalar("select count(*) from marts.fact_sessions") == sessions
+    assert warehouse.scalar("select count(*) from marts.dim_users") == warehouse.scalar(
+        "select count(*) from sim.users"
+    )
+
+
+def test_sessions_respect_the_period_signup_and_churn_in_the_database(warehouse, first_run):
+    config = load_config()
+    outside = warehouse.scalar(
+        "select count(*) from sim.sessions s join sim.users u using (user_id) "
+        "where s.started_at < greatest(u.signup_at, %s::date) "
+        "or s.ended_at > least(coalesce(u.churned_at, %s::date), %s::date)",
+        (config.period.start, config.period.end, config.period.end),
+    )
+    assert outside == 0
+
+
+def test_cli_simulates_and_reports_errors_in_one_line(warehouse, first_run, tmp_path):
+    before = warehouse.scalar("select count(*) from sim.users")
+    result = warehouse.recdb("simulate", "--users", "40", "--seed", "5")
+    assert "users:" in result.stdout and "40" in result.stdout
+    assert warehouse.scalar("select count(*) from sim.users") == before + 40
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[tastes]\ndirichlet_alpha = -1\n", encoding="utf-8")
+    failed = warehouse.recdb("simulate", "--users", "10", "--config", str(bad), check=False)
+    assert failed.returncode == 1
+    error_lines = [line for line in failed.stderr.splitlines() if line.startswith("error:")]
+    assert len(error_lines) == 1
+    assert "tastes.dirichlet_alpha" in error_lines[0] and "> 0" in error_lines[0]
+    assert warehouse.scalar("select count(*) from sim.users") == before + 40
+
+    printed = warehouse.recdb("simulate", "--print-config")
+    assert "[tastes]" in printed.stdout and "dirichlet_alpha" in printed.stdout
+    helped = warehouse.recdb("simulate", "--help")
+    assert "--users" in helped.stdout and "--seed" in helped.stdout
