@@ -3,7 +3,7 @@
         `dbt build` on any server leaves the read roles able to read raw and
         marts, and nothing else. Roles the server lacks are skipped: on a
         bring-your-own server they may not have been created yet. -#}
-    {%- set readable_schemas = ['raw', 'marts'] -%}
+    {%- set readable_schemas = ['raw', 'marts', 'snapshots'] -%}
     {%- set private_schemas = ['staging', 'intermediate'] -%}
     {%- set reader_roles = [var('analyst_role', 'recdb_analyst'), var('scientist_role', 'recdb_scientist')] -%}
     {%- if execute -%}

@@ -22,7 +22,7 @@ from recdb.settings import DATABASE_NAME, ROLE_NAMES
 logger = logging.getLogger(__name__)
 
 #: Schemas analysts and scientists may read.
-READABLE_SCHEMAS = ("raw", "marts")
+READABLE_SCHEMAS = ("raw", "marts", "snapshots")
 #: Schemas of dbt's inner layers, readable by the owner only.
 PRIVATE_SCHEMAS = ("staging", "intermediate")
 READER_ROLES = ("analyst", "scientist")
