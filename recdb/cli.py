@@ -263,7 +263,11 @@ def simulate(users: int | None, seed: int, config_path: Path | None, print_confi
 
                 def progress(phase: str, fraction: float) -> None:
                     bar.label = f"{phase:<18}"
-                    bar.update(max(int(fraction * steps) - bar.pos, 0))
+                    advance = int(fraction * steps) - bar.pos
+                    if advance > 0:
+                        bar.update(advance)
+                    else:
+                        bar.render_progress()
 
                 report = run_simulation(users, seed, config, progress=progress)
                 bar.label = f"{'done':<18}"

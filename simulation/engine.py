@@ -29,16 +29,16 @@ ProgressCallback = Callable[[str, float], None]
 
 #: Share of a whole run each generation phase takes (roughly), for progress reports.
 _GENERATION_SHARE = {
-    "users": 0.02,
+    "users": 0.01,
     "tastes": 0.02,
-    "runs": 0.12,
-    "placement": 0.12,
-    "ratings": 0.02,
-    "frames": 0.05,
+    "runs": 0.08,
+    "placement": 0.08,
+    "ratings": 0.01,
+    "frames": 0.02,
 }
-_CATALOGUE_SHARE = 0.02
+_CATALOGUE_SHARE = 0.01
 #: Relative cost of writing one row of each table (user_tastes rows carry arrays).
-_WRITE_COST = {"users": 2.0, "user_tastes": 4.0, "sessions": 1.0, "ratings": 0.6}
+_WRITE_COST = {"users": 0.5, "user_tastes": 1.3, "sessions": 1.0, "ratings": 0.9}
 
 #: The random streams, one per phase, so that a change in one phase leaves the others alone.
 _STREAMS = ("users", "tastes", "counts", "runs", "placement", "ratings")

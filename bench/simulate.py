@@ -1,0 +1,110 @@
+"""Benchmark: `recdb simulate --users N`, generation and persistence, phase by phase.
+
+    python bench/simulate.py [--users 1000000] [--seed 1] [--from DIR] [--in-process]
+
+Starts a throwaway embedded server, loads the catalogue (the real one in
+../shared/data/netflix when present, else the project's own) and builds the
+marts; then runs `recdb simulate --users N` as a subprocess (the real
+command: start-up, imports, reading the catalogue, generating, writing
+everything through python_api in one transaction) and prints the wall time,
+the command's own phase breakdown and the rows persisted. The target is
+1,000,000 users (about 10 million sessions) in under two minutes.
+--in-process calls `simulation.simulate()` directly instead of the command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from recdb.catalog.load import load_catalog
+from recdb.db.connection import connection_settings
+from recdb.db.server import EmbeddedServer
+from recdb.transform import run_dbt
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+REAL_DIR = PROJECT_DIR.parent / "shared" / "data" / "netflix"
+TARGET_SECONDS = 120
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def run_command(users: int, seed: int) -> tuple[float, str]:
+    """`recdb simulate` in a subprocess: wall seconds and its report."""
+    command = [sys.executable, "-m", "recdb.cli", "simulate", f"--users={users}", f"--seed={seed}"]
+    started = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, check=False, cwd=PROJECT_DIR)
+    seconds = time.perf_counter() - started
+    if done.returncode:
+        sys.exit(f"recdb simulate failed:\n{done.stdout}\n{done.stderr}")
+    return seconds, done.stdout
+
+
+def run_in_process(users: int, seed: int) -> tuple[float, str]:
+    from simulation import simulate
+
+    started = time.perf_counter()
+    report = simulate(users, seed)
+    return time.perf_counter() - started, report.describe()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=1_000_000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--from", dest="source_dir", type=Path, default=None)
+    parser.add_argument("--in-process", action="store_true")
+    args = parser.parse_args()
+
+    source_dir = args.source_dir
+    if source_dir is None and (REAL_DIR / "raw_titles.csv").exists():
+        source_dir = REAL_DIR
+    work = Path(tempfile.mkdtemp(prefix="recdb-bench-sim-"))
+    os.environ["RECDB_PORT"] = str(free_port())
+    os.environ["RECDB_HOME"] = str(work / "home")
+    for key in [k for k in os.environ if k.startswith("PG")]:
+        del os.environ[key]
+    server = EmbeddedServer(work / "home")
+    server.start()
+    try:
+        load_catalog(source_dir)
+        run_dbt(["build", "--quiet"])
+        runner = run_in_process if args.in_process else run_command
+        seconds, report = runner(args.users, args.seed)
+        with connection_settings("owner").connect() as conn:
+            stored = {
+                table: conn.execute(f"select count(*) from sim.{table}").fetchone()[0]
+                for table in ("users", "user_tastes", "sessions", "ratings")
+            }
+    finally:
+        server.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+    how = "simulation.simulate()" if args.in_process else "recdb simulate (subprocess)"
+    print(f"\n{how} --users {args.users:,} --seed {args.seed}")
+    print(f"catalogue: {source_dir or 'the project catalogue (seeds/netflix)'}")
+    print(report.rstrip())
+    phases = re.search(r"took [\d.]+ s: (.*)$", report, re.MULTILINE)
+    if phases:
+        print("\nphase                      seconds")
+        for name, value in re.findall(r"([a-z_ ]+?) ([\d.]+) s", phases.group(1)):
+            print(f"  {name.strip():<24}{float(value):>9.1f}")
+    print("\npersisted: " + ", ".join(f"sim.{t} {n:,}" for t, n in stored.items()))
+    verdict = "under" if seconds < TARGET_SECONDS else "OVER"
+    print(f"total wall time: {seconds:.1f} s ({verdict} the {TARGET_SECONDS} s target)")
+
+
+if __name__ == "__main__":
+    main()
