@@ -1,10 +1,20 @@
-"""The simulation's entry points: generate a population (pure), or simulate into the warehouse."""
+"""The simulation's entry points: generate a population (pure), or simulate into the warehouse.
+
+A population is generated in chunks of :data:`CHUNK_USERS` consecutive users,
+each chunk with random streams of its own (derived from the seed, the first
+user id of the run and the chunk's number), so the rows depend only on the
+seed, the config, the catalogue and the first ids. :func:`simulate` writes
+chunk ``k`` (in a background thread, inside one transaction) while it
+generates chunk ``k + 1``.
+"""
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,28 +30,34 @@ from simulation.errors import SimulationError
 from simulation.sessions import draw_runs, place_sessions, rate_sessions, session_counts
 from simulation.tastes import ChoiceSampler, draw_tastes
 from simulation.users import active_windows, draw_users
-from simulation.writing import WRITE_ORDER, next_ids, write_frames
+from simulation.writing import WRITE_ORDER, next_ids, write_chunk
 
 logger = logging.getLogger(__name__)
 
 #: ``progress(phase, fraction)``: the phase now running and the share of the whole run done.
 ProgressCallback = Callable[[str, float], None]
 
-#: Share of a whole run each generation phase takes (roughly), for progress reports.
-_GENERATION_SHARE = {
+#: Users per chunk. Part of what the rows depend on: changing it changes the population.
+CHUNK_USERS = 200_000
+
+#: The random streams of a chunk, one per phase, so that a change in one phase
+#: leaves the others alone.
+_STREAMS = ("users", "tastes", "counts", "runs", "placement", "ratings")
+
+#: Share of a chunk's work (for progress reports) in each generation phase and write.
+_WORK = {
     "users": 0.01,
     "tastes": 0.02,
     "runs": 0.08,
     "placement": 0.08,
     "ratings": 0.01,
     "frames": 0.02,
+    "write users": 0.05,
+    "write user_tastes": 0.13,
+    "write sessions": 0.50,
+    "write ratings": 0.10,
 }
-_CATALOGUE_SHARE = 0.01
-#: Relative cost of writing one row of each table (user_tastes rows carry arrays).
-_WRITE_COST = {"users": 0.5, "user_tastes": 1.3, "sessions": 1.0, "ratings": 0.9}
-
-#: The random streams, one per phase, so that a change in one phase leaves the others alone.
-_STREAMS = ("users", "tastes", "counts", "runs", "placement", "ratings")
+_CATALOGUE_WORK = 0.01
 
 
 @dataclass(frozen=True)
@@ -52,6 +68,7 @@ class Population:
     user_tastes: pd.DataFrame
     sessions: pd.DataFrame
     ratings: pd.DataFrame
+    #: Seconds per generation phase.
     seconds: dict[str, float] = field(default_factory=dict)
 
     def frames(self) -> dict[str, pd.DataFrame]:
@@ -61,7 +78,7 @@ class Population:
 
 @dataclass(frozen=True)
 class SimulationReport:
-    """What a simulation wrote, and how long each phase took."""
+    """What a simulation wrote, and how long it took."""
 
     users: int
     sessions: int
@@ -72,13 +89,11 @@ class SimulationReport:
     session_ids: tuple[int, int] | None
     seed: int
     config_source: str
-    #: Seconds per phase, in the order they ran.
+    #: Seconds per phase, summed over chunks, in the order they first ran.
+    #: Generation and writing overlap, so they add up to more than ``wall_seconds``.
     seconds: dict[str, float]
-
-    @property
-    def total_seconds(self) -> float:
-        """Seconds of all phases together."""
-        return sum(self.seconds.values())
+    #: Seconds from start to commit.
+    wall_seconds: float
 
     def describe(self) -> str:
         """A few lines for people."""
@@ -93,34 +108,49 @@ class SimulationReport:
                 f"sessions: {self.sessions:>12,} ({ids(self.session_ids)})",
                 f"ratings:  {self.ratings:>12,}",
                 f"seed {self.seed}, config {self.config_source}",
-                f"took {self.total_seconds:.1f} s: {phases}",
+                f"took {self.wall_seconds:.1f} s; phases (writing overlaps generation): {phases}",
             ]
         )
 
 
-class _Clock:
-    """Times phases and reports progress through them."""
+class _Meter:
+    """Thread-safe phase timings and progress."""
 
-    def __init__(self, progress: ProgressCallback | None, done: float = 0.0) -> None:
+    def __init__(self, progress: ProgressCallback | None, total_work: float) -> None:
         self.seconds: dict[str, float] = {}
-        self.progress = progress
-        self.done = done
+        self._progress = progress
+        self._total = max(total_work, 1e-9)
+        self._done = 0.0
+        self._lock = threading.Lock()
+
+    def _report(self, name: str) -> None:
+        if self._progress is not None:
+            self._progress(name, min(self._done / self._total, 1.0))
 
     @contextmanager
-    def phase(self, name: str, share: float) -> Iterator[None]:
-        if self.progress is not None:
-            self.progress(name, self.done)
+    def phase(self, name: str, work: float) -> Iterator[None]:
+        with self._lock:
+            self._report(name)
         started = time.perf_counter()
         yield
-        self.seconds[name] = time.perf_counter() - started
-        logger.debug("%s took %.2f s", name, self.seconds[name])
-        self.done += share
-        if self.progress is not None:
-            self.progress(name, min(self.done, 1.0))
+        elapsed = time.perf_counter() - started
+        with self._lock:
+            self.seconds[name] = self.seconds.get(name, 0.0) + elapsed
+            self._done += work
+            self._report(name)
+        logger.debug("%s took %.2f s", name, elapsed)
+
+    def add(self, name: str, seconds: float, work: float) -> None:
+        """Record a phase timed elsewhere (a write)."""
+        with self._lock:
+            self.seconds[name] = self.seconds.get(name, 0.0) + seconds
+            self._done += work
+            self._report(name)
 
 
-def _streams(seed: int, first_user_id: int) -> dict[str, np.random.Generator]:
-    children = np.random.SeedSequence([seed, first_user_id]).spawn(len(_STREAMS))
+def _streams(seed: int, first_user_id: int, chunk: int = 0) -> dict[str, np.random.Generator]:
+    root = np.random.SeedSequence([seed, first_user_id, chunk])
+    children = root.spawn(len(_STREAMS))
     return {
         name: np.random.default_rng(child) for name, child in zip(_STREAMS, children, strict=True)
     }
@@ -133,42 +163,29 @@ def _check_arguments(users: int, seed: int) -> None:
         raise SimulationError(f"seed must be a whole number >= 0, got {seed!r}")
 
 
-def generate_population(
-    users: int,
-    seed: int,
+def _generate_chunk(
+    count: int,
+    streams: dict[str, np.random.Generator],
     catalogue: Catalogue,
-    config: SimulationConfig | Path | str | None = None,
-    *,
-    first_user_id: int = 1,
-    first_session_id: int = 1,
-    progress: ProgressCallback | None = None,
-    _clock: _Clock | None = None,
+    config: SimulationConfig,
+    first_user_id: int,
+    first_session_id: int,
+    meter: _Meter,
+    share: float,
 ) -> Population:
-    """Fabricate ``users`` users with their hidden tastes, sessions and ratings. Pure.
-
-    The result depends only on the arguments: the same ``seed``, config,
-    catalogue and first ids give identical DataFrames. ``first_user_id`` also
-    feeds the random streams, so a population appended after existing users
-    differs from the first one made with the same seed.
-    """
-    _check_arguments(users, seed)
-    config = as_config(config)
-    clock = _clock or _Clock(progress)
-    streams = _streams(int(seed), int(first_user_id))
-    count = int(users)
-
-    with clock.phase("users", _GENERATION_SHARE["users"]):
+    """``count`` users with tastes, sessions and ratings, ids from the given firsts."""
+    with meter.phase("users", _WORK["users"] * share):
         population = draw_users(count, config, streams["users"])
         window_start, window_end = active_windows(population, config)
-    with clock.phase("tastes", _GENERATION_SHARE["tastes"]):
+    with meter.phase("tastes", _WORK["tastes"] * share):
         tastes = draw_tastes(count, catalogue.genre_count, config, streams["tastes"])
         sampler = ChoiceSampler(catalogue, config, tastes.bias_level)
-    with clock.phase("runs", _GENERATION_SHARE["runs"]):
+    with meter.phase("runs", _WORK["runs"] * share):
         counts = session_counts(window_start, window_end, config, streams["counts"])
         run_users, run_titles, run_lengths = draw_runs(
             counts, tastes, sampler, config, streams["runs"]
         )
-    with clock.phase("placement", _GENERATION_SHARE["placement"]):
+    with meter.phase("placement", _WORK["placement"] * share):
         viewing = place_sessions(
             run_users,
             run_titles,
@@ -179,24 +196,84 @@ def generate_population(
             config,
             streams["placement"],
         )
-    with clock.phase("ratings", _GENERATION_SHARE["ratings"]):
+    with meter.phase("ratings", _WORK["ratings"] * share):
         ratings = rate_sessions(viewing, tastes, catalogue, config, streams["ratings"])
-    with clock.phase("frames", _GENERATION_SHARE["frames"]):
-        result = Population(
+    with meter.phase("frames", _WORK["frames"] * share):
+        chunk = Population(
             users=frames.users_frame(population, first_user_id, config),
             user_tastes=frames.tastes_frame(tastes, first_user_id),
             sessions=frames.sessions_frame(viewing, first_user_id, first_session_id, catalogue),
             ratings=frames.ratings_frame(ratings, first_session_id),
-            seconds=dict(clock.seconds),
         )
-    logger.info(
-        "generated %d users, %d sessions (%d runs), %d ratings",
+    logger.debug(
+        "chunk of %d users: %d sessions in %d runs, %d ratings",
         count,
         viewing.count,
         len(run_users),
         len(ratings.rating),
     )
-    return result
+    return chunk
+
+
+def _chunks(
+    users: int,
+    seed: int,
+    catalogue: Catalogue,
+    config: SimulationConfig,
+    first_user_id: int,
+    first_session_id: int,
+    meter: _Meter,
+) -> Iterator[Population]:
+    """The population, chunk after chunk (at least one, possibly empty)."""
+    next_user, next_session = first_user_id, first_session_id
+    for index, start in enumerate(range(0, max(users, 1), CHUNK_USERS)):
+        count = min(CHUNK_USERS, users - start)
+        chunk = _generate_chunk(
+            count,
+            _streams(seed, first_user_id, index),
+            catalogue,
+            config,
+            next_user,
+            next_session,
+            meter,
+            share=count / max(users, 1),
+        )
+        next_user += count
+        next_session += len(chunk.sessions)
+        yield chunk
+
+
+def generate_population(
+    users: int,
+    seed: int,
+    catalogue: Catalogue,
+    config: SimulationConfig | Path | str | None = None,
+    *,
+    first_user_id: int = 1,
+    first_session_id: int = 1,
+) -> Population:
+    """Fabricate ``users`` users with their hidden tastes, sessions and ratings. Pure.
+
+    The result depends only on the arguments: the same ``seed``, config,
+    catalogue and first ids give identical DataFrames (and :func:`simulate`
+    writes exactly these rows). ``first_user_id`` also feeds the random
+    streams, so a population appended after existing users is not a copy of
+    the first one made with the same seed.
+    """
+    _check_arguments(users, seed)
+    config = as_config(config)
+    meter = _Meter(None, 1.0)
+    parts = list(
+        _chunks(int(users), int(seed), catalogue, config, first_user_id, first_session_id, meter)
+    )
+    if len(parts) == 1:
+        only = parts[0]
+        return Population(only.users, only.user_tastes, only.sessions, only.ratings, meter.seconds)
+    joined = {
+        name: pd.concat([part.frames()[name] for part in parts], ignore_index=True)
+        for name in WRITE_ORDER
+    }
+    return Population(**joined, seconds=meter.seconds)
 
 
 def simulate(
@@ -213,59 +290,75 @@ def simulate(
     from ``sim``; new ids continue after them, so a second run appends. Writes
     sim.users, sim.user_tastes, sim.sessions and sim.ratings in one
     transaction through python_api (``warehouse``: a ``python_api.Warehouse``;
-    default: ``python_api.connect(role="scientist")``). ``config``: a
-    :class:`SimulationConfig`, a TOML file, or None for the defaults.
-    ``progress(phase, fraction)`` is called as the run advances.
+    default: ``python_api.connect(role="scientist")``): all rows or none.
+    ``config``: a :class:`SimulationConfig`, a TOML file, or None for the
+    defaults. ``progress(phase, fraction)`` is called as the run advances
+    (from two threads: generation and writing overlap).
     """
     _check_arguments(users, seed)
     config = as_config(config)
+    started = time.perf_counter()
+    import python_api
+
     own_connection = warehouse is None
     if own_connection:
-        import python_api
-
         warehouse = python_api.connect(role="scientist")
-    clock = _Clock(progress)
+    meter = _Meter(progress, _CATALOGUE_WORK + sum(_WORK.values()))
+    written = {"users": 0, "sessions": 0, "ratings": 0}
     try:
-        with clock.phase("read catalogue", _CATALOGUE_SHARE):
+        with meter.phase("read catalogue", _CATALOGUE_WORK):
             catalogue = read_catalogue(warehouse)
             first_user_id, first_session_id = next_ids(warehouse)
-        population = generate_population(
-            users,
-            seed,
-            catalogue,
-            config,
-            first_user_id=first_user_id,
-            first_session_id=first_session_id,
-            _clock=clock,
+
+        def write(chunk: Population, share: float) -> None:
+            def done(table: str, seconds: float) -> None:
+                meter.add(f"write {table}", seconds, _WORK[f"write {table}"] * share)
+
+            write_chunk(warehouse, chunk.frames(), on_table=done)
+            for table in written:
+                written[table] += len(getattr(chunk, table))
+
+        chunks = _chunks(
+            int(users), int(seed), catalogue, config, first_user_id, first_session_id, meter
         )
-        frames_by_table = population.frames()
-        write_share = max(1.0 - clock.done, 0.0)
-        cost = sum(_WRITE_COST[t] * len(f) for t, f in frames_by_table.items()) or 1.0
-
-        def on_chunk(table: str, rows: int) -> None:
-            clock.done += write_share * _WRITE_COST[table] * rows / cost
-            if progress is not None:
-                progress(f"write {table}", min(clock.done, 1.0))
-
-        started = time.perf_counter()
-        for_table = write_frames(warehouse, frames_by_table, on_chunk=on_chunk)
-        for table, secs in for_table.items():
-            clock.seconds[f"write {table}"] = secs
-        logger.debug("write transaction took %.2f s", time.perf_counter() - started)
+        try:
+            with warehouse.transaction(), ThreadPoolExecutor(1, "simulation-writer") as writer:
+                pending: Future[None] | None = None
+                for chunk in chunks:
+                    if pending is not None:
+                        pending.result()  # at most one chunk waits while another is written
+                    pending = writer.submit(write, chunk, len(chunk.users) / max(int(users), 1))
+                if pending is not None:
+                    pending.result()
+        except python_api.ConflictError as error:
+            raise SimulationError(
+                f"{error} (another writer added users or sessions while this simulation ran; "
+                "nothing was written: run it again)"
+            ) from None
     finally:
         if own_connection:
             warehouse.close()
 
-    sessions = len(population.sessions)
+    wall = time.perf_counter() - started
+    logger.info(
+        "simulated %d users, %d sessions, %d ratings in %.1f s",
+        written["users"],
+        written["sessions"],
+        written["ratings"],
+        wall,
+    )
     return SimulationReport(
-        users=len(population.users),
-        sessions=sessions,
-        ratings=len(population.ratings),
-        user_ids=(first_user_id, first_user_id + len(population.users) - 1)
-        if len(population.users)
+        users=written["users"],
+        sessions=written["sessions"],
+        ratings=written["ratings"],
+        user_ids=(first_user_id, first_user_id + written["users"] - 1)
+        if written["users"]
         else None,
-        session_ids=(first_session_id, first_session_id + sessions - 1) if sessions else None,
+        session_ids=(first_session_id, first_session_id + written["sessions"] - 1)
+        if written["sessions"]
+        else None,
         seed=int(seed),
         config_source=config.source,
-        seconds=dict(clock.seconds),
+        seconds=dict(meter.seconds),
+        wall_seconds=wall,
     )

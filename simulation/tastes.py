@@ -87,7 +87,13 @@ def user_title_utility(
     *,
     titles: np.ndarray | None = None,
 ) -> np.ndarray:
-    """The utility (see the module docstring) of every title for every user.
+    """The utility of every title for every user::
+
+        utility(u, t) = ln(taste_floor + K * affinities[u] . genre_weights[t])
+                        + popularity_bias[u] * popularity[t] + quality_weight * quality[t]
+
+    (the module docstring explains each term). Users choose title ``t`` with
+    probability proportional to ``exp(utility(u, t))``.
 
     ``affinities`` is users x genres (or one user's vector), ``popularity_bias``
     one number per user. Returns users x titles (or a vector for one user), in

@@ -1,4 +1,4 @@
-"""Persisting a population through python_api: next free ids, and one all-or-nothing write."""
+"""Persisting a population through python_api: the next free ids, and writing a chunk."""
 
 from __future__ import annotations
 
@@ -8,8 +8,6 @@ from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
-
-from simulation.errors import SimulationError
 
 logger = logging.getLogger(__name__)
 
@@ -29,38 +27,25 @@ def next_ids(warehouse: Any) -> tuple[int, int]:
     return int(frame["max_user_id"].iloc[0]) + 1, int(frame["max_session_id"].iloc[0]) + 1
 
 
-def write_frames(
+def write_chunk(
     warehouse: Any,
     frames: dict[str, pd.DataFrame],
     *,
-    on_chunk: Callable[[str, int], None] | None = None,
+    on_table: Callable[[str, float], None] | None = None,
     chunk_rows: int = CHUNK_ROWS,
-) -> dict[str, float]:
-    """Write users, user_tastes, sessions and ratings in one transaction; seconds per table.
+) -> None:
+    """Write users, user_tastes, sessions and ratings, in that order (foreign keys).
 
-    ``on_chunk(table, rows)`` is called after each chunk. Any failure rolls
-    everything back and is raised as the python_api error (a
-    ``recdb.errors.RecdbError``); a key conflict (another writer took the same
-    ids meanwhile) says so.
+    Call it inside ``warehouse.transaction()`` for all or nothing.
+    ``on_table(table, seconds)`` is called after each table. Errors are
+    python_api's (``recdb.errors.RecdbError`` subclasses).
     """
-    import python_api
-
-    seconds: dict[str, float] = {}
-    try:
-        with warehouse.transaction():
-            for table in WRITE_ORDER:
-                frame = frames[table]
-                started = time.perf_counter()
-                for start in range(0, len(frame), chunk_rows):
-                    chunk = frame.iloc[start : start + chunk_rows]
-                    warehouse.write(table, chunk)
-                    if on_chunk is not None:
-                        on_chunk(table, len(chunk))
-                seconds[table] = time.perf_counter() - started
-                logger.info("wrote %d rows to sim.%s in %.1f s", len(frame), table, seconds[table])
-    except python_api.ConflictError as error:
-        raise SimulationError(
-            f"{error} — another writer added users or sessions while this simulation ran; "
-            "nothing was written, run it again"
-        ) from None
-    return seconds
+    for table in WRITE_ORDER:
+        frame = frames[table]
+        started = time.perf_counter()
+        for start in range(0, len(frame), chunk_rows):
+            warehouse.write(table, frame.iloc[start : start + chunk_rows])
+        seconds = time.perf_counter() - started
+        logger.debug("wrote %d rows to sim.%s in %.1f s", len(frame), table, seconds)
+        if on_table is not None:
+            on_table(table, seconds)

@@ -457,3 +457,21 @@ def test_streams_are_independent_per_phase():
     a, b = _streams(1, 1), _streams(1, 1)
     assert a["runs"].random() == b["runs"].random()
     assert a["runs"].random() != a["users"].random()
+
+
+def test_chunks_join_into_one_consistent_population(catalogue, monkeypatch):
+    import simulation.engine as engine
+
+    monkeypatch.setattr(engine, "CHUNK_USERS", 700)
+    chunked = generate_population(2000, 4, catalogue, first_user_id=10, first_session_id=100)
+    again = generate_population(2000, 4, catalogue, first_user_id=10, first_session_id=100)
+    for name, frame in chunked.frames().items():
+        pd.testing.assert_frame_equal(frame, again.frames()[name])
+    assert chunked.users["user_id"].tolist() == list(range(10, 2010))
+    sessions = chunked.sessions
+    assert sessions["session_id"].tolist() == list(range(100, 100 + len(sessions)))
+    assert sessions["user_id"].is_monotonic_increasing
+    assert set(chunked.ratings["session_id"]) <= set(sessions["session_id"])
+    # each chunk has streams of its own: chunks are not copies of each other
+    tastes = np.stack(chunked.user_tastes["genre_affinities"])
+    assert not np.array_equal(tastes[:700], tastes[700:1400])
