@@ -10,19 +10,23 @@
 
 with
 
+-- The fact's rows of the latest build: a landing row above the watermark is
+-- matched only by a fact row with a loaded_seq at least its own, so above the
+-- watermark too (both sides are read through their loaded_seq indexes).
 fact_sessions as (
 
     select
         session_id,
         loaded_seq
     from {{ ref('fact_sessions') }}
+    where {{ latest_build }}
 
 ),
 
 latest_loaded as (
 
-    -- fact_sessions named again, not through the CTE above: PostgreSQL
-    -- materialises (scans in full) a CTE referenced twice.
+    -- From the table, not the CTE above (PostgreSQL would materialise a CTE
+    -- referenced twice): one probe of the loaded_seq index.
     select max(loaded_seq) as max_loaded_seq
     from {{ ref('fact_sessions') }}
 

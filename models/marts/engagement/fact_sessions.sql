@@ -17,39 +17,73 @@
 
 with
 
-sessions as (
-
-    select * from {{ ref('stg_sim__sessions') }}
-
-),
-
-ratings as (
-
-    select * from {{ ref('stg_sim__ratings') }}
-
-),
-
 {% if is_incremental() -%}
 
     -- Sessions written or updated since the fact's last build, and sessions
-    -- whose rating was: each read through its landing table's loaded_seq index.
-    -- The staging views are named again rather than through the CTEs above: a
-    -- CTE referenced twice is materialised (scanned in full) by PostgreSQL.
+    -- whose rating was: each found through its landing table's loaded_seq index.
     changed_sessions as (
 
-        select session_id
+        select session_id as changed_session_id
         from {{ ref('stg_sim__sessions') }}
         where loaded_seq > {{ watermark }}
 
         union
 
-        select session_id
+        select session_id as changed_session_id
         from {{ ref('stg_sim__ratings') }}
         where loaded_seq > {{ watermark }}
 
     ),
 
-{% endif -%}
+    -- Their session and rating rows, looked up by key: a lateral subquery per
+    -- changed session (changed_session_id is the outer row's), so the work
+    -- grows with the change, not with the table. `limit 1` (a key has one
+    -- row) also keeps PostgreSQL from turning the lookup into a join, which
+    -- it would answer by scanning the whole table. (noqa ST05: a lateral
+    -- subquery cannot be a CTE.)
+    sessions as (
+
+        select session_by_key.*
+        from changed_sessions
+        cross join lateral (  -- noqa: ST05
+            select *
+            from {{ ref('stg_sim__sessions') }}
+            where session_id = changed_session_id
+            order by session_id
+            limit 1
+        ) as session_by_key
+
+    ),
+
+    ratings as (
+
+        select rating_by_key.*
+        from changed_sessions
+        cross join lateral (  -- noqa: ST05
+            select *
+            from {{ ref('stg_sim__ratings') }}
+            where session_id = changed_session_id
+            order by session_id
+            limit 1
+        ) as rating_by_key
+
+    ),
+
+{%- else -%}
+
+    sessions as (
+
+        select * from {{ ref('stg_sim__sessions') }}
+
+    ),
+
+    ratings as (
+
+        select * from {{ ref('stg_sim__ratings') }}
+
+    ),
+
+{%- endif %}
 
 final as (
 
@@ -69,10 +103,6 @@ final as (
         end as loaded_seq,
         cast({{ watermark }} as {{ dbt.type_bigint() }}) as load_watermark_seq
     from sessions
-    {%- if is_incremental() %}
-    inner join changed_sessions
-        on sessions.session_id = changed_sessions.session_id
-    {%- endif %}
     left join ratings
         on sessions.session_id = ratings.session_id
 
