@@ -5,7 +5,8 @@
         unique_key='session_id',
         on_schema_change='fail',
         indexes=[{'columns': ['loaded_seq']}],
-        pre_hook="{{ lock_for_consistent_read([ref('stg_sim__sessions'), ref('stg_sim__ratings')]) }}"
+        pre_hook="{{ lock_for_consistent_read([ref('stg_sim__sessions'), ref('stg_sim__ratings')]) }}",
+        post_hook="{% if not is_incremental() %}{{ analyze_table(this) }}{% endif %}"
     )
 }}
 
