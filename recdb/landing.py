@@ -136,6 +136,7 @@ USERS = LandingTable(
     ),
     primary_key=("user_id",),
     row_checks=(RowCheck("churned_at", ">=", "signup_at"),),
+    incremental=True,
 )
 
 SESSIONS = LandingTable(
