@@ -127,12 +127,20 @@ def catalogue_from_frames(
 
 def read_catalogue(warehouse: Any) -> Catalogue:
     """The catalogue from the marts, read through a python_api ``Warehouse``."""
-    titles = warehouse.read(
-        "select title_id, title_type, runtime_minutes, imdb_score, imdb_vote_count "
-        "from marts.dim_titles"
-    )
-    title_genres = warehouse.read("select title_id, genre_id from marts.bridge_title_genres")
-    genres = warehouse.read("select genre_id from marts.dim_genres")
+    import python_api
+
+    try:
+        titles = warehouse.read(
+            "select title_id, title_type, runtime_minutes, imdb_score, imdb_vote_count "
+            "from marts.dim_titles"
+        )
+        title_genres = warehouse.read("select title_id, genre_id from marts.bridge_title_genres")
+        genres = warehouse.read("select genre_id from marts.dim_genres")
+    except python_api.ValidationError as error:  # e.g. the marts do not exist yet
+        raise SimulationError(
+            f"cannot read the catalogue from the marts ({error}): run `recdb load` and "
+            "`recdb build` first"
+        ) from None
     catalogue = catalogue_from_frames(titles, title_genres, genres)
     logger.info(
         "catalogue: %d titles (%d shows), %d genres",

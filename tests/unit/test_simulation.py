@@ -475,3 +475,15 @@ def test_chunks_join_into_one_consistent_population(catalogue, monkeypatch):
     # each chunk has streams of its own: chunks are not copies of each other
     tastes = np.stack(chunked.user_tastes["genre_affinities"])
     assert not np.array_equal(tastes[:700], tastes[700:1400])
+
+
+def test_a_warehouse_without_marts_is_a_clear_error():
+    import python_api
+    from simulation import read_catalogue
+
+    class Unbuilt:
+        def read(self, query, params=None):
+            raise python_api.ValidationError('relation "marts.dim_titles" does not exist')
+
+    with pytest.raises(SimulationError, match="recdb build"):
+        read_catalogue(Unbuilt())
