@@ -195,12 +195,22 @@ def load(source_dir: Path | None) -> None:
 
 
 @main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.option(
+    "--all",
+    "everything",
+    is_flag=True,
+    help="Build the catalogue models too, even if raw and their files are unchanged.",
+)
 @click.argument("dbt_args", nargs=-1, type=click.UNPROCESSED)
-def build(dbt_args: tuple[str, ...]) -> None:
-    """Run `dbt build` as the owner, from what raw holds; extra arguments go to dbt."""
-    from recdb.transform import run_dbt
+def build(everything: bool, dbt_args: tuple[str, ...]) -> None:
+    """Run `dbt build` as the owner, from what raw holds; extra arguments go to dbt.
 
-    run_dbt(["build", *dbt_args])
+    The catalogue models (tag catalog) are left out while neither raw nor their
+    files changed since the last build; --all builds them anyway.
+    """
+    from recdb.build import build as build_warehouse
+
+    build_warehouse(dbt_args, everything=everything)
 
 
 @main.command()
@@ -281,15 +291,15 @@ def simulate(users: int | None, seed: int, config_path: Path | None, print_confi
 @main.command()
 def demo() -> None:
     """The main job: start the server, load the catalogue, build and test, say how to connect."""
+    from recdb.build import build as build_warehouse
     from recdb.catalog.load import load_catalog
     from recdb.db.connection import connection_settings, is_external
-    from recdb.transform import run_dbt
 
     if not is_external():
         click.echo(_server().start().describe())
     report = load_catalog()
     click.echo(f"loaded {sum(report.rows.values())} catalogue rows in {report.seconds:.2f} s")
-    run_dbt(["build"])
+    build_warehouse()
     analyst = connection_settings("analyst")
     lines = [
         "",

@@ -72,11 +72,3 @@ def run_dbt(args: Sequence[str], settings: ConnectionSettings | None = None) -> 
     if not result.success:
         detail = f": {result.exception}" if result.exception else " (see dbt's output above)"
         raise DbtError(f"dbt {' '.join(args)} failed{detail}")
-
-
-def build(select: Sequence[str] = (), extra_args: Sequence[str] = ()) -> None:
-    """``dbt build`` of the whole project (or of ``select``), from what raw holds now."""
-    args = ["build"]
-    if select:
-        args += ["--select", *select]
-    run_dbt([*args, *extra_args])
