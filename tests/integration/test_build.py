@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from recdb.catalog.generate import generate_catalog
@@ -125,3 +127,38 @@ def test_build_uses_the_loaded_folder_not_the_default(fresh_warehouse, tmp_path)
     mart_ids = {r[0] for r in fresh_warehouse.query("select title_id from marts.dim_titles")}
     assert mart_ids == loaded_ids
     assert_complete(fresh_warehouse)
+
+
+def test_an_unchanged_catalogue_is_left_out_and_a_load_brings_it_back(fresh_warehouse, tmp_path):
+    import json
+    import os
+    import shutil
+
+    from recdb.build import CATALOG_SOURCES, build, catalog_fingerprint
+    from tests.conftest import PROJECT_DIR
+
+    owner = fresh_warehouse.settings("owner")
+    fresh_warehouse.load()
+    assert build(settings=owner) is False  # first build: everything
+    assert build(settings=owner) is True  # nothing changed: catalogue left out
+    target = Path(os.environ.get("DBT_TARGET_PATH", PROJECT_DIR / "target"))
+    ran = {r["unique_id"] for r in json.loads((target / "run_results.json").read_text())["results"]}
+    assert not any(".dim_titles" in node for node in ran if node.startswith("model."))
+    assert any("relationships_fact_sessions_title_id" in node for node in ran)
+    assert_complete(fresh_warehouse)
+    fresh_warehouse.load()  # a load renews raw: the catalogue is built again
+    assert build(settings=owner) is False
+    assert build(settings=owner, everything=True) is False
+
+    copy = tmp_path / "project"
+    for entry in CATALOG_SOURCES:
+        source = PROJECT_DIR / entry
+        if source.is_dir():
+            shutil.copytree(source, copy / entry)
+        else:
+            (copy / entry).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(source, copy / entry)
+    with fresh_warehouse.connect() as conn:
+        before = catalog_fingerprint(conn, copy)
+        (copy / "models/marts/catalog/dim_titles.sql").write_text("select 1 as changed\n")
+        assert catalog_fingerprint(conn, copy) != before
