@@ -8,7 +8,8 @@ they built are still there), so a build after new sessions costs what the
 sessions cost. Tests that join engagement marts to catalogue marts still run.
 
 The raw part of the fingerprint is the storage identity (relfilenode) of each
-raw table, which every `recdb load` and every `dbt seed` renews. Changing raw
+of the six catalogue tables in raw, which every `recdb load` and every
+`dbt seed` renews (the reference seeds count through their files). Changing raw
 by hand with INSERT/UPDATE does not: run ``recdb build --all`` after that.
 """
 
@@ -22,7 +23,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from recdb.catalog.tables import RAW_SCHEMA
+from recdb.catalog.tables import RAW_SCHEMA, RAW_TABLES
 from recdb.db.connection import ConnectionSettings, connection_settings
 from recdb.settings import project_dir
 from recdb.transform import run_dbt
@@ -56,8 +57,8 @@ def catalog_fingerprint(conn: psycopg.Connection, root: Path | None = None) -> s
     rows = conn.execute(
         "select c.relname, c.relfilenode from pg_class as c "
         "join pg_namespace as n on n.oid = c.relnamespace "
-        "where n.nspname = %s and c.relkind = 'r' order by c.relname",
-        (RAW_SCHEMA,),
+        "where n.nspname = %s and c.relname = any(%s) order by c.relname",
+        (RAW_SCHEMA, [t.name for t in RAW_TABLES]),
     ).fetchall()
     digest.update(repr(rows).encode())
     return digest.hexdigest()
