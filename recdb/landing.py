@@ -5,6 +5,11 @@ tables from it (:func:`ensure_landing_tables`, idempotent), python_api
 validates every write against it before anything reaches PostgreSQL, and dbt
 declares the same tables as sources (a test compares the two).
 
+References between landing tables (a session's user, a rating's session) are
+declared here but checked by python_api, set-based, before each write (and on
+delete), not by PostgreSQL foreign keys: a foreign key checks row by row, which
+made bulk writes of sessions several times slower than the COPY itself.
+
 Every table also has ``loaded_seq``, a warehouse-managed sequence number set on
 each insert or update (never by the caller), so incremental dbt models pick up
 exactly the rows that changed since their last build.
@@ -54,7 +59,7 @@ class LandingColumn:
 
 @dataclass(frozen=True)
 class ForeignKey:
-    """A reference to another landing table, enforced by PostgreSQL."""
+    """A reference to another landing table, enforced by python_api (set-based)."""
 
     columns: tuple[str, ...]
     table: str  # schema.table
@@ -285,16 +290,6 @@ def table_ddl(table: LandingTable) -> sql.Composable:
         items.append(
             sql.SQL("unique ({})").format(sql.SQL(", ").join(sql.Identifier(c) for c in columns))
         )
-    for key in table.foreign_keys:
-        schema, name = key.table.split(".")
-        items.append(
-            sql.SQL("foreign key ({}) references {} ({}) on delete {}").format(
-                sql.SQL(", ").join(sql.Identifier(c) for c in key.columns),
-                sql.Identifier(schema, name),
-                sql.SQL(", ").join(sql.Identifier(c) for c in key.ref_columns),
-                sql.SQL(key.on_delete),
-            )
-        )
     for check in table.row_checks:
         items.append(
             sql.SQL("check ({} {} {})").format(
@@ -326,6 +321,7 @@ def ensure_landing_tables(conn: psycopg.Connection) -> None:
     )
     for table in LANDING_TABLES.values():
         conn.execute(table_ddl(table))
+        _drop_foreign_keys(conn, table)
         if table.incremental:
             conn.execute(
                 sql.SQL("create index if not exists {} on {} ({})").format(
@@ -337,5 +333,19 @@ def ensure_landing_tables(conn: psycopg.Connection) -> None:
         conn.execute(
             sql.SQL("grant select, insert, update, delete on {} to {}").format(
                 sql.Identifier(table.schema, table.name), scientist
+            )
+        )
+
+
+def _drop_foreign_keys(conn: psycopg.Connection, table: LandingTable) -> None:
+    """Remove foreign keys that earlier versions of the project created (see module doc)."""
+    names = conn.execute(
+        "select conname from pg_constraint where contype = 'f' and conrelid = to_regclass(%s)",
+        (table.qualified_name,),
+    ).fetchall()
+    for (name,) in names:
+        conn.execute(
+            sql.SQL("alter table {} drop constraint {}").format(
+                sql.Identifier(table.schema, table.name), sql.Identifier(name)
             )
         )
