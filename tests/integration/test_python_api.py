@@ -312,3 +312,27 @@ def test_injection_strings_through_every_argument(warehouse, built_warehouse, te
     assert warehouse.read("select * from sim.users where plan = %s", [text]).empty
     assert count(built_warehouse, "sim.users") == 3
     assert count(built_warehouse, "marts.dim_titles") > 0
+
+
+def test_deleting_a_user_takes_its_tastes_and_recommendations(
+    warehouse, built_warehouse, title_ids
+):
+    warehouse.write("users", users_frame((1, 2)))
+    warehouse.write(
+        "user_tastes",
+        pd.DataFrame({"user_id": [1, 2], "genre_affinities": [[1.0], [1.0]],
+                      "popularity_bias": [1.0, 1.0]}),
+    )  # fmt: skip
+    warehouse.write(
+        "recommendations",
+        pd.DataFrame({"run_id": "r", "user_id": [1, 2], "title_id": title_ids[:2], "rank": 1,
+                      "score": 1.0, "is_cold_start": False}),
+    )  # fmt: skip
+    assert warehouse.delete("users", [1]) == 1
+    assert count(built_warehouse, "sim.user_tastes") == 1
+    assert count(built_warehouse, "recs.recommendations") == 1
+    with pytest.raises(NotFoundError, match="user_id=1 does not exist in sim.users"):
+        warehouse.write(
+            "user_tastes",
+            pd.DataFrame({"user_id": [1], "genre_affinities": [[1.0]], "popularity_bias": [1.0]}),
+        )
