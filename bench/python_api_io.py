@@ -16,33 +16,22 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
-import socket
 import subprocess
-import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
+from throwaway import throwaway_warehouse
 
 import python_api
-from recdb.catalog.load import load_catalog
 from recdb.db.connection import connection_settings
-from recdb.db.server import EmbeddedServer, _bin
-from recdb.transform import run_dbt
+from recdb.db.server import _bin
 
 SESSION_COLUMNS = (
     "session_id, user_id, title_id, started_at, ended_at, minutes_watched, completion_ratio"
 )
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def make_sessions(rows: int, users: int, title_ids: np.ndarray) -> pd.DataFrame:
@@ -89,15 +78,8 @@ def main() -> None:
     parser.add_argument("--read-sql-rows", type=int, default=1_000_000)
     args = parser.parse_args()
 
-    work = Path(tempfile.mkdtemp(prefix="recdb-bench-io-"))
-    os.environ["RECDB_PORT"] = str(free_port())
-    os.environ["RECDB_HOME"] = str(work / "home")
-    server = EmbeddedServer(work / "home")
-    server.start()
     results: list[tuple[str, float, float | None]] = []
-    try:
-        load_catalog()
-        run_dbt(["build", "--quiet"])
+    with throwaway_warehouse() as work:
         owner = connection_settings("owner")
         env = {**os.environ, **connection_settings("scientist").libpq_env()}
         psql = [str(_bin("psql")), "-X", "-q", "-v", "ON_ERROR_STOP=1"]
@@ -152,9 +134,6 @@ def main() -> None:
                 )
             )
         wh.close()
-    finally:
-        server.stop()
-        shutil.rmtree(work, ignore_errors=True)
 
     print(f"\n{args.rows:,} sessions x 7 columns into/out of sim.sessions (PK, FK, checks)")
     print(f"{'':<52}{'seconds':>9}{'ratio':>9}")

@@ -42,6 +42,11 @@ CATALOG_SOURCES = (
 )
 STATE_TABLE = ("intermediate", "recdb_build_state")
 SKIP_ARGS = ("--exclude", f"tag:{CATALOG_TAG}", "--indirect-selection", "cautious")
+#: dbt options that choose what is built: with any of them, dbt decides alone.
+SELECTION_OPTIONS = frozenset(
+    ("-s", "--select", "--exclude", "--selector", "-m", "--models", "--resource-type",
+     "--resource-types", "--exclude-resource-type", "--full-refresh", "-f")
+)  # fmt: skip
 
 
 def catalog_fingerprint(conn: psycopg.Connection, root: Path | None = None) -> str:
@@ -96,18 +101,20 @@ def build(
 ) -> bool:
     """Run ``dbt build``; return whether the catalogue was left out as unchanged.
 
-    With ``dbt_args`` (a selection, ``--full-refresh``...) dbt decides alone;
-    ``everything`` builds the catalogue whatever the fingerprint says.
+    With a selection or ``--full-refresh`` in ``dbt_args`` dbt decides alone
+    (other options, like ``--quiet``, are passed on); ``everything`` builds the
+    catalogue whatever the fingerprint says.
     """
     owner = settings or connection_settings("owner")
-    plain = not dbt_args and not everything
+    selective = any(arg.split("=")[0] in SELECTION_OPTIONS for arg in dbt_args)
+    plain = not selective and not everything
     with owner.connect(autocommit=True) as conn:
         fingerprint = catalog_fingerprint(conn)
         skip = plain and _stored_fingerprint(conn) == fingerprint
     if skip:
         logger.info("catalogue unchanged since the last build: leaving tag:%s out", CATALOG_TAG)
     run_dbt(["build", *(SKIP_ARGS if skip else ()), *dbt_args], settings=owner)
-    if not dbt_args or everything:
+    if not selective:
         with owner.connect(autocommit=True) as conn:
             _store_fingerprint(conn, fingerprint)
     return skip

@@ -1,0 +1,49 @@
+"""A throwaway embedded warehouse for benchmarks: started, loaded, built, and removed."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from recdb.build import build
+from recdb.catalog.load import load_catalog
+from recdb.db.server import EmbeddedServer
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+REAL_CATALOG_DIR = PROJECT_DIR.parent / "shared" / "data" / "netflix"
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def catalogue_dir() -> Path | None:
+    """The real catalogue when this machine has it, else None (the project's own)."""
+    return REAL_CATALOG_DIR if (REAL_CATALOG_DIR / "raw_titles.csv").exists() else None
+
+
+@contextlib.contextmanager
+def throwaway_warehouse(*, built: bool = True) -> Iterator[Path]:
+    """A running server in a temporary RECDB_HOME (set in the environment), catalogue built."""
+    work = Path(tempfile.mkdtemp(prefix="recdb-bench-"))
+    os.environ["RECDB_PORT"] = str(free_port())
+    os.environ["RECDB_HOME"] = str(work / "home")
+    os.environ["DBT_TARGET_PATH"] = str(work / "target")
+    server = EmbeddedServer(work / "home")
+    server.start()
+    try:
+        if built:
+            load_catalog(catalogue_dir())
+            build(["--quiet"])
+        yield work
+    finally:
+        server.stop()
+        shutil.rmtree(work, ignore_errors=True)
