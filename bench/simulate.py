@@ -1,6 +1,6 @@
 """Benchmark: `recdb simulate --users N`, generation and persistence, phase by phase.
 
-    python bench/simulate.py [--users 1000000] [--seed 1] [--from DIR] [--in-process]
+    python bench/simulate.py [--users 1000000] [--seed 1] [--in-process]
 
 Starts a throwaway embedded server, loads the catalogue (the real one in
 ../shared/data/netflix when present, else the project's own) and builds the
@@ -17,28 +17,18 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import shutil
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-from recdb.catalog.load import load_catalog
+from throwaway import catalogue_dir, throwaway_warehouse
+
 from recdb.db.connection import connection_settings
-from recdb.db.server import EmbeddedServer
-from recdb.transform import run_dbt
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 REAL_DIR = PROJECT_DIR.parent / "shared" / "data" / "netflix"
 TARGET_SECONDS = 120
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def run_command(users: int, seed: int) -> tuple[float, str]:
@@ -64,23 +54,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--from", dest="source_dir", type=Path, default=None)
     parser.add_argument("--in-process", action="store_true")
     args = parser.parse_args()
 
-    source_dir = args.source_dir
-    if source_dir is None and (REAL_DIR / "raw_titles.csv").exists():
-        source_dir = REAL_DIR
-    work = Path(tempfile.mkdtemp(prefix="recdb-bench-sim-"))
-    os.environ["RECDB_PORT"] = str(free_port())
-    os.environ["RECDB_HOME"] = str(work / "home")
     for key in [k for k in os.environ if k.startswith("PG")]:
         del os.environ[key]
-    server = EmbeddedServer(work / "home")
-    server.start()
-    try:
-        load_catalog(source_dir)
-        run_dbt(["build", "--quiet"])
+    source_dir = catalogue_dir()
+    with throwaway_warehouse():
         runner = run_in_process if args.in_process else run_command
         seconds, report = runner(args.users, args.seed)
         with connection_settings("owner").connect() as conn:
@@ -88,9 +68,6 @@ def main() -> None:
                 table: conn.execute(f"select count(*) from sim.{table}").fetchone()[0]
                 for table in ("users", "user_tastes", "sessions", "ratings")
             }
-    finally:
-        server.stop()
-        shutil.rmtree(work, ignore_errors=True)
 
     how = "simulation.simulate()" if args.in_process else "recdb simulate (subprocess)"
     print(f"\n{how} --users {args.users:,} --seed {args.seed}")
