@@ -14,19 +14,12 @@ Prints both wall times (dbt start-up included) and their ratio.
 from __future__ import annotations
 
 import argparse
-import time
 
-from throwaway import throwaway_warehouse
+from throwaway import throwaway_warehouse, timed
 
 import python_api
 from recdb.build import build
 from simulation import simulate
-
-
-def timed(action) -> float:
-    started = time.perf_counter()
-    action()
-    return time.perf_counter() - started
 
 
 def main() -> None:

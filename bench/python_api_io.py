@@ -17,13 +17,12 @@ from __future__ import annotations
 import argparse
 import os
 import subprocess
-import time
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
-from throwaway import throwaway_warehouse
+from throwaway import throwaway_warehouse, timed
 
 import python_api
 from recdb.db.connection import connection_settings
@@ -64,12 +63,6 @@ def make_users(count: int) -> pd.DataFrame:
             "plan": "basic",
         }
     )
-
-
-def timed(action) -> float:
-    started = time.perf_counter()
-    action()
-    return time.perf_counter() - started
 
 
 def main() -> None:

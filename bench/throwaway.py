@@ -5,24 +5,24 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import socket
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from recdb.build import build
 from recdb.catalog.load import load_catalog
-from recdb.db.server import EmbeddedServer
+from recdb.db.server import EmbeddedServer, free_port
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 REAL_CATALOG_DIR = PROJECT_DIR.parent / "shared" / "data" / "netflix"
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+def timed(action: Callable[[], object]) -> float:
+    """Wall seconds one call takes."""
+    started = time.perf_counter()
+    action()
+    return time.perf_counter() - started
 
 
 def catalogue_dir() -> Path | None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -15,17 +14,11 @@ import pytest
 
 from recdb.catalog.load import LoadReport, load_catalog
 from recdb.db.connection import ConnectionSettings, connection_settings
-from recdb.db.server import EmbeddedServer
+from recdb.db.server import EmbeddedServer, free_port
 from recdb.transform import run_dbt
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 REAL_CATALOG_DIR = PROJECT_DIR.parent / "shared" / "data" / "netflix"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass

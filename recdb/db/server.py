@@ -165,7 +165,8 @@ def _port_is_free(port: int) -> bool:
     return True
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
@@ -178,7 +179,7 @@ def _choose_port(home: Path) -> int:
     stored = read_state(home, SERVER_FILE).get("port")
     if stored:
         return int(stored)
-    return DEFAULT_PORT if _port_is_free(DEFAULT_PORT) else _free_port()
+    return DEFAULT_PORT if _port_is_free(DEFAULT_PORT) else free_port()
 
 
 class EmbeddedServer:
