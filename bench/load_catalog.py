@@ -17,7 +17,6 @@ import argparse
 import csv
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import tempfile
@@ -26,17 +25,11 @@ from pathlib import Path
 
 from recdb.catalog.generate import generate_catalog
 from recdb.catalog.load import find_catalog_files, load_catalog
-from recdb.db.server import EmbeddedServer, _bin
+from recdb.db.server import EmbeddedServer, _bin, free_port
 from recdb.transform import run_dbt
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 REAL_DIR = PROJECT_DIR.parent / "shared" / "data" / "netflix"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def psql_copy_script(source_dir: Path) -> tuple[str, str]:
