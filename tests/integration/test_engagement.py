@@ -126,3 +126,118 @@ def test_plan_changes_through_update_are_kept_by_the_snapshot(engagement):
         "select count(*) from snapshots.users_snapshot where user_id = 500", role="analyst"
     )
     assert analyst_view[0][0] == 2
+
+
+def _versions(wh, user_ids=None) -> pd.DataFrame:
+    where = "" if user_ids is None else f"where user_id in ({', '.join(map(str, user_ids))})"
+    return wh.read(
+        "select user_id, plan, churned_at, country_code, loaded_seq, load_watermark_seq,"
+        " dbt_scd_id, dbt_valid_from, dbt_valid_to"
+        f" from snapshots.users_snapshot {where} order by user_id, dbt_valid_from"
+    ).reset_index(drop=True)
+
+
+def _assert_dim_users_is_sim_users(wh) -> None:
+    columns = "user_id, signup_at, birth_year, gender, country_code, plan, churned_at, loaded_seq"
+    dim = wh.read(f"select {columns} from marts.dim_users order by user_id")
+    sim = wh.read(f"select {columns} from sim.users order by user_id")
+    pd.testing.assert_frame_equal(dim.reset_index(drop=True), sim.reset_index(drop=True))
+
+
+def _assert_one_current_version_per_user(wh) -> None:
+    users = wh.read("select user_id from sim.users").user_id
+    current = wh.read("select user_id from snapshots.users_snapshot where dbt_valid_to is null")
+    assert sorted(current.user_id) == sorted(users)
+
+
+def test_dim_users_and_snapshot_take_only_the_users_changed_since_their_last_build(engagement):
+    warehouse, wh, _ = engagement
+    ids = list(range(600, 610))
+    wh.write("users", users_frame(ids))
+    warehouse.dbt("build")
+    _assert_dim_users_is_sim_users(wh)
+    _assert_one_current_version_per_user(wh)
+    first = _versions(wh, ids)
+    assert first.user_id.tolist() == ids  # one version each, current
+    assert first.dbt_valid_to.isna().all()
+    dim_before = wh.read("select * from marts.dim_users order by user_id")
+    history_before = _versions(wh)
+
+    # a build with nothing changed changes nothing
+    warehouse.dbt("build")
+    pd.testing.assert_frame_equal(_versions(wh), history_before)
+    pd.testing.assert_frame_equal(
+        wh.read("select * from marts.dim_users order by user_id"), dim_before
+    )
+
+    # a plan change, a cancellation and a change of a column the snapshot does not track
+    churned = pd.Timestamp("2026-03-01", tz="UTC")  # after signup_at
+    wh.update("users", {"user_id": 601, "plan": "premium"})
+    wh.update("users", {"user_id": 603, "churned_at": churned})
+    wh.update("users", {"user_id": 602, "country_code": "FR"})
+    warehouse.dbt("build")
+    _assert_dim_users_is_sim_users(wh)
+    _assert_one_current_version_per_user(wh)
+    dim = wh.read("select * from marts.dim_users order by user_id").set_index("user_id")
+    previous_mark = dim_before.loaded_seq.max()
+    assert set(dim.index[dim.load_watermark_seq == previous_mark]) == {601, 602, 603}
+    assert set(dim.index[dim.loaded_seq > previous_mark]) == {601, 602, 603}
+    assert dim.loc[601, "plan"] == "premium"
+    assert dim.loc[603, "is_churned"]
+    assert dim.loc[602, "country_code"] == "FR"
+
+    history = _versions(wh)
+    for user_id, column, old, new in [
+        (601, "plan", "basic", "premium"),
+        (603, "churned_at", None, churned),
+    ]:
+        versions = history[history.user_id == user_id].reset_index(drop=True)
+        assert len(versions) == 2
+        assert pd.isna(versions[column][0]) if old is None else versions[column][0] == old
+        assert versions[column][1] == new
+        # the old version closes exactly when the new one opens
+        assert versions.dbt_valid_to[0] == versions.dbt_valid_from[1]
+        assert versions.dbt_valid_from[0] == first[first.user_id == user_id].dbt_valid_from.iloc[0]
+        assert pd.isna(versions.dbt_valid_to[1])
+        assert versions.load_watermark_seq[1] == history_before.loaded_seq.max()
+    # the other users keep exactly the versions they had (602: no tracked column changed)
+    unchanged = ~history_before.user_id.isin([601, 603])
+    pd.testing.assert_frame_equal(
+        history[~history.user_id.isin([601, 603])].reset_index(drop=True),
+        history_before[unchanged].reset_index(drop=True),
+    )
+
+    # nothing changed since: the next build changes nothing (602 is compared again, unchanged)
+    history = _versions(wh)
+    dim_before = wh.read("select * from marts.dim_users order by user_id")
+    warehouse.dbt("build")
+    pd.testing.assert_frame_equal(_versions(wh), history)
+    pd.testing.assert_frame_equal(
+        wh.read("select * from marts.dim_users order by user_id"), dim_before
+    )
+    # the scoped tests' rows are only a shortcut: every row passes them too
+    warehouse.dbt("test", "--select", "dim_users users_snapshot", "--vars", "{test_all_rows: true}")
+
+
+def test_a_deleted_user_keeps_its_snapshot_version_open(engagement):
+    warehouse, wh, _ = engagement
+    wh.write("users", users_frame([700]))
+    warehouse.dbt("build")
+    wh.delete("users", [700])
+    warehouse.dbt("build")
+    # hard_deletes: ignore (the snapshot sees only changed users, not deletions)
+    versions = _versions(wh, [700])
+    assert len(versions) == 1 and versions.dbt_valid_to.isna().all()
+    # dim_users drops it on a full refresh
+    warehouse.dbt("build", "--select", "dim_users", "--full-refresh")
+    _assert_dim_users_is_sim_users(wh)
+
+
+def test_a_new_snapshot_takes_every_user(engagement):
+    warehouse, wh, _ = engagement
+    warehouse.execute("drop table snapshots.users_snapshot")
+    warehouse.dbt("build", "--select", "users_snapshot")
+    _assert_one_current_version_per_user(wh)
+    versions = _versions(wh)
+    assert len(versions) == warehouse.scalar("select count(*) from sim.users")
+    assert (versions.load_watermark_seq == 0).all()

@@ -1,10 +1,44 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='merge',
+        unique_key='user_id',
+        on_schema_change='fail',
+        indexes=[{'columns': ['loaded_seq']}],
+        pre_hook="{{ lock_for_consistent_read([ref('stg_sim__users')]) }}",
+        post_hook="{% if not is_incremental() %}{{ analyze_table(this) }}{% endif %}"
+    )
+}}
+
+{%- if is_incremental() %}
+    {%- set watermark = incremental_watermark('loaded_seq') %}
+{%- else %}
+    {%- set watermark = 0 %}
+{%- endif %}
+
 with
 
-users as (
+{% if is_incremental() -%}
 
-    select * from {{ ref('stg_sim__users') }}
+    -- Users written or updated since the dimension's last build (a plan
+    -- change through python_api's update bumps loaded_seq), found through
+    -- sim.users' loaded_seq index.
+    users as (
 
-),
+        select * from {{ ref('stg_sim__users') }}
+        where loaded_seq > {{ watermark }}
+
+    ),
+
+{%- else -%}
+
+    users as (
+
+        select * from {{ ref('stg_sim__users') }}
+
+    ),
+
+{%- endif %}
 
 final as (
 
@@ -16,7 +50,9 @@ final as (
         country_code,
         plan,
         churned_at,
-        churned_at is not null as is_churned
+        churned_at is not null as is_churned,
+        loaded_seq,
+        cast({{ watermark }} as {{ dbt.type_bigint() }}) as load_watermark_seq
     from users
 
 )
