@@ -128,7 +128,8 @@ def main() -> None:
             )
         wh.close()
 
-    print(f"\n{args.rows:,} sessions x 7 columns into/out of sim.sessions (primary key, checks, loaded_seq index)")
+    table = "sim.sessions (primary key, checks, loaded_seq index)"
+    print(f"\n{args.rows:,} sessions x 7 columns into and out of {table}")
     print(f"{'':<52}{'seconds':>9}{'ratio':>9}")
     for label, seconds, ratio in results:
         shown = f"{ratio:>8.2f}x" if ratio is not None else f"{'(ref)':>9}"
