@@ -1,0 +1,65 @@
+"""The recommender: implicit ALS on the marts, honestly evaluated, recommendations written back.
+
+    import recommender
+
+    report = recommender.recommend(k=10)              # fit, rank, write recs.recommendations
+    print(report.describe())
+    recommender.user_recommendations(42)              # user 42's list of the latest run
+    recommender.similar_titles("tm84618")             # nearest titles by item factors
+    model = recommender.load_model(report.run_id)     # the saved artefacts of a run
+    result = recommender.evaluate("out/")             # hold-out metrics, JSON and chart
+
+Sessions become implicit feedback with the confidence formula of
+:mod:`recommender.confidence`; hyper-parameters live in
+``recommender/recommender.toml`` (or a TOML file of your own). Every error
+is a :class:`recdb.errors.RecdbError`: :class:`EmptyMartsError`,
+:class:`UnknownUserError`, :class:`UnknownTitleError`,
+:class:`RecommenderConfigError`, :class:`ModelNotFoundError`.
+"""
+
+from __future__ import annotations
+
+from recommender.api import similar_titles, user_recommendations
+from recommender.confidence import Interactions, aggregate, confidence
+from recommender.config import (
+    RecommenderConfig,
+    default_config_text,
+    load_config,
+)
+from recommender.errors import (
+    EmptyMartsError,
+    ModelNotFoundError,
+    RecommenderConfigError,
+    RecommenderError,
+    UnknownTitleError,
+    UnknownUserError,
+)
+from recommender.evaluate import Evaluation, evaluate, ranking_metrics
+from recommender.model import TrainedModel, latest_run_id, load_model
+from recommender.pipeline import RecommendReport, recommend, train
+
+__all__ = [
+    "EmptyMartsError",
+    "Evaluation",
+    "Interactions",
+    "ModelNotFoundError",
+    "RecommendReport",
+    "RecommenderConfig",
+    "RecommenderConfigError",
+    "RecommenderError",
+    "TrainedModel",
+    "UnknownTitleError",
+    "UnknownUserError",
+    "aggregate",
+    "confidence",
+    "default_config_text",
+    "evaluate",
+    "latest_run_id",
+    "load_config",
+    "load_model",
+    "ranking_metrics",
+    "recommend",
+    "similar_titles",
+    "train",
+    "user_recommendations",
+]

@@ -1,0 +1,202 @@
+"""Reading what the recommender learns from: the marts, through python_api.
+
+* ``marts.dim_titles``: the catalogue, and its best-of flags (cold start);
+* ``marts.dim_users``: every user, so users without sessions get the
+  cold-start list;
+* ``marts.fact_sessions``: who watched what, how long, how much, and the
+  stars given, with each title as its position in the catalogue (titles in
+  byte order of title_id), so no title text crosses the wire per session.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from recommender.confidence import Interactions, aggregate
+from recommender.errors import EmptyMartsError, RecommenderError
+
+logger = logging.getLogger(__name__)
+
+TITLES_QUERY = (
+    "select title_id, is_all_time_best, is_year_best from marts.dim_titles "
+    'order by title_id collate "C"'
+)
+USERS_QUERY = "select user_id from marts.dim_users order by user_id"
+SESSIONS_QUERY = """
+select
+    sessions.user_id,
+    titles.title_index,
+    sessions.minutes_watched,
+    sessions.completion_ratio,
+    sessions.rating{extra}
+from marts.fact_sessions as sessions
+inner join (
+    select
+        title_id,
+        cast(row_number() over (order by title_id collate "C") - 1 as integer) as title_index
+    from marts.dim_titles
+) as titles
+    on sessions.title_id = titles.title_id
+"""
+
+
+@dataclass(frozen=True)
+class Titles:
+    """The catalogue in title_id (byte) order: row ``i`` is title ``title_ids[i]``."""
+
+    title_ids: np.ndarray  # object array of str
+    is_all_time_best: np.ndarray
+    is_year_best: np.ndarray
+
+    @property
+    def size(self) -> int:
+        """Number of titles."""
+        return len(self.title_ids)
+
+
+@dataclass(frozen=True)
+class Sessions:
+    """Every session as aligned arrays (``started_at`` only when asked for)."""
+
+    user_id: np.ndarray  # int64
+    title: np.ndarray  # int32 catalogue row
+    minutes: np.ndarray
+    completion: np.ndarray
+    rating: np.ndarray  # NaN when unrated
+    started_at: np.ndarray | None = None  # datetime64[us] UTC
+
+    @property
+    def size(self) -> int:
+        """Number of sessions."""
+        return len(self.user_id)
+
+    def subset(self, mask: np.ndarray) -> Sessions:
+        """The sessions where ``mask`` is true."""
+        return Sessions(
+            self.user_id[mask],
+            self.title[mask],
+            self.minutes[mask],
+            self.completion[mask],
+            self.rating[mask],
+            None if self.started_at is None else self.started_at[mask],
+        )
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """What the marts hold: titles, every user, every session."""
+
+    titles: Titles
+    user_ids: np.ndarray  # every user of dim_users, sorted
+    sessions: Sessions
+
+
+@dataclass(frozen=True)
+class Feedback:
+    """Sessions as implicit feedback: pairs over the users with history (the rows)."""
+
+    user_ids: np.ndarray  # row i is user user_ids[i]; sorted
+    interactions: Interactions
+
+    @property
+    def viewers(self) -> np.ndarray:
+        """Distinct users who watched each title."""
+        return np.bincount(self.interactions.title, minlength=self.interactions.title_count).astype(
+            np.int64
+        )
+
+
+def feedback(sessions: Sessions, title_count: int) -> Feedback:
+    """Aggregate sessions into (user, title) pairs; rows are the users with sessions."""
+    user_ids, rows = _dense_rows(sessions.user_id)
+    interactions = aggregate(
+        rows,
+        sessions.title,
+        sessions.minutes,
+        sessions.completion,
+        sessions.rating,
+        user_count=len(user_ids),
+        title_count=title_count,
+    )
+    return Feedback(user_ids=user_ids, interactions=interactions)
+
+
+def _dense_rows(user_id: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(sorted distinct user ids, each session's row among them): ``np.unique`` with
+    ``return_inverse``, by a look-up table when ids are dense (simulated ids are)."""
+    if not len(user_id):
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+    low, high = int(user_id.min()), int(user_id.max())
+    if low < 0 or high > 4 * len(user_id) + 1_000_000:
+        return np.unique(user_id, return_inverse=True)
+    present = np.zeros(high + 1, dtype=bool)
+    present[user_id] = True
+    row_of = np.cumsum(present) - 1
+    return np.flatnonzero(present).astype(np.int64), row_of[user_id]
+
+
+def _read(warehouse: Any, query: str) -> pd.DataFrame:
+    import python_api
+
+    try:
+        return warehouse.read(query)
+    except python_api.ApiError as error:
+        text = str(error)
+        if "does not exist" in text:
+            raise EmptyMartsError(f"the marts are not built ({text.splitlines()[0]})") from None
+        raise RecommenderError(f"cannot read the marts: {text}") from None
+
+
+def read_titles(warehouse: Any) -> Titles:
+    """The catalogue; EmptyMartsError when dim_titles is empty."""
+    frame = _read(warehouse, TITLES_QUERY)
+    if frame.empty:
+        raise EmptyMartsError("marts.dim_titles has no titles (run `recdb load` too)")
+    return Titles(
+        title_ids=frame["title_id"].astype(str).to_numpy(dtype=object),
+        is_all_time_best=frame["is_all_time_best"].to_numpy(dtype=bool),
+        is_year_best=frame["is_year_best"].to_numpy(dtype=bool),
+    )
+
+
+def read_user_ids(warehouse: Any) -> np.ndarray:
+    """Every user id of dim_users, sorted."""
+    return _read(warehouse, USERS_QUERY)["user_id"].to_numpy(dtype=np.int64)
+
+
+def read_sessions(warehouse: Any, *, with_times: bool = False) -> Sessions:
+    """Every session of fact_sessions; EmptyMartsError when there is none."""
+    extra = ",\n    sessions.started_at" if with_times else ""
+    frame = _read(warehouse, SESSIONS_QUERY.format(extra=extra))
+    if frame.empty:
+        raise EmptyMartsError()
+    started = None
+    if with_times:
+        started = frame["started_at"].dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()
+    return Sessions(
+        user_id=frame["user_id"].to_numpy(dtype=np.int64),
+        title=frame["title_index"].to_numpy(dtype=np.int32),
+        minutes=frame["minutes_watched"].to_numpy(dtype=np.float64),
+        completion=frame["completion_ratio"].to_numpy(dtype=np.float64),
+        rating=frame["rating"].to_numpy(dtype=np.float64, na_value=np.nan),
+        started_at=started,
+    )
+
+
+def read_dataset(warehouse: Any, *, with_times: bool = False) -> Dataset:
+    """Titles, users and sessions from the marts."""
+    titles = read_titles(warehouse)
+    sessions = read_sessions(warehouse, with_times=with_times)
+    user_ids = read_user_ids(warehouse)
+    logger.info(
+        "read %d sessions of %d users over %d titles",
+        sessions.size,
+        len(user_ids),
+        titles.size,
+    )
+    return Dataset(titles=titles, user_ids=user_ids, sessions=sessions)

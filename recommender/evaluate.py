@@ -1,0 +1,365 @@
+"""``recdb evaluate``: a time-based hold-out, four rankers, four metrics, a JSON and a chart.
+
+The sessions are split at one moment: the latest ``evaluation.holdout_share``
+of them (by start time) are the test period, the rest the training period.
+Every ranker learns only from the training sessions and ranks, for each test
+user, the titles that user had not watched in training:
+
+* ``als``: the recommender itself (the same config, fitted on the training sessions);
+* ``popularity``: titles by how many users watched them in training;
+* ``best_of``: the cold-start list: all-time best, then year best, then the
+  rest, each by training popularity;
+* ``oracle``: the simulation's hidden utility (``simulation.oracle_scores``
+  from ``sim.user_tastes``): the best any ranker can do, the ceiling.
+
+A test user watched something in training and something new in the test
+period; their relevant titles are the ones first watched in the test period.
+Metrics, averaged over test users (a seeded sample of at most
+``evaluation.max_users``), for the top 10:
+
+* ``precision@10`` = hits / 10;
+* ``map@10`` = sum over ranks i of precision@i * hit_i, / min(relevant, 10);
+* ``ndcg@10`` = sum of hit_i / log2(i + 1), / the same for a perfect list;
+* ``coverage``: distinct titles recommended to the test users / catalogue size.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from recommender.config import RecommenderConfig, as_config
+from recommender.data import Dataset, Sessions, read_dataset
+from recommender.errors import EmptyMartsError, RecommenderError
+from recommender.model import top_k
+from recommender.pipeline import train
+
+logger = logging.getLogger(__name__)
+
+K = 10
+MODELS = ("als", "popularity", "best_of", "oracle")
+METRICS = ("precision@10", "map@10", "ndcg@10", "coverage")
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Metrics by model, and what the hold-out was made of."""
+
+    models: dict[str, dict[str, float | None]]
+    holdout: dict[str, Any]
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """``{"models": {...}, "holdout": {...}, "ratios": {...}, "seconds": {...}}``."""
+        return {
+            "models": self.models,
+            "ratios": self.ratios(),
+            "holdout": self.holdout,
+            "seconds": {name: round(value, 3) for name, value in self.seconds.items()},
+        }
+
+    def ratios(self) -> dict[str, float | None]:
+        """ALS's ndcg@10 over popularity's and over the oracle's."""
+        als = self.models["als"]["ndcg@10"]
+
+        def over(model: str) -> float | None:
+            other = self.models[model]["ndcg@10"]
+            return None if als is None or not other else round(als / other, 4)
+
+        return {"als_ndcg_vs_popularity": over("popularity"), "als_ndcg_vs_oracle": over("oracle")}
+
+    def table(self) -> str:
+        """The metrics as a text table."""
+        lines = [f"{'model':<12}" + "".join(f"{m:>14}" for m in METRICS)]
+        for model in MODELS:
+            values = self.models[model]
+            cells = "".join(
+                f"{'n/a':>14}" if values[m] is None else f"{values[m]:>14.4f}" for m in METRICS
+            )
+            lines.append(f"{model:<12}{cells}")
+        ratios = self.ratios()
+        notes = []
+        if ratios["als_ndcg_vs_popularity"] is not None:
+            notes.append(f"ALS ndcg@10 = {ratios['als_ndcg_vs_popularity']:.2f} x popularity")
+        if ratios["als_ndcg_vs_oracle"] is not None:
+            notes.append(f"{ratios['als_ndcg_vs_oracle']:.0%} of the oracle")
+        if notes:
+            lines.append(", ".join(notes))
+        held = self.holdout
+        lines.append(
+            f"{held['test_users_evaluated']:,} test users; trained on "
+            f"{held['train_sessions']:,} sessions before {held['cutoff']}, "
+            f"tested on {held['test_sessions']:,} after"
+        )
+        return "\n".join(lines)
+
+
+def ranking_metrics(
+    top: np.ndarray, relevant: list[np.ndarray] | Any, title_count: int
+) -> dict[str, float]:
+    """precision@k, map@k, ndcg@k and coverage of ranked lists (rows of title indices).
+
+    ``top`` is users x k (-1: no title); ``relevant[i]`` the relevant titles
+    of row ``i`` (at least one each). Pure; the module docstring defines them.
+    """
+    users, k = top.shape
+    counts = np.array([len(r) for r in relevant], dtype=np.int64)
+    owners = np.repeat(np.arange(users, dtype=np.int64), counts)
+    wanted = np.concatenate([np.asarray(r, dtype=np.int64) for r in relevant]) if users else []
+    keys = np.sort(owners * (title_count + 1) + wanted)
+    got = np.arange(users, dtype=np.int64)[:, None] * (title_count + 1) + top
+    hits = np.isin(got, keys) & (top >= 0)
+    ranks = np.arange(1, k + 1)
+    discount = 1.0 / np.log2(ranks + 1)
+    ideal_count = np.minimum(counts, k)
+    precision = hits.sum(axis=1) / k
+    average_precision = ((np.cumsum(hits, axis=1) / ranks) * hits).sum(axis=1) / ideal_count
+    ideal = np.cumsum(discount)[ideal_count - 1]
+    ndcg = (hits * discount).sum(axis=1) / ideal
+    shown = np.unique(top[top >= 0])
+    return {
+        "precision@10" if k == K else f"precision@{k}": float(precision.mean()),
+        "map@10" if k == K else f"map@{k}": float(average_precision.mean()),
+        "ndcg@10" if k == K else f"ndcg@{k}": float(ndcg.mean()),
+        "coverage": len(shown) / title_count,
+    }
+
+
+def split_sessions(sessions: Sessions, holdout_share: float) -> tuple[np.ndarray, Any]:
+    """(mask of training sessions, the cutoff): the latest ``holdout_share`` are held out."""
+    if sessions.started_at is None:
+        raise RecommenderError("splitting by time needs the sessions' start times")
+    times = sessions.started_at.astype("datetime64[us]").astype(np.int64)
+    cutoff = np.sort(times)[int(np.floor(len(times) * (1 - holdout_share)))]
+    return times < cutoff, np.datetime64(int(cutoff), "us")
+
+
+def _fixed_ranking(scores: np.ndarray, seen: Any, threads: int) -> np.ndarray:
+    """Top K unseen titles when every user shares the title scores ``scores``."""
+    users = np.ones((seen.shape[0], 1), dtype=np.float32)
+    items = np.asarray(scores, dtype=np.float32)[:, None]
+    ids, _ = top_k(users, items, seen, K, threads)
+    return ids
+
+
+def _oracle_ranking(
+    tastes: pd.DataFrame, title_ids: np.ndarray, seen: Any, simulation_config: Any, warehouse: Any
+) -> np.ndarray:
+    """Top K unseen titles by the simulation's hidden utility, in chunks of users."""
+    from simulation import oracle_scores, read_catalogue
+
+    catalogue = read_catalogue(warehouse)
+    position = pd.Index(catalogue.title_ids).get_indexer(title_ids)
+    if (position < 0).any():
+        raise RecommenderError("the simulation's catalogue does not match marts.dim_titles")
+    out = np.empty((len(tastes), K), dtype=np.int64)
+    chunk = 5_000
+    for start in range(0, len(tastes), chunk):
+        scores = oracle_scores(tastes.iloc[start : start + chunk], catalogue, simulation_config)
+        scores = scores[:, position]
+        block = seen[start : start + chunk]
+        rows, cols = block.nonzero()
+        scores[rows, cols] = -np.inf
+        top = np.argpartition(-scores, K, axis=1)[:, :K]
+        order = np.argsort(-np.take_along_axis(scores, top, axis=1), axis=1, kind="stable")
+        out[start : start + chunk] = np.take_along_axis(top, order, axis=1)
+    return out
+
+
+def _read_tastes(warehouse: Any, user_ids: np.ndarray) -> pd.DataFrame | None:
+    """The hidden tastes of ``user_ids`` (in that order), or None when sim has none for them."""
+    import python_api
+
+    try:
+        tastes = warehouse.read(
+            "select user_id, genre_affinities, popularity_bias from sim.user_tastes"
+        )
+    except python_api.ApiError as error:
+        logger.warning("no oracle: cannot read sim.user_tastes (%s)", error)
+        return None
+    tastes = tastes.set_index("user_id")
+    if not np.isin(user_ids, tastes.index.to_numpy()).all():
+        logger.warning("no oracle: sim.user_tastes lacks some test users")
+        return None
+    return tastes.loc[user_ids].reset_index()
+
+
+def evaluate_dataset(
+    dataset: Dataset,
+    config: RecommenderConfig,
+    *,
+    oracle: Any = None,
+) -> Evaluation:
+    """The hold-out evaluation of a dataset (sessions with start times). Pure.
+
+    ``oracle(user_ids, seen)`` returns the oracle's top K title indices for
+    those users (their training titles excluded), or None when there is no
+    ground truth.
+    """
+    seconds: dict[str, float] = {}
+    started = time.perf_counter()
+    train_mask, cutoff = split_sessions(dataset.sessions, config.evaluation.holdout_share)
+    train_sessions = dataset.sessions.subset(train_mask)
+    test_sessions = dataset.sessions.subset(~train_mask)
+    if train_sessions.size == 0 or test_sessions.size == 0:
+        raise EmptyMartsError("too few sessions to hold some out")
+    training = Dataset(dataset.titles, dataset.user_ids, train_sessions)
+    model = train(training, config, k=K)
+    seconds["fit"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    title_count = dataset.titles.size
+    rows = pd.Index(model.user_ids).get_indexer(test_sessions.user_id)
+    known = rows >= 0
+    pair = np.unique(rows[known].astype(np.int64) * title_count + test_sessions.title[known])
+    pair_rows, pair_titles = pair // title_count, pair % title_count
+    watched_before = np.asarray(model.seen[pair_rows, pair_titles]).ravel() > 0
+    pair_rows, pair_titles = pair_rows[~watched_before], pair_titles[~watched_before]
+    test_rows = np.unique(pair_rows)
+    eligible = len(test_rows)
+    if eligible == 0:
+        raise EmptyMartsError("no user watched a new title after the cutoff")
+    if eligible > config.evaluation.max_users:
+        rng = np.random.default_rng(config.evaluation.seed)
+        test_rows = np.sort(rng.choice(test_rows, config.evaluation.max_users, replace=False))
+    starts = np.searchsorted(pair_rows, test_rows)
+    ends = np.searchsorted(pair_rows, test_rows, side="right")
+    relevant = [pair_titles[a:b] for a, b in zip(starts, ends, strict=True)]
+    seen = model.seen[test_rows]
+    threads = config.als.threads
+
+    models: dict[str, dict[str, float | None]] = {}
+    als_top, _ = model.recommend_rows(test_rows, K)
+    models["als"] = ranking_metrics(als_top, relevant, title_count)
+    models["popularity"] = ranking_metrics(
+        _fixed_ranking(model.viewers.astype(np.float64), seen, threads), relevant, title_count
+    )
+    group = np.where(
+        dataset.titles.is_all_time_best, 2.0, np.where(dataset.titles.is_year_best, 1.0, 0.0)
+    )
+    top_viewers = max(float(model.viewers.max()), 1.0)
+    models["best_of"] = ranking_metrics(
+        _fixed_ranking(group + model.viewers / top_viewers, seen, threads), relevant, title_count
+    )
+    seconds["baselines"] = time.perf_counter() - started
+    started = time.perf_counter()
+    oracle_top = oracle(model.user_ids[test_rows], seen) if oracle is not None else None
+    models["oracle"] = (
+        ranking_metrics(oracle_top, relevant, title_count)
+        if oracle_top is not None
+        else dict.fromkeys(METRICS)
+    )
+    seconds["oracle"] = time.perf_counter() - started
+    holdout = {
+        "cutoff": str(np.datetime_as_string(cutoff, unit="s")) + "Z",
+        "holdout_share": config.evaluation.holdout_share,
+        "train_sessions": int(train_sessions.size),
+        "test_sessions": int(test_sessions.size),
+        "train_users": int(len(model.user_ids)),
+        "test_users": int(eligible),
+        "test_users_evaluated": int(len(test_rows)),
+        "relevant_per_user": round(float(np.mean([len(r) for r in relevant])), 3),
+        "titles": int(title_count),
+        "oracle": oracle_top is not None,
+    }
+    return Evaluation(models=models, holdout=holdout, seconds=seconds)
+
+
+def evaluate(
+    out_dir: Path | str | None = None,
+    config: RecommenderConfig | Path | str | None = None,
+    *,
+    simulation_config: Any = None,
+    warehouse: Any = None,
+) -> Evaluation:
+    """Evaluate ALS and the baselines on the marts; write ``out_dir``/evaluation.json and .png.
+
+    ``simulation_config``: the simulation config the users were simulated
+    with (a ``SimulationConfig``, a TOML path, or None for the defaults),
+    for the oracle's utility. The oracle is left out (its metrics null) when
+    ``sim.user_tastes`` has no ground truth for the test users.
+    """
+    config = as_config(config)
+    import python_api
+
+    own_connection = warehouse is None
+    if own_connection:
+        warehouse = python_api.connect(role="scientist")
+    try:
+        started = time.perf_counter()
+        dataset = read_dataset(warehouse, with_times=True)
+        read_seconds = time.perf_counter() - started
+
+        def oracle(user_ids: np.ndarray, seen: Any) -> np.ndarray | None:
+            from simulation import load_config as load_simulation_config
+
+            tastes = _read_tastes(warehouse, user_ids)
+            if tastes is None:
+                return None
+            sim_config = simulation_config
+            if not hasattr(sim_config, "tastes"):
+                sim_config = load_simulation_config(sim_config)
+            return _oracle_ranking(tastes, dataset.titles.title_ids, seen, sim_config, warehouse)
+
+        evaluation = evaluate_dataset(dataset, config, oracle=oracle)
+    finally:
+        if own_connection:
+            warehouse.close()
+    evaluation.seconds["read"] = read_seconds
+    if out_dir is not None:
+        write_outputs(evaluation, Path(out_dir))
+    return evaluation
+
+
+def write_outputs(evaluation: Evaluation, out_dir: Path) -> tuple[Path, Path]:
+    """``evaluation.json`` and ``evaluation.png`` (a bar chart) in ``out_dir``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    json_path = out_dir / "evaluation.json"
+    json_path.write_text(json.dumps(evaluation.to_json(), indent=2) + "\n", encoding="utf-8")
+    png_path = out_dir / "evaluation.png"
+    chart(evaluation, png_path)
+    return json_path, png_path
+
+
+def chart(evaluation: Evaluation, path: Path) -> None:
+    """Grouped bars: the three ranking metrics by model, and coverage beside them."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    colours = {"als": "#1f77b4", "popularity": "#ff7f0e", "best_of": "#2ca02c", "oracle": "#7f7f7f"}
+    figure, (left, right) = plt.subplots(
+        1, 2, figsize=(11, 4.2), gridspec_kw={"width_ratios": [3, 1.2]}
+    )
+    ranking = METRICS[:3]
+    width = 0.8 / len(MODELS)
+    positions = np.arange(len(ranking))
+    for i, model in enumerate(MODELS):
+        values = [evaluation.models[model][m] or 0.0 for m in ranking]
+        left.bar(positions + (i - 1.5) * width, values, width, label=model, color=colours[model])
+    left.set_xticks(positions, ranking)
+    left.set_ylabel("mean over test users")
+    left.set_title("ranking quality (top 10)")
+    left.legend(frameon=False)
+    coverage = [evaluation.models[m]["coverage"] or 0.0 for m in MODELS]
+    right.bar(MODELS, coverage, color=[colours[m] for m in MODELS])
+    right.set_title("catalogue coverage")
+    right.set_ylim(0, max(max(coverage) * 1.15, 0.01))
+    right.tick_params(axis="x", rotation=30)
+    held = evaluation.holdout
+    figure.suptitle(
+        f"recdb evaluate: {held['test_users_evaluated']:,} test users, "
+        f"hold-out after {held['cutoff']}",
+        fontsize=10,
+    )
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
