@@ -24,6 +24,7 @@ left join marts.dim_titles as titles
 where recs.run_id = %s and recs.user_id = %s
 order by recs.rank
 """
+_RUN_QUERY = "select exists (select 1 from recs.recommendations where run_id = %s) as found"
 _NAMES_QUERY = 'select title_id, title_name from marts.dim_titles order by title_id collate "C"'
 
 
@@ -51,13 +52,18 @@ def user_recommendations(
         if int(warehouse.read(_USER_QUERY, [int(user_id)])["n"].iloc[0]) == 0:
             raise UnknownUserError(int(user_id))
         rows = warehouse.read(_LIST_QUERY, [run_id, int(user_id)])
+        run_exists = rows.empty and bool(warehouse.read(_RUN_QUERY, [run_id])["found"].iloc[0])
     finally:
         if own:
             warehouse.close()
+    if rows.empty and not run_exists:
+        raise RecommenderError(
+            f"no run {run_id!r} in recs.recommendations: run `recdb recommend --run-id {run_id}`"
+        )
     if rows.empty:
         raise RecommenderError(
-            f"run {run_id!r} has no recommendations for user {user_id} (a user added after "
-            "the run, or a run id never written): run `recdb recommend` again"
+            f"run {run_id!r} has no list for user {user_id} (a user added after the run?): "
+            "run `recdb recommend` again"
         )
     return rows
 

@@ -38,7 +38,7 @@ import pandas as pd
 from recommender.config import RecommenderConfig, as_config
 from recommender.data import Dataset, Sessions, read_dataset
 from recommender.errors import EmptyMartsError, RecommenderError
-from recommender.model import top_k
+from recommender.model import cold_start_list, top_k
 from recommender.pipeline import train
 
 logger = logging.getLogger(__name__)
@@ -137,6 +137,8 @@ def split_sessions(sessions: Sessions, holdout_share: float) -> tuple[np.ndarray
     if sessions.started_at is None:
         raise RecommenderError("splitting by time needs the sessions' start times")
     times = sessions.started_at.astype("datetime64[us]").astype(np.int64)
+    if not len(times):
+        raise EmptyMartsError()
     cutoff = np.sort(times)[int(np.floor(len(times) * (1 - holdout_share)))]
     return times < cutoff, np.datetime64(int(cutoff), "us")
 
@@ -241,12 +243,16 @@ def evaluate_dataset(
     models["popularity"] = ranking_metrics(
         _fixed_ranking(model.viewers.astype(np.float64), seen, threads), relevant, title_count
     )
-    group = np.where(
-        dataset.titles.is_all_time_best, 2.0, np.where(dataset.titles.is_year_best, 1.0, 0.0)
+    best_of = cold_start_list(
+        model.viewers,
+        dataset.titles.is_all_time_best,
+        dataset.titles.is_year_best,
+        title_count,
     )
-    top_viewers = max(float(model.viewers.max()), 1.0)
+    best_of_scores = np.empty(title_count)
+    best_of_scores[best_of.titles] = best_of.scores
     models["best_of"] = ranking_metrics(
-        _fixed_ranking(group + model.viewers / top_viewers, seen, threads), relevant, title_count
+        _fixed_ranking(best_of_scores, seen, threads), relevant, title_count
     )
     seconds["baselines"] = time.perf_counter() - started
     started = time.perf_counter()

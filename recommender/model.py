@@ -194,13 +194,12 @@ def cold_start_list(
     Titles on an all-time best list come first, then the best of their year,
     then the rest; within each group, by viewers (distinct users who watched),
     then title order. Score: 2 for all-time best, 1 for year best, 0 else,
-    plus the title's viewers as a share of the most-watched title's (so
-    scores fall with rank).
+    plus ``viewers / (1 + most viewers of a title)`` (below 1, so scores fall
+    with rank).
     """
     viewers = np.asarray(viewers, dtype=np.float64)
     group = np.where(is_all_time_best, 2.0, np.where(is_year_best, 1.0, 0.0))
-    top = viewers.max() if viewers.size and viewers.max() > 0 else 1.0
-    score = group + viewers / top
+    score = group + viewers / (1.0 + (viewers.max() if viewers.size else 0.0))
     order = np.lexsort((np.arange(len(score)), -score))[: min(k, len(score))]
     return ColdStart(titles=order, scores=score[order])
 

@@ -1,0 +1,261 @@
+"""The recommender on a real warehouse: simulate, build, recommend, evaluate, the mart, errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import recommender
+from python_api import Warehouse
+from simulation import load_config as load_simulation_config
+from simulation import simulate
+
+pytestmark = pytest.mark.integration
+
+USERS = 3000
+SEED = 5
+#: Strong, peaked tastes, little herding, enough sessions: where ALS should beat popularity.
+STRONG_TASTES = """\
+[tastes]
+dirichlet_alpha = 0.1
+taste_floor = 0.02
+
+[popularity]
+bias_mean = 0.2
+
+[sessions]
+mean = 30.0
+"""
+#: Small and quick: few factors, regularisation for a few thousand users.
+CONFIG = """\
+[als]
+factors = 16
+regularization = 1.0
+iterations = 10
+"""
+
+
+@pytest.fixture(scope="module")
+def setup(fresh_warehouse, tmp_path_factory):
+    """Catalogue built, the recommender tried on empty marts, then users simulated and built."""
+    folder = tmp_path_factory.mktemp("recommender")
+    (folder / "simulation.toml").write_text(STRONG_TASTES)
+    (folder / "recommender.toml").write_text(CONFIG)
+    warehouse = fresh_warehouse
+    warehouse.load()
+    warehouse.dbt("build")
+    empty = warehouse.recdb("recommend", "--run-id", "too-early", check=False)
+    sim_config = load_simulation_config(folder / "simulation.toml")
+    with Warehouse("scientist", warehouse.settings("scientist")) as wh:
+        simulate(USERS, SEED, sim_config, warehouse=wh)
+    warehouse.dbt("build")
+    return warehouse, folder, empty
+
+
+@pytest.fixture(scope="module")
+def first_run(setup):
+    warehouse, folder, _ = setup
+    result = warehouse.recdb(
+        "recommend", "--run-id", "it-1", "--k", "5", "--config", str(folder / "recommender.toml")
+    )
+    return result
+
+
+def rows_of(warehouse, run_id):
+    return warehouse.query(
+        "select user_id, rank, title_id, score, is_cold_start from recs.recommendations "
+        "where run_id = %s order by user_id, rank",
+        (run_id,),
+    )
+
+
+def test_empty_marts_say_what_to_run(setup):
+    _, _, empty = setup
+    assert empty.returncode == 1
+    assert empty.stderr.strip().splitlines()[-1] == (
+        "error: marts.fact_sessions has no sessions: run `recdb simulate` and `recdb build` first"
+    )
+
+
+def test_recommend_writes_k_unseen_titles_for_every_user(setup, first_run):
+    warehouse, _, _ = setup
+    assert "run it-1: top 5" in first_run.stdout
+    users = warehouse.scalar("select count(*) from marts.dim_users")
+    with_history = warehouse.scalar("select count(distinct user_id) from marts.fact_sessions")
+    assert users == USERS and 0 < with_history < users
+    per_user = warehouse.query(
+        "select count(*), count(distinct title_id), min(rank), max(rank), bool_and(is_cold_start) "
+        "from recs.recommendations where run_id = 'it-1' group by user_id"
+    )
+    assert len(per_user) == users
+    assert {row[:4] for row in per_user} == {(5, 5, 1, 5)}
+    seen = warehouse.scalar(
+        "select count(*) from recs.recommendations as r join marts.fact_sessions as s "
+        "on r.user_id = s.user_id and r.title_id = s.title_id where r.run_id = 'it-1'"
+    )
+    assert seen == 0
+    decreasing = warehouse.scalar(
+        "select count(*) from recs.recommendations as a join recs.recommendations as b "
+        "on a.run_id = b.run_id and a.user_id = b.user_id and b.rank = a.rank + 1 "
+        "where a.run_id = 'it-1' and b.score > a.score"
+    )
+    assert decreasing == 0
+
+
+def test_users_without_history_get_the_cold_start_list_marked(setup, first_run):
+    warehouse, _, _ = setup
+    marked = warehouse.query(
+        "select r.user_id, bool_and(r.is_cold_start), "
+        "exists (select 1 from marts.fact_sessions as s where s.user_id = r.user_id) "
+        "from recs.recommendations as r where r.run_id = 'it-1' group by r.user_id"
+    )
+    assert all(cold == (not has_history) for _, cold, has_history in marked)
+    assert any(cold for _, cold, _ in marked)
+    lists = warehouse.query(
+        "select distinct string_agg(title_id, ',' order by rank) from recs.recommendations "
+        "where run_id = 'it-1' and is_cold_start group by user_id"
+    )
+    assert len(lists) == 1  # one list for everybody without history
+    first = lists[0][0].split(",")[0]
+    assert warehouse.scalar(
+        "select is_all_time_best or is_year_best from marts.dim_titles where title_id = %s",
+        (first,),
+    )
+
+
+def test_rerunning_a_run_id_replaces_its_rows_and_the_seed_fixes_the_lists(setup, first_run):
+    warehouse, folder, _ = setup
+    before = rows_of(warehouse, "it-1")
+    seq_before = warehouse.scalar(
+        "select max(loaded_seq) from recs.recommendations where run_id = 'it-1'"
+    )
+    again = warehouse.recdb(
+        "recommend", "--run-id", "it-1", "--k", "5", "--config", str(folder / "recommender.toml")
+    )
+    assert f"replacing {len(before):,}" in again.stdout
+    after = rows_of(warehouse, "it-1")
+    assert len(after) == len(before)
+    assert (
+        warehouse.scalar("select min(loaded_seq) from recs.recommendations where run_id = 'it-1'")
+        > seq_before
+    )
+    assert [r[:3] for r in after] == [r[:3] for r in before]
+    assert np.allclose([r[3] for r in after], [r[3] for r in before])
+    # the same from Python, under another run id
+    with Warehouse("scientist", warehouse.settings("scientist")) as wh:
+        report = recommender.recommend(
+            5, recommender.load_config(folder / "recommender.toml"), "it-py", warehouse=wh
+        )
+    assert report.rows == len(before) and report.replaced_rows == 0
+    assert [r[:3] for r in rows_of(warehouse, "it-py")] == [r[:3] for r in before]
+
+
+def test_the_model_is_saved_with_the_run_id_and_loads(setup, first_run, monkeypatch):
+    warehouse, _, _ = setup
+    monkeypatch.setenv("RECDB_HOME", str(warehouse.home))
+    folder = warehouse.home / "models" / "it-1"
+    assert (folder / "model.npz").is_file() and (folder / "run.json").is_file()
+    info = json.loads((folder / "run.json").read_text())
+    assert info["run_id"] == "it-1" and info["config"]["als"]["factors"] == 16
+    model = recommender.load_model("it-1")
+    user = int(model.user_ids[0])
+    stored = warehouse.query(
+        "select title_id from recs.recommendations where run_id = 'it-1' and user_id = %s "
+        "order by rank",
+        (user,),
+    )
+    assert model.recommend(user, 5)["title_id"].tolist() == [r[0] for r in stored]
+
+
+def test_a_users_list_and_similar_titles_from_the_command_line(setup, first_run):
+    warehouse, _, _ = setup
+    user = warehouse.scalar("select min(user_id) from marts.fact_sessions")
+    shown = warehouse.recdb("recommend", "--user", str(user), "--run-id", "it-1")
+    first = warehouse.scalar(
+        "select title_id from recs.recommendations where run_id = 'it-1' and user_id = %s "
+        "and rank = 1",
+        (user,),
+    )
+    assert first in shown.stdout and "title_name" in shown.stdout
+    title = warehouse.scalar("select title_id from marts.fact_sessions limit 1")
+    similar = warehouse.recdb("recommend", "--similar-to", title, "--k", "3", "--run-id", "it-1")
+    lines = similar.stdout.strip().splitlines()
+    assert "similarity" in lines[0] and len(lines) == 4
+    assert title not in similar.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--user", "987654321"], "error: unknown user 987654321: not in marts.dim_users"),
+        (["--similar-to", "tm0"], "error: unknown title 'tm0': not in the titles of run it-1"),
+        (["--user", "1", "--run-id", "nope"], "error: no run 'nope' in recs.recommendations"),
+        (["--similar-to", "tm0", "--run-id", "nope"], "error: no saved model for run 'nope'"),
+    ],
+)
+def test_lookups_of_unknown_things_are_one_line_errors(setup, first_run, args, message):
+    warehouse, _, _ = setup
+    if "--run-id" not in args:
+        args = [*args, "--run-id", "it-1"]
+    result = warehouse.recdb("recommend", *args, check=False)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1].startswith(message)
+
+
+def test_a_bad_config_names_the_key_and_range(setup, tmp_path):
+    warehouse, _, _ = setup
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[als]\nfactors = 0\n")
+    result = warehouse.recdb("recommend", "--config", str(bad), check=False)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: recommender config {bad}: als.factors: 0 is out of range "
+        "(allowed: a whole number >= 1 and <= 1024)"
+    )
+
+
+def test_the_mart_joins_recommendations_to_titles_for_analysts(setup, first_run):
+    warehouse, _, _ = setup
+    warehouse.dbt("build", "--select", "fact_recommendations")
+    total = warehouse.scalar("select count(*) from recs.recommendations")
+    assert warehouse.scalar("select count(*) from marts.fact_recommendations") == total
+    named = warehouse.scalar(
+        "select count(*) from marts.fact_recommendations where title_type is not null",
+        role="analyst",
+    )
+    assert named == total
+    # a run written again is rebuilt whole by the next incremental build
+    warehouse.recdb("recommend", "--run-id", "it-2", "--k", "3")
+    warehouse.dbt("build", "--select", "fact_recommendations")
+    counts = dict(
+        warehouse.query("select run_id, count(*) from marts.fact_recommendations group by run_id")
+    )
+    assert counts["it-2"] == 3 * USERS
+    assert sum(counts.values()) == warehouse.scalar("select count(*) from recs.recommendations")
+
+
+def test_evaluate_writes_the_json_and_chart_and_als_beats_popularity(setup, tmp_path):
+    warehouse, folder, _ = setup
+    out = tmp_path / "eval"
+    result = warehouse.recdb(
+        "evaluate",
+        "--out",
+        str(out),
+        "--config",
+        str(folder / "recommender.toml"),
+        "--simulation-config",
+        str(folder / "simulation.toml"),
+    )
+    for model in ("als", "popularity", "best_of", "oracle", "ndcg@10"):
+        assert model in result.stdout
+    stored = json.loads((out / "evaluation.json").read_text())
+    assert set(stored["models"]) == {"als", "popularity", "best_of", "oracle"}
+    for metrics in stored["models"].values():
+        assert set(metrics) == {"precision@10", "map@10", "ndcg@10", "coverage"}
+        assert all(0 <= v <= 1 for v in metrics.values())
+    models = stored["models"]
+    assert models["als"]["ndcg@10"] > 1.5 * models["popularity"]["ndcg@10"]
+    assert models["oracle"]["ndcg@10"] > models["popularity"]["ndcg@10"]
+    assert (out / "evaluation.png").read_bytes()[:4] == b"\x89PNG"

@@ -1,0 +1,458 @@
+"""The recommender without a database: config, confidence, top-k, metrics, model, evaluation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+
+from recdb.errors import RecdbError
+from recommender import (
+    EmptyMartsError,
+    ModelNotFoundError,
+    RecommenderConfigError,
+    UnknownTitleError,
+    UnknownUserError,
+    aggregate,
+    confidence,
+    latest_run_id,
+    load_config,
+    load_model,
+    ranking_metrics,
+    train,
+)
+from recommender.data import Dataset, Sessions, Titles, feedback
+from recommender.errors import RecommenderError
+from recommender.evaluate import K, evaluate_dataset, split_sessions, write_outputs
+from recommender.model import check_run_id, cold_start_list, new_run_id, top_k
+from recommender.pipeline import recommendation_frame
+from simulation import catalogue_from_frames, generate_population
+from simulation import load_config as load_simulation_config
+
+GENRES = ["action", "comedy", "crime", "documentation", "drama", "horror", "romance", "scifi"]
+
+
+# -- config ---------------------------------------------------------------------
+def test_default_config_loads_and_is_documented():
+    config = load_config()
+    assert config.als.factors >= 1 and config.confidence.alpha > 0
+    assert config.source == "defaults"
+    assert load_config(overrides={"als.factors": 8}).als.factors == 8
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[als]\nfactors = 0\n", "als.factors: 0 is out of range (allowed: a whole number >= 1"),
+        ("[als]\nfactors = 2.5\n", "als.factors: expected a whole number, got 2.5"),
+        ("[als]\nregularization = -1\n", "als.regularization: -1 is out of range (allowed: a"),
+        (
+            "[evaluation]\nholdout_share = 0.95\n",
+            "evaluation.holdout_share: 0.95 is out of range (allowed: a number > 0 and <= 0.9)",
+        ),
+        ("[confidence]\nminutes_scale = 0\n", "confidence.minutes_scale: 0 is out of range"),
+        ("[confidence]\nalpha = true\n", "confidence.alpha: expected a number, got True"),
+        ("[als]\nfactor = 3\n", "als.factor: unknown key (allowed: keys of [als]: factors"),
+        ("[model]\nfactors = 3\n", "model: unknown section (allowed: als, confidence"),
+        ("[als\n", "not valid TOML"),
+    ],
+)
+def test_a_bad_config_names_the_key_and_the_allowed_range(tmp_path, text, message):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(RecommenderConfigError) as caught:
+        load_config(path)
+    assert message in str(caught.value)
+    assert str(path) in str(caught.value)
+    assert isinstance(caught.value, RecdbError)
+
+
+def test_a_missing_config_file_is_an_error(tmp_path):
+    with pytest.raises(RecommenderConfigError, match="cannot read the file"):
+        load_config(tmp_path / "nope.toml")
+
+
+# -- confidence -----------------------------------------------------------------
+def sessions_arrays():
+    # user 0 watched title 2 twice (rated 5 and 3) and title 0 once; user 1 title 2 once
+    return dict(
+        user=np.array([0, 1, 0, 0]),
+        title=np.array([2, 2, 0, 2]),
+        minutes=np.array([30.0, 10.0, 100.0, 90.0]),
+        completion=np.array([0.5, 0.25, 1.0, 1.0]),
+        rating=np.array([5.0, np.nan, np.nan, 3.0]),
+    )
+
+
+def test_aggregate_makes_one_pair_per_user_and_title():
+    pairs = aggregate(**sessions_arrays(), user_count=2, title_count=3)
+    assert pairs.user.tolist() == [0, 0, 1]
+    assert pairs.title.tolist() == [0, 2, 2]
+    assert pairs.sessions.tolist() == [1, 2, 1]
+    assert pairs.minutes.tolist() == pytest.approx([100.0, 120.0, 10.0])
+    assert pairs.completion.tolist() == pytest.approx([1.0, 0.75, 0.25])
+    assert np.isnan(pairs.rating[0]) and pairs.rating[1] == 4.0 and np.isnan(pairs.rating[2])
+    dense = pairs.matrix().toarray()
+    assert dense.tolist() == [[1, 0, 1], [0, 0, 1]]
+
+
+def test_aggregate_does_not_depend_on_the_order_of_sessions():
+    rng = np.random.default_rng(3)
+    count = 20_000
+    arrays = dict(
+        user=rng.integers(0, 50, count),
+        title=rng.integers(0, 40, count),
+        minutes=rng.uniform(0, 200, count),
+        completion=rng.uniform(0, 1, count),
+        rating=np.where(rng.random(count) < 0.3, rng.integers(1, 6, count), np.nan),
+    )
+    first = aggregate(**arrays, user_count=50, title_count=40)
+    order = rng.permutation(count)
+    second = aggregate(**{k: v[order] for k, v in arrays.items()}, user_count=50, title_count=40)
+    for name in ("user", "title", "sessions", "minutes", "completion"):
+        assert np.array_equal(getattr(first, name), getattr(second, name)), name
+    assert np.array_equal(first.rating, second.rating, equal_nan=True)
+
+
+def test_confidence_follows_the_documented_formula():
+    pairs = aggregate(**sessions_arrays(), user_count=2, title_count=3)
+    config = load_config(
+        overrides={
+            "confidence.alpha": 2.0,
+            "confidence.minutes_weight": 0.5,
+            "confidence.minutes_scale": 60.0,
+            "confidence.completion_weight": 0.25,
+            "confidence.rating_weight": 1.0,
+            "confidence.floor": 0.1,
+        }
+    ).confidence
+    got = confidence(pairs, config)
+    strength = [
+        1 + 0.5 * np.log1p(100 / 60) + 0.25 * 1.0,
+        1 + 0.5 * np.log1p(120 / 60) + 0.25 * 0.75 + 1.0 * (4 - 3) / 2,
+        1 + 0.5 * np.log1p(10 / 60) + 0.25 * 0.25,
+    ]
+    assert got.tolist() == pytest.approx([1 + 2 * s for s in strength], rel=1e-6)
+    assert got.dtype == np.float32
+
+
+def test_a_one_star_rating_lowers_confidence_down_to_the_floor():
+    arrays = dict(
+        user=np.array([0, 1]),
+        title=np.array([0, 0]),
+        minutes=np.array([0.0, 0.0]),
+        completion=np.array([0.0, 0.0]),
+        rating=np.array([1.0, 5.0]),
+    )
+    pairs = aggregate(**arrays, user_count=2, title_count=1)
+    config = load_config(
+        overrides={"confidence.rating_weight": 5.0, "confidence.floor": 0.2, "confidence.alpha": 1}
+    ).confidence
+    low, high = confidence(pairs, config)
+    assert low == pytest.approx(1.2) and high == pytest.approx(1 + 1 + 5)
+
+
+# -- top-k ------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("users", "titles", "factors", "watched"),
+    [(3000, 1500, 16, 12), (500, 40, 4, 8), (200, 25, 3, 60), (1000, 700, 8, 0)],
+)
+def test_top_k_gives_implicits_lists(users, titles, factors, watched):
+    from implicit.cpu.topk import topk
+
+    rng = np.random.default_rng(users + titles)
+    items = rng.standard_normal((titles, factors), dtype=np.float32)
+    vectors = rng.standard_normal((users, factors), dtype=np.float32)
+    seen = sp.csr_matrix(
+        (
+            np.ones(users * watched, dtype=np.float32),
+            rng.integers(0, titles, users * watched),
+            np.arange(users + 1) * watched,
+        ),
+        shape=(users, titles),
+    )
+    seen.sum_duplicates()
+    expected_ids, expected_scores = topk(items, vectors, 10, filter_query_items=seen)
+    ids, scores = top_k(vectors, items, seen, 10, block_users=256)
+    finite = expected_scores > -1e30  # implicit pads with -FLT_MAX (and a seen title)
+    assert np.array_equal(np.where(finite, ids, -1), np.where(finite, expected_ids, -1))
+    assert np.allclose(scores[finite], expected_scores[finite])
+    assert (ids[~finite] == -1).all()
+    watched_ids = [set(seen[row].indices) for row in range(users)]
+    assert all(not (set(ids[row]) & watched_ids[row]) for row in range(users))
+
+
+def test_top_k_pads_users_who_have_seen_almost_everything_and_breaks_ties_by_title():
+    items = np.ones((6, 1), dtype=np.float32)  # every title scores the same
+    vectors = np.ones((2, 1), dtype=np.float32)
+    seen = sp.csr_matrix(np.array([[1, 1, 1, 1, 0, 0], [0, 0, 0, 0, 0, 0]], dtype=np.float32))
+    ids, scores = top_k(vectors, items, seen, 3)
+    assert ids.tolist() == [[4, 5, -1], [0, 1, 2]]
+    assert np.isneginf(scores[0, 2])
+
+
+# -- metrics ----------------------------------------------------------------------
+def test_ranking_metrics_on_a_hand_computed_example():
+    top = np.array([[1, 2, 3, 4, 5, 6, 7, 8, 9, 10], [11, 12, 13, 14, 15, 16, 17, 18, 19, -1]])
+    relevant = [np.array([1, 3, 30]), np.array([19])]
+    got = ranking_metrics(top, relevant, title_count=40)
+    assert got["precision@10"] == pytest.approx((2 / 10 + 1 / 10) / 2)
+    ap_first = (1 / 1 + 2 / 3) / 3
+    ap_second = (1 / 9) / 1
+    assert got["map@10"] == pytest.approx((ap_first + ap_second) / 2)
+    discount = 1 / np.log2(np.arange(2, 12))
+    ndcg_first = (discount[0] + discount[2]) / discount[:3].sum()
+    ndcg_second = discount[8] / discount[0]
+    assert got["ndcg@10"] == pytest.approx((ndcg_first + ndcg_second) / 2)
+    assert got["coverage"] == pytest.approx(19 / 40)
+
+
+def test_a_perfect_list_scores_one():
+    top = np.arange(10)[None, :]
+    got = ranking_metrics(top, [np.arange(10)], title_count=10)
+    assert got == pytest.approx(
+        {"precision@10": 1.0, "map@10": 1.0, "ndcg@10": 1.0, "coverage": 1.0}
+    )
+
+
+# -- cold start and frames --------------------------------------------------------
+def test_cold_start_puts_best_of_lists_first_then_popularity():
+    viewers = np.array([50, 10, 40, 5, 0, 30])
+    all_time = np.array([False, True, False, True, False, False])
+    year = np.array([False, False, False, False, True, True])
+    cold = cold_start_list(viewers, all_time, year, 5)
+    assert cold.titles.tolist() == [1, 3, 5, 4, 0]
+    assert np.all(np.diff(cold.scores) <= 0)
+
+
+def test_recommendation_frame_has_the_landing_columns_and_drops_padding():
+    ids = np.array([[2, 0], [1, -1]])
+    frame = recommendation_frame(
+        "r1",
+        np.array([7, 8]),
+        np.array(["a", "b", "c"], dtype=object),
+        ids,
+        np.array([[0.9, 0.5], [0.3, -np.inf]]),
+        is_cold_start=False,
+    )
+    assert list(frame.columns) == [
+        "run_id", "user_id", "title_id", "rank", "score", "is_cold_start"
+    ]  # fmt: skip
+    assert frame["title_id"].tolist() == ["c", "a", "b"]
+    assert frame["rank"].tolist() == [1, 2, 1]
+    assert frame["user_id"].tolist() == [7, 7, 8]
+
+
+def test_run_ids_follow_the_landing_pattern():
+    assert check_run_id(new_run_id()).startswith("als-")
+    for bad in ("", "a b", "x" * 65, "drop;table"):
+        with pytest.raises(RecommenderError, match="run id"):
+            check_run_id(bad)
+
+
+# -- training and artefacts -------------------------------------------------------
+def small_dataset(users: int = 600, titles: int = 120, seed: int = 0) -> Dataset:
+    """Users who each watch titles of one of four blocks: structure ALS can find."""
+    rng = np.random.default_rng(seed)
+    block = rng.integers(0, 4, users)
+    per_user = 8
+    user_id = np.repeat(np.arange(1, users + 1), per_user)
+    title = np.repeat(block, per_user) * (titles // 4) + rng.integers(
+        0, titles // 4, users * per_user
+    )
+    count = len(user_id)
+    sessions = Sessions(
+        user_id=user_id.astype(np.int64),
+        title=title.astype(np.int32),
+        minutes=rng.uniform(5, 120, count),
+        completion=rng.uniform(0, 1, count),
+        rating=np.where(rng.random(count) < 0.2, rng.integers(1, 6, count), np.nan).astype(float),
+        started_at=(
+            np.datetime64("2023-01-01T00:00:00", "us")
+            + rng.integers(0, 365 * 86400, count).astype("timedelta64[s]")
+        ),
+    )
+    ids = np.array([f"tm{100 + i}" for i in range(titles)], dtype=object)
+    flags = np.zeros(titles, dtype=bool)
+    flags[:3] = True
+    return Dataset(
+        Titles(ids, flags, np.roll(flags, 5)),
+        np.arange(1, users + 11, dtype=np.int64),  # 10 users without sessions
+        sessions,
+    )
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("RECDB_HOME", str(tmp_path / "home"))
+    return tmp_path / "home"
+
+
+def test_training_is_deterministic_for_a_seed_and_recommends_unseen_titles():
+    dataset = small_dataset()
+    config = load_config(
+        overrides={"als.factors": 8, "als.iterations": 5, "als.regularization": 0.1}
+    )
+    first = train(dataset, config)
+    second = train(dataset, config)
+    assert np.array_equal(first.item_factors, second.item_factors)
+    ids_a, scores_a = first.recommend_rows(np.arange(len(first.user_ids)), 10)
+    ids_b, scores_b = second.recommend_rows(np.arange(len(second.user_ids)), 10)
+    assert np.array_equal(ids_a, ids_b) and np.array_equal(scores_a, scores_b)
+    other = train(dataset, config.with_overrides({"als.seed": 1}))
+    assert not np.array_equal(first.item_factors, other.item_factors)
+    for row in range(0, len(first.user_ids), 50):
+        assert not set(ids_a[row]) & set(first.seen[row].indices)
+    # users watch one block of titles: ALS recommends from the same block
+    blocks = np.array(
+        [np.bincount(first.seen[r].indices // 30, minlength=4).argmax() for r in range(100)]
+    )
+    assert (ids_a[:100, 0] // 30 == blocks).mean() > 0.9
+
+
+def test_a_model_saves_and_loads_under_its_run_id(home):
+    dataset = small_dataset()
+    model = train(dataset, load_config(overrides={"als.factors": 8, "als.iterations": 3}))
+    model.run_id = "unit-run"
+    model.info["created_at"] = "2024-01-01T00:00:00+00:00"
+    folder = model.save()
+    assert folder == home / "models" / "unit-run"
+    loaded = load_model("unit-run")
+    assert latest_run_id() == "unit-run"
+    assert np.array_equal(loaded.user_factors, model.user_factors)
+    assert np.array_equal(loaded.seen.toarray(), model.seen.toarray())
+    assert loaded.config == model.config
+    pd.testing.assert_frame_equal(loaded.recommend(5), model.recommend(5))
+    cold = loaded.recommend(605, known_user=True)
+    assert cold["is_cold_start"].all() and len(cold) == 10
+    with pytest.raises(UnknownUserError, match="unknown user 605"):
+        loaded.recommend(605)
+
+
+def test_similar_titles_come_from_the_item_factors(home):
+    config = load_config(overrides={"als.factors": 8, "als.regularization": 0.1})
+    model = train(small_dataset(), config)
+    similar = model.similar_titles("tm100", 5)
+    assert "tm100" not in similar["title_id"].tolist()
+    assert similar["rank"].tolist() == [1, 2, 3, 4, 5]
+    assert np.all(np.diff(similar["similarity"]) <= 0)
+    # tm100 is in the first block (titles 0-29): its neighbours are too
+    assert all(100 <= int(t[2:]) < 130 for t in similar["title_id"])
+    with pytest.raises(UnknownTitleError, match="unknown title 'tm9'"):
+        model.similar_titles("tm9")
+
+
+def test_missing_runs_are_errors_a_user_can_act_on(home):
+    with pytest.raises(ModelNotFoundError, match="run `recdb recommend` first"):
+        load_model()
+    with pytest.raises(ModelNotFoundError, match="no saved model for run 'nope'"):
+        load_model("nope")
+
+
+# -- evaluation -------------------------------------------------------------------
+def test_the_split_holds_out_the_latest_sessions():
+    dataset = small_dataset()
+    train_mask, cutoff = split_sessions(dataset.sessions, 0.25)
+    assert train_mask.mean() == pytest.approx(0.75, abs=0.01)
+    assert (dataset.sessions.started_at[train_mask] < cutoff).all()
+    assert (dataset.sessions.started_at[~train_mask] >= cutoff).all()
+
+
+def test_an_evaluation_without_sessions_to_split_is_an_empty_marts_error():
+    dataset = small_dataset(users=20)
+    none = dataset.sessions.subset(np.zeros(dataset.sessions.size, dtype=bool))
+    with pytest.raises(EmptyMartsError, match="run `recdb simulate` and `recdb build` first"):
+        evaluate_dataset(Dataset(dataset.titles, dataset.user_ids, none), load_config())
+    at_once = Sessions(
+        *(getattr(dataset.sessions, f) for f in ("user_id", "title", "minutes")),
+        dataset.sessions.completion,
+        dataset.sessions.rating,
+        np.full(dataset.sessions.size, np.datetime64("2023-05-01T00:00:00", "us")),
+    )
+    with pytest.raises(EmptyMartsError, match="too few sessions"):
+        evaluate_dataset(Dataset(dataset.titles, dataset.user_ids, at_once), load_config())
+
+
+def simulated_dataset(users: int, overrides: dict) -> tuple[Dataset, object]:
+    """A population from the simulation on a synthetic catalogue, as the marts would hold it."""
+    rng = np.random.default_rng(5)
+    count = 400
+    ids = [f"{'ts' if i % 4 == 0 else 'tm'}{1000 + i}" for i in range(count)]
+    titles = pd.DataFrame(
+        {
+            "title_id": ids,
+            "title_type": ["show" if i.startswith("ts") else "movie" for i in ids],
+            "runtime_minutes": rng.integers(25, 150, count),
+            "imdb_score": np.round(rng.uniform(4, 9, count), 1),
+            "imdb_vote_count": np.floor(np.exp(rng.normal(8, 2, count))).astype(np.int64),
+        }
+    )
+    bridge = pd.DataFrame(
+        [(t, GENRES[g]) for t in ids for g in rng.choice(len(GENRES), 2, replace=False)],
+        columns=["title_id", "genre_id"],
+    )
+    catalogue = catalogue_from_frames(titles, bridge, pd.DataFrame({"genre_id": GENRES}))
+    config = load_simulation_config(overrides=overrides)
+    population = generate_population(users, 3, catalogue, config)
+    sessions = population.sessions.merge(population.ratings, on="session_id", how="left")
+    order = np.argsort(catalogue.title_ids.astype(str))
+    title_ids = catalogue.title_ids[order]
+    best = np.zeros(count, dtype=bool)
+    best[:20] = True
+    dataset = Dataset(
+        Titles(title_ids, best, np.zeros(count, dtype=bool)),
+        np.sort(population.users["user_id"].to_numpy()),
+        Sessions(
+            user_id=sessions["user_id"].to_numpy(np.int64),
+            title=pd.Index(title_ids).get_indexer(sessions["title_id"]).astype(np.int32),
+            minutes=sessions["minutes_watched"].to_numpy(float),
+            completion=sessions["completion_ratio"].to_numpy(float),
+            rating=sessions["rating"].to_numpy(float, na_value=np.nan),
+            started_at=sessions["started_at"].dt.tz_convert("UTC").dt.tz_localize(None).to_numpy(),
+        ),
+    )
+    tastes = population.user_tastes.set_index("user_id")
+    from simulation import oracle_scores
+
+    position = pd.Index(catalogue.title_ids).get_indexer(title_ids)
+
+    def oracle(user_ids, seen):
+        scores = oracle_scores(tastes.loc[user_ids].reset_index(), catalogue, config)[:, position]
+        rows, cols = seen.nonzero()
+        scores[rows, cols] = -np.inf
+        return np.argsort(-scores, axis=1, kind="stable")[:, :K]
+
+    return dataset, oracle
+
+
+STRONG_TASTES = {
+    "tastes.dirichlet_alpha": 0.1,
+    "tastes.taste_floor": 0.02,
+    "popularity.bias_mean": 0.2,
+    "sessions.mean": 30.0,
+}
+
+
+def test_als_beats_popularity_where_tastes_are_strong(tmp_path):
+    dataset, oracle = simulated_dataset(3000, STRONG_TASTES)
+    evaluation = evaluate_dataset(dataset, load_config(), oracle=oracle)
+    models = evaluation.models
+    assert set(models) == {"als", "popularity", "best_of", "oracle"}
+    assert models["als"]["ndcg@10"] > 1.5 * models["popularity"]["ndcg@10"]
+    assert models["oracle"]["ndcg@10"] > models["als"]["ndcg@10"]
+    assert models["als"]["coverage"] > models["popularity"]["coverage"]
+    json_path, png_path = write_outputs(evaluation, tmp_path / "out")
+    import json
+
+    stored = json.loads(json_path.read_text())
+    assert set(stored["models"]["als"]) == {"precision@10", "map@10", "ndcg@10", "coverage"}
+    assert png_path.read_bytes()[:4] == b"\x89PNG"
+    assert "als" in evaluation.table() and "oracle" in evaluation.table()
+
+
+def test_feedback_rows_are_the_users_with_sessions():
+    dataset = small_dataset(users=30)
+    data = feedback(dataset.sessions, dataset.titles.size)
+    assert data.user_ids.tolist() == list(range(1, 31))
+    assert data.viewers.sum() == data.interactions.size
