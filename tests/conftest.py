@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,6 +76,12 @@ class Warehouse:
         )
 
 
+def _server_home(name: str) -> Path:
+    """A home outside pytest's basetemp: pytest makes that folder private (0700) at every
+    session start, which would lock the server's system user out of a running cluster."""
+    return Path(tempfile.mkdtemp(prefix=f"recdb-test-{name}-")) / "home"
+
+
 def _start_warehouse(home: Path) -> Iterator[Warehouse]:
     previous_port = os.environ.get("RECDB_PORT")
     os.environ["RECDB_PORT"] = str(free_port())
@@ -89,6 +97,7 @@ def _start_warehouse(home: Path) -> Iterator[Warehouse]:
         yield Warehouse(server)
     finally:
         server.stop()
+        shutil.rmtree(home.parent, ignore_errors=True)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -106,7 +115,7 @@ def _no_external_server(tmp_path_factory: pytest.TempPathFactory) -> None:
 @pytest.fixture(scope="session")
 def built_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Warehouse]:
     """A server holding the project's own catalogue, loaded and built with dbt."""
-    for warehouse in _start_warehouse(tmp_path_factory.mktemp("built") / "home"):
+    for warehouse in _start_warehouse(_server_home("built")):
         warehouse.load()
         warehouse.dbt("build")
         yield warehouse
@@ -115,4 +124,4 @@ def built_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Wareho
 @pytest.fixture(scope="module")
 def fresh_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Warehouse]:
     """A server of the test module's own, with nothing loaded."""
-    yield from _start_warehouse(tmp_path_factory.mktemp("fresh") / "home")
+    yield from _start_warehouse(_server_home("fresh"))
