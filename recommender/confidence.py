@@ -71,6 +71,8 @@ class Interactions:
 #: the sums do not depend on the order the sessions arrive in (floating-point sums do).
 MINUTES_UNIT = 1e-6
 COMPLETION_UNIT = 1e-9
+#: Ratings are whole stars: a rated session adds ``stars * _RATED + 1`` to its pair's code.
+_RATED = 2.0**20
 
 
 def aggregate(
@@ -93,32 +95,33 @@ def aggregate(
     key = user * title_count + np.asarray(title, dtype=np.int64)
     order = np.argsort(key)
     key = key[order]
-    if len(key):
-        starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
-    else:
-        starts = np.empty(0, dtype=np.int64)
-    sessions = np.diff(np.r_[starts, len(key)]).astype(np.int32)
+    starts = np.flatnonzero(key[1:] != key[:-1]) + 1
+    starts = np.concatenate([np.zeros(min(len(key), 1), dtype=np.int64), starts])
+    sessions = np.diff(np.append(starts, len(key))).astype(np.int32)
 
-    def total(values: np.ndarray, unit: float = 1.0) -> np.ndarray:
-        """Sums per pair, exact: values as whole multiples of ``unit``."""
-        fixed = np.rint(np.asarray(values, dtype=np.float64)[order] / unit).astype(np.int64)
+    def total(fixed: np.ndarray) -> np.ndarray:
+        """Sums per pair of whole numbers (held exactly in float64, whatever the order)."""
         if not len(fixed):
             return np.zeros(0)
-        return np.add.reduceat(fixed, starts) * unit
+        return np.add.reduceat(fixed[order], starts)
 
     rating = np.asarray(rating, dtype=np.float64)
-    rated = ~np.isnan(rating)
-    rated_count = total(rated)
-    rating_sum = total(np.where(rated, rating, 0.0))
+    # one sum gives both the stars and how many sessions were rated
+    rated_code = total(np.where(np.isnan(rating), 0.0, np.rint(rating) * _RATED + 1.0))
+    rated_count = np.mod(rated_code, _RATED)
     with np.errstate(invalid="ignore", divide="ignore"):
-        mean_rating = np.where(rated_count > 0, rating_sum / rated_count, np.nan)
+        mean_rating = np.where(
+            rated_count > 0, (rated_code - rated_count) / _RATED / rated_count, np.nan
+        )
+    minutes_fixed = np.rint(np.asarray(minutes, dtype=np.float64) / MINUTES_UNIT)
+    completion_fixed = np.rint(np.asarray(completion, dtype=np.float64) / COMPLETION_UNIT)
     pair_key = key[starts]
     return Interactions(
         user=pair_key // title_count,
         title=(pair_key % title_count).astype(np.int32),
         sessions=sessions,
-        minutes=total(minutes, MINUTES_UNIT),
-        completion=total(completion, COMPLETION_UNIT) / np.maximum(sessions, 1),
+        minutes=total(minutes_fixed) * MINUTES_UNIT,
+        completion=total(completion_fixed) * COMPLETION_UNIT / np.maximum(sessions, 1),
         rating=mean_rating,
         user_count=user_count,
         title_count=title_count,

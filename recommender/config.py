@@ -72,9 +72,8 @@ class ConfidenceConfig:
 
 @dataclass(frozen=True)
 class RecommendConfig:
-    """Scoring and writing the lists."""
+    """Writing the lists."""
 
-    popularity_weight: float = _knob("float", 0, 100)
     batch_users: int = _knob("int", 1, 10_000_000)
 
 

@@ -80,35 +80,6 @@ def fit_als(matrix: sp.csr_matrix, config: AlsConfig) -> tuple[np.ndarray, np.nd
     return np.ascontiguousarray(model.user_factors), np.ascontiguousarray(model.item_factors)
 
 
-def popularity_prior(viewers: np.ndarray) -> np.ndarray:
-    """``ln(1 + viewers)`` scaled to 0..1: the popularity term a ranking may add."""
-    prior = np.log1p(np.asarray(viewers, dtype=np.float64))
-    top = prior.max() if prior.size else 0.0
-    return (prior / top if top > 0 else prior).astype(np.float32)
-
-
-def scoring_factors(
-    user_factors: np.ndarray,
-    item_factors: np.ndarray,
-    viewers: np.ndarray,
-    popularity_weight: float,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Factors whose dot product is the ranking score.
-
-    ``score(u, t) = user_factors[u] . item_factors[t] + w * s_u * prior[t]``,
-    where ``prior`` is :func:`popularity_prior` and ``s_u`` the mean absolute
-    ALS score of the user's row (so ``w`` is relative to the user's own
-    scale). With ``w = 0`` these are the ALS factors themselves; otherwise one
-    column is appended to each side, so implicit's top-k does the work.
-    """
-    if popularity_weight <= 0:
-        return user_factors, item_factors
-    scale = np.abs(user_factors @ item_factors.mean(axis=0)) + 1e-12  # ~ the row's mean score
-    users = np.hstack([user_factors, (popularity_weight * scale)[:, None]]).astype(np.float32)
-    items = np.hstack([item_factors, popularity_prior(viewers)[:, None]]).astype(np.float32)
-    return np.ascontiguousarray(users), np.ascontiguousarray(items)
-
-
 def top_k(
     user_vectors: np.ndarray,
     item_factors: np.ndarray,
@@ -235,21 +206,11 @@ class TrainedModel:
         raise UnknownTitleError(title_id, where=f"the model of run {self.run_id}")
 
     # -- ranking ---------------------------------------------------------------
-    def scoring(self) -> tuple[np.ndarray, np.ndarray]:
-        """(user vectors, item vectors) whose dot product ranks titles."""
-        return scoring_factors(
-            self.user_factors,
-            self.item_factors,
-            self.viewers,
-            self.config.recommend.popularity_weight,
+    def recommend_rows(self, rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Top ``k`` unseen titles for user rows, by ALS score: (title indices, scores)."""
+        return top_k(
+            self.user_factors[rows], self.item_factors, self.seen[rows], k, self.config.als.threads
         )
-
-    def recommend_rows(
-        self, rows: np.ndarray, k: int, scoring: tuple[np.ndarray, np.ndarray] | None = None
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Top ``k`` unseen titles for user rows: (title indices, scores)."""
-        users, items = scoring or self.scoring()
-        return top_k(users[rows], items, self.seen[rows], k, self.config.als.threads)
 
     def recommend(self, user_id: int, k: int = 10, *, known_user: bool = False) -> pd.DataFrame:
         """A user's top ``k``: columns rank, title_id, score, is_cold_start.

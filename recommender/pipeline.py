@@ -12,6 +12,7 @@ written by a background thread while the next batch is ranked.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import time
@@ -30,6 +31,7 @@ from recommender.config import RecommenderConfig, as_config
 from recommender.data import Dataset, feedback, read_dataset
 from recommender.errors import RecommenderError
 from recommender.model import (
+    ColdStart,
     TrainedModel,
     check_run_id,
     cold_start_list,
@@ -42,7 +44,7 @@ logger = logging.getLogger(__name__)
 #: ``progress(phase, fraction)``: the phase now running and the share of the run done.
 ProgressCallback = Callable[[str, float], None]
 
-_WORK = {"read": 0.15, "fit": 0.4, "recommend and write": 0.4, "save": 0.05}
+_WORK = {"read": 0.1, "prepare": 0.05, "fit": 0.4, "recommend and write": 0.4, "save": 0.05}
 
 
 @dataclass(frozen=True)
@@ -93,28 +95,55 @@ class _Meter:
         self.report(name)
 
 
-def train(dataset: Dataset, config: RecommenderConfig, *, k: int = 10) -> TrainedModel:
-    """Fit ALS on every session of ``dataset``: a model ready to rank and save."""
+@dataclass(frozen=True)
+class Prepared:
+    """Sessions turned into what ALS learns from, and the cold-start list: all but the fit."""
+
+    user_ids: np.ndarray  # rows: the users with history, sorted
+    title_ids: np.ndarray
+    matrix: Any  # users x titles CSR of confidences
+    seen: Any  # users x titles CSR of ones
+    viewers: np.ndarray
+    cold_start: ColdStart
+    config: RecommenderConfig
+
+    def fit(self) -> TrainedModel:
+        """Fit ALS: a model ready to rank and save."""
+        user_factors, item_factors = fit_als(self.matrix, self.config.als)
+        return TrainedModel(
+            user_ids=self.user_ids,
+            title_ids=self.title_ids,
+            user_factors=user_factors,
+            item_factors=item_factors,
+            seen=self.seen,
+            viewers=self.viewers,
+            cold_start=self.cold_start,
+            config=self.config,
+        )
+
+
+def prepare(dataset: Dataset, config: RecommenderConfig, *, k: int = 10) -> Prepared:
+    """Aggregate the sessions, weigh them (the confidence formula), make the cold-start list."""
     data = feedback(dataset.sessions, dataset.titles.size)
     weights = confidence(data.interactions, config.confidence)
-    user_factors, item_factors = fit_als(data.interactions.matrix(weights), config.als)
     viewers = data.viewers
     cold = cold_start_list(
-        viewers,
-        dataset.titles.is_all_time_best,
-        dataset.titles.is_year_best,
-        max(k, 100),
+        viewers, dataset.titles.is_all_time_best, dataset.titles.is_year_best, max(k, 100)
     )
-    return TrainedModel(
+    return Prepared(
         user_ids=data.user_ids,
         title_ids=dataset.titles.title_ids,
-        user_factors=user_factors,
-        item_factors=item_factors,
+        matrix=data.interactions.matrix(weights),
         seen=data.interactions.matrix(),
         viewers=viewers,
         cold_start=cold,
         config=config,
     )
+
+
+def train(dataset: Dataset, config: RecommenderConfig, *, k: int = 10) -> TrainedModel:
+    """Fit ALS on every session of ``dataset``: a model ready to rank and save."""
+    return prepare(dataset, config, k=k).fit()
 
 
 def recommendation_frame(
@@ -153,59 +182,116 @@ def _delete_run(warehouse: Any, run_id: str) -> int:
     return int(warehouse.delete("recommendations", keys))
 
 
-def write_recommendations(
+class _Writer:
+    """Writes batches of rows to recs.recommendations from one background thread, in order,
+    inside the caller's transaction; at most one batch waits while another is written."""
+
+    def __init__(self, warehouse: Any) -> None:
+        self._warehouse = warehouse
+        self._pool = ThreadPoolExecutor(1, "recommender-writer")
+        self._pending: list[Future[int]] = []
+        self.rows = 0
+
+    def submit(self, job: Callable[[], int]) -> None:
+        while len(self._pending) > 1:
+            self.rows += self._pending.pop(0).result()
+        self._pending.append(self._pool.submit(job))
+
+    def write(self, frame: pd.DataFrame) -> None:
+        self.submit(lambda: int(self._warehouse.write("recommendations", frame)))
+
+    def wait(self) -> int:
+        for future in self._pending:
+            self.rows += future.result()
+        self._pending.clear()
+        return self.rows
+
+    def abandon(self) -> None:
+        """Cancel what waits, let a running write end (its error is the caller's to ignore),
+        so the transaction can roll back with nothing in flight."""
+        for future in self._pending:
+            future.cancel()
+        for future in self._pending:
+            if not future.cancelled():
+                with contextlib.suppress(BaseException):
+                    future.result()
+        self._pending.clear()
+
+    def close(self) -> None:
+        self.abandon()
+        self._pool.shutdown(wait=True)
+
+
+@contextmanager
+def _abandoning(writer: _Writer) -> Iterator[None]:
+    """On an error, stop the writer before the transaction rolls back."""
+    try:
+        yield
+    except BaseException:
+        writer.abandon()
+        raise
+
+
+def _cold_start_frames(
+    prepared: Prepared, cold_user_ids: np.ndarray, run_id: str, k: int, batch: int
+) -> Iterator[pd.DataFrame]:
+    count = min(k, len(prepared.cold_start.titles))
+    for start in range(0, len(cold_user_ids), batch):
+        users = cold_user_ids[start : start + batch]
+        ids = np.broadcast_to(prepared.cold_start.titles[:count], (len(users), count))
+        scores = np.broadcast_to(prepared.cold_start.scores[:count], ids.shape)
+        yield recommendation_frame(
+            run_id, users, prepared.title_ids, ids, scores, is_cold_start=True
+        )
+
+
+def fit_and_write(
     warehouse: Any,
-    model: TrainedModel,
+    prepared: Prepared,
     cold_user_ids: np.ndarray,
     run_id: str,
     k: int,
     *,
-    on_batch: Callable[[float], None] | None = None,
-) -> tuple[int, int]:
-    """Rank and write every user's list, in one transaction: (rows written, rows replaced).
-
-    Batches of ``recommend.batch_users`` users are ranked by implicit's top-k
-    while a background thread writes the batch before.
+    meter: _Meter | None = None,
+) -> tuple[TrainedModel, int, int]:
+    """In one transaction: delete the run's earlier rows, write the cold-start lists (while
+    ALS fits), then rank the users with history in batches and write them (each batch
+    written by a background thread while the next is ranked). Returns (the model, rows
+    written, rows replaced).
     """
-    batch = model.config.recommend.batch_users
-    scoring = model.scoring()
-    total_users = len(model.user_ids) + len(cold_user_ids)
-    done_users = 0
-    written = 0
-
-    def write(frame: pd.DataFrame) -> int:
-        return int(warehouse.write("recommendations", frame)) if len(frame) else 0
-
-    with warehouse.transaction(), ThreadPoolExecutor(1, "recommender-writer") as writer:
-        replaced = _delete_run(warehouse, run_id)
-        pending: Future[int] | None = None
-        for start in range(0, len(model.user_ids), batch):
-            rows = np.arange(start, min(start + batch, len(model.user_ids)))
-            ids, scores = model.recommend_rows(rows, k, scoring)
-            frame = recommendation_frame(
-                run_id, model.user_ids[rows], model.title_ids, ids, scores, is_cold_start=False
-            )
-            if pending is not None:
-                written += pending.result()
-            pending = writer.submit(write, frame)
-            done_users += len(rows)
-            if on_batch is not None:
-                on_batch(done_users / max(total_users, 1))
-        if len(cold_user_ids):
-            count = min(k, len(model.cold_start.titles))
-            ids = np.broadcast_to(model.cold_start.titles[:count], (len(cold_user_ids), count))
-            scores = np.broadcast_to(model.cold_start.scores[:count], ids.shape)
-            frame = recommendation_frame(
-                run_id, cold_user_ids, model.title_ids, ids, scores, is_cold_start=True
-            )
-            if pending is not None:
-                written += pending.result()
-            pending = writer.submit(write, frame)
-        if pending is not None:
-            written += pending.result()
-    if on_batch is not None:
-        on_batch(1.0)
-    return written, replaced
+    meter = meter or _Meter(None)
+    batch = prepared.config.recommend.batch_users
+    rows_per_batch = max(1, batch * 10 // k)  # cold-start rows are cheap to make: same size
+    writer = _Writer(warehouse)
+    replaced: list[int] = []
+    try:
+        with warehouse.transaction(), _abandoning(writer):
+            writer.submit(lambda: replaced.append(_delete_run(warehouse, run_id)) or 0)
+            for frame in _cold_start_frames(prepared, cold_user_ids, run_id, k, rows_per_batch):
+                writer.write(frame)
+            with meter.phase("fit"):
+                model = prepared.fit()
+                model.run_id = run_id
+            with meter.phase("recommend and write"):
+                users = len(model.user_ids)
+                for start in range(0, users, batch):
+                    rows = np.arange(start, min(start + batch, users))
+                    ids, scores = model.recommend_rows(rows, k)
+                    writer.write(
+                        recommendation_frame(
+                            run_id,
+                            model.user_ids[rows],
+                            model.title_ids,
+                            ids,
+                            scores,
+                            is_cold_start=False,
+                        )
+                    )
+                    meter.report("recommend and write", (start + len(rows)) / max(users, 1) * 0.9)
+                written = writer.wait()
+    finally:
+        writer.close()
+    return model, written, replaced[0] if replaced else 0
 
 
 def recommend(
@@ -245,24 +331,18 @@ def recommend(
     try:
         with meter.phase("read"):
             dataset = read_dataset(warehouse)
-        with meter.phase("fit"):
-            model = train(dataset, config, k=k)
-            model.run_id = run_id
-        cold_users = np.setdiff1d(dataset.user_ids, model.user_ids, assume_unique=True)
-        with meter.phase("recommend and write"):
-            try:
-                written, replaced = write_recommendations(
-                    warehouse,
-                    model,
-                    cold_users,
-                    run_id,
-                    k,
-                    on_batch=lambda f: meter.report("recommend and write", f),
-                )
-            except python_api.ApiError as error:
-                raise RecommenderError(
-                    f"recs.recommendations refused run {run_id}: {error} (nothing was written)"
-                ) from None
+        with meter.phase("prepare"):
+            prepared = prepare(dataset, config, k=k)
+            cold_users = np.setdiff1d(dataset.user_ids, prepared.user_ids, assume_unique=True)
+            del dataset
+        try:
+            model, written, replaced = fit_and_write(
+                warehouse, prepared, cold_users, run_id, k, meter=meter
+            )
+        except python_api.ApiError as error:
+            raise RecommenderError(
+                f"recs.recommendations refused run {run_id}: {error} (nothing was written)"
+            ) from None
     finally:
         if own_connection:
             warehouse.close()
