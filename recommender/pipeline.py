@@ -254,10 +254,10 @@ def fit_and_write(
     *,
     meter: _Meter | None = None,
 ) -> tuple[TrainedModel, int, int]:
-    """In one transaction: delete the run's earlier rows, write the cold-start lists (while
-    ALS fits), then rank the users with history in batches and write them (each batch
-    written by a background thread while the next is ranked). Returns (the model, rows
-    written, rows replaced).
+    """In one transaction: delete the run's earlier rows and write the cold-start lists
+    (a background thread, while ALS fits here), then rank the users with history in
+    batches and write them (each batch written by the background thread while the next
+    is ranked). Returns (the model, rows written, rows replaced).
     """
     meter = meter or _Meter(None)
     batch = prepared.config.recommend.batch_users
@@ -266,9 +266,14 @@ def fit_and_write(
     replaced: list[int] = []
     try:
         with warehouse.transaction(), _abandoning(writer):
-            writer.submit(lambda: replaced.append(_delete_run(warehouse, run_id)) or 0)
-            for frame in _cold_start_frames(prepared, cold_user_ids, run_id, k, rows_per_batch):
-                writer.write(frame)
+
+            def replace_and_write_cold_start() -> int:
+                """Runs in the writer thread while ALS fits in this one."""
+                replaced.append(_delete_run(warehouse, run_id))
+                frames = _cold_start_frames(prepared, cold_user_ids, run_id, k, rows_per_batch)
+                return sum(int(warehouse.write("recommendations", frame)) for frame in frames)
+
+            writer.submit(replace_and_write_cold_start)
             with meter.phase("fit"):
                 model = prepared.fit()
                 model.run_id = run_id
