@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from recdb.db.connection import ConnectionSettings, connection_settings
 from recdb.db.roles import prepare_warehouse
@@ -39,10 +40,15 @@ def dbt_environment(settings: ConnectionSettings | None = None) -> dict[str, str
     }
 
 
-def run_dbt(args: Sequence[str], settings: ConnectionSettings | None = None) -> None:
+def run_dbt(
+    args: Sequence[str],
+    settings: ConnectionSettings | None = None,
+    callbacks: Sequence[Callable[[Any], None]] = (),
+) -> None:
     """Run one dbt command in this process, as the owner; raise DbtError if it fails.
 
     The landing schemas dbt reads as sources are created first if missing.
+    ``callbacks`` receive each of dbt's events (``EventMsg``), e.g. to collect warnings.
     """
     from dbt.cli.main import dbtRunner
 
@@ -54,7 +60,7 @@ def run_dbt(args: Sequence[str], settings: ConnectionSettings | None = None) -> 
     os.environ.update(env)
     try:
         logger.info("dbt %s", " ".join(args))
-        result = dbtRunner().invoke(
+        result = dbtRunner(callbacks=list(callbacks)).invoke(
             [
                 *args,
                 "--project-dir",
