@@ -522,5 +522,11 @@ def demo() -> None:
     click.echo("\n".join(lines))
 
 
+# -- the web API (its own module; FastAPI is imported only when it runs) -----------
+from web_api.serve import serve  # noqa: E402 - registered after the commands above
+
+main.add_command(serve)
+
+
 if __name__ == "__main__":
     main()

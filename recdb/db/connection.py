@@ -62,8 +62,9 @@ class ConnectionSettings:
             env["PGSSLMODE"] = self.sslmode
         return env
 
-    def connect(self, **kwargs: object) -> psycopg.Connection:
-        """Open a psycopg connection; ``kwargs`` go to :func:`psycopg.connect`."""
+    def connect_kwargs(self, **overrides: object) -> dict[str, object]:
+        """The keyword arguments of :func:`psycopg.connect` (or of a psycopg pool's
+        ``kwargs``) for this connection; ``overrides`` replace or add any of them."""
         params: dict[str, object] = {
             "host": self.host,
             "port": self.port,
@@ -75,8 +76,12 @@ class ConnectionSettings:
         }
         if self.sslmode:
             params["sslmode"] = self.sslmode
-        params.update(kwargs)
-        return psycopg.connect(**{k: v for k, v in params.items() if v is not None})
+        params.update(overrides)
+        return {k: v for k, v in params.items() if v is not None}
+
+    def connect(self, **kwargs: object) -> psycopg.Connection:
+        """Open a psycopg connection; ``kwargs`` go to :func:`psycopg.connect`."""
+        return psycopg.connect(**self.connect_kwargs(**kwargs))
 
 
 def is_external() -> bool:

@@ -1,0 +1,43 @@
+"""What the routes share: documented error responses, the app's state, pagination."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Query, Request
+
+from web_api.db import Database
+from web_api.schemas import ErrorResponse
+
+_DESCRIPTIONS = {
+    401: "No `X-API-Key` header, or an unknown key.",
+    403: "The key's role may not do this (an analyst key on a write).",
+    404: "No such resource.",
+    409: "A key that already exists, or a row still referenced.",
+    413: "The request body is over the size limit.",
+    422: "A bad payload or parameter; `fields` names each one.",
+    503: "The database is unavailable.",
+}
+
+
+def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for these error statuses, each with the error body's schema."""
+    return {s: {"model": ErrorResponse, "description": _DESCRIPTIONS[s]} for s in statuses}
+
+
+READ_ERRORS = errors(401, 404, 422, 503)
+WRITE_ERRORS = errors(401, 403, 404, 409, 413, 422, 503)
+
+
+def database(request: Request) -> Database:
+    """The app's :class:`Database`."""
+    return request.app.state.db
+
+
+Limit = Annotated[int, Query(ge=1, le=100, description="Items per page.")]
+Offset = Annotated[int, Query(ge=0, le=1_000_000, description="Items to skip.")]
+
+
+def next_offset(rows: list[Any], limit: int, offset: int) -> int | None:
+    """The next page's offset when a ``limit + 1`` query found one more row, else None."""
+    return offset + limit if len(rows) > limit else None

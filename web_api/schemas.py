@@ -1,0 +1,313 @@
+"""Request and response bodies. Request fields take their rules from the landing tables'
+spec (:mod:`recdb.landing`), the same rules python_api checks, so a bad value is a 422
+naming the field before anything reaches PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from recdb.landing import RECOMMENDATIONS, SESSIONS, USERS, LandingTable
+
+_INTEGER_BOUNDS = {
+    "bigint": (-(2**63), 2**63 - 1),
+    "integer": (-(2**31), 2**31 - 1),
+    "smallint": (-(2**15), 2**15 - 1),
+}
+#: Free text: no NUL (PostgreSQL text cannot hold it), bounded length.
+NO_NUL = r"^[^\x00]*$"
+MAX_TEXT = 200
+MAX_BATCH = 10_000
+BIGINT_MAX = 2**63 - 1
+
+
+def landing_type(table: LandingTable, name: str) -> Any:
+    """The pydantic type of landing column ``table.name``: its kind, range, allowed values,
+    pattern and description; Optional when the column is nullable."""
+    column = table.column(name)
+    extra: dict[str, Any] = {"description": column.description}
+    kind = column.kind
+    if kind == "integer":
+        low, high = _INTEGER_BOUNDS[column.pg_type]
+        extra["ge"] = max(low, int(column.minimum)) if column.minimum is not None else low
+        extra["le"] = min(high, int(column.maximum)) if column.maximum is not None else high
+        base: Any = int
+    elif kind == "float":
+        if column.minimum is not None:
+            extra["ge"] = column.minimum
+        if column.maximum is not None:
+            extra["le"] = column.maximum
+        extra["allow_inf_nan"] = False
+        base = float
+    elif kind == "text" and column.allowed:
+        base = Literal[column.allowed]
+    elif kind == "text":
+        extra["pattern"] = f"^(?:{column.pattern})$" if column.pattern else NO_NUL
+        extra["max_length"] = MAX_TEXT
+        base = str
+    elif kind == "boolean":
+        base = bool
+    elif kind == "timestamp":
+        base = AwareDatetime
+    else:  # pragma: no cover - the web API writes no array columns
+        raise ValueError(f"no web type for {table.qualified_name}.{name} ({kind})")
+    annotated = Annotated[base, Field(**extra)]
+    return annotated | None if column.nullable else annotated
+
+
+class _Body(BaseModel):
+    """Request bodies: unknown fields refused, no type coercion (``"1"`` is not 1)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+# -- errors ------------------------------------------------------------------------
+class FieldError(BaseModel):
+    """One field that was refused."""
+
+    field: str = Field(description="Where: `body.user_id`, `body[2].rating`, `query.year`.")
+    message: str
+
+
+class ErrorDetail(BaseModel):
+    """What went wrong."""
+
+    status: int
+    code: str = Field(description="`validation_error`, `not_found`, `unauthorized`, ...")
+    message: str
+    fields: list[FieldError] = Field(default_factory=list)
+
+
+class ErrorResponse(BaseModel):
+    """The body of every error response."""
+
+    error: ErrorDetail
+
+
+# -- titles ------------------------------------------------------------------------
+TitleType = Literal["movie", "show"]
+
+
+class TitleSummary(BaseModel):
+    """A title of marts.dim_titles."""
+
+    title_id: str
+    title_name: str | None
+    title_type: TitleType
+    release_year: int | None
+    runtime_minutes: int | None
+    imdb_score: float | None
+    is_year_best: bool
+    is_all_time_best: bool
+
+
+class TitleGenre(BaseModel):
+    """A genre of a title (marts.bridge_title_genres with dim_genres)."""
+
+    genre_id: str
+    genre_name: str | None
+    is_main_genre: bool
+
+
+class TitleCountry(BaseModel):
+    """A production country of a title (marts.bridge_title_prod_countries)."""
+
+    country_code: str
+    country_name: str | None
+    is_main_country: bool
+
+
+class TitleCredit(BaseModel):
+    """A credit of a title (marts.dim_credits with dim_persons)."""
+
+    person_id: int
+    person_name: str | None
+    credit_role: str
+    character_name: str | None
+
+
+class TitleDetail(TitleSummary):
+    """A title with its genres, countries and credits."""
+
+    age_certification: str | None
+    season_count: int | None
+    imdb_id: str | None
+    imdb_vote_count: int | None
+    genres: list[TitleGenre]
+    countries: list[TitleCountry]
+    credits: list[TitleCredit]
+
+
+class TitlePage(BaseModel):
+    """One page of a title search."""
+
+    items: list[TitleSummary]
+    limit: int
+    offset: int
+    next_offset: int | None = Field(description="The offset of the next page; null on the last.")
+
+
+# -- users -------------------------------------------------------------------------
+UserId = Annotated[int, Field(ge=1, le=BIGINT_MAX, description="A user's key.")]
+
+
+class UserCreate(_Body):
+    """A new user of sim.users."""
+
+    user_id: landing_type(USERS, "user_id")
+    signup_at: landing_type(USERS, "signup_at")
+    birth_year: landing_type(USERS, "birth_year")
+    gender: landing_type(USERS, "gender")
+    country_code: landing_type(USERS, "country_code")
+    plan: landing_type(USERS, "plan")
+    churned_at: landing_type(USERS, "churned_at") = None
+
+
+class UserPatch(_Body):
+    """New values for some of a user's fields (``churned_at: null`` un-churns)."""
+
+    signup_at: landing_type(USERS, "signup_at") = None
+    birth_year: landing_type(USERS, "birth_year") = None
+    gender: landing_type(USERS, "gender") = None
+    country_code: landing_type(USERS, "country_code") = None
+    plan: landing_type(USERS, "plan") = None
+    churned_at: landing_type(USERS, "churned_at") = None
+
+
+class User(BaseModel):
+    """A user."""
+
+    user_id: int
+    signup_at: dt.datetime
+    birth_year: int
+    gender: str
+    country_code: str
+    plan: str
+    churned_at: dt.datetime | None
+
+
+# -- sessions ----------------------------------------------------------------------
+class SessionCreate(_Body):
+    """A viewing session of sim.sessions, with the rating given at its end if any."""
+
+    session_id: landing_type(SESSIONS, "session_id")
+    user_id: landing_type(SESSIONS, "user_id")
+    title_id: landing_type(SESSIONS, "title_id")
+    started_at: landing_type(SESSIONS, "started_at")
+    ended_at: landing_type(SESSIONS, "ended_at")
+    minutes_watched: landing_type(SESSIONS, "minutes_watched")
+    completion_ratio: landing_type(SESSIONS, "completion_ratio")
+    rating: Annotated[int, Field(ge=1, le=5, description="Stars, 1 to 5, if rated.")] | None = None
+    rated_at: AwareDatetime | None = Field(
+        default=None, description="When it was rated (UTC); required with a rating."
+    )
+
+
+class Session(BaseModel):
+    """A viewing session."""
+
+    session_id: int
+    user_id: int
+    title_id: str
+    started_at: dt.datetime
+    ended_at: dt.datetime
+    minutes_watched: float
+    completion_ratio: float
+    rating: int | None
+    rated_at: dt.datetime | None
+
+
+class SessionsWritten(BaseModel):
+    """What a POST /v1/sessions wrote."""
+
+    written: int
+    sessions: list[Session]
+
+
+class SessionPage(BaseModel):
+    """One page of a user's sessions, newest first."""
+
+    items: list[Session]
+    limit: int
+    offset: int
+    next_offset: int | None
+
+
+# -- recommendations ---------------------------------------------------------------
+class RecommendedTitle(BaseModel):
+    """One title of a user's list."""
+
+    rank: int
+    title_id: str
+    title_name: str | None
+    title_type: str | None
+    release_year: int | None
+    imdb_score: float | None
+    score: float
+
+
+class Recommendations(BaseModel):
+    """A user's list: the newest run's, or the cold-start list when that run has none."""
+
+    user_id: int
+    run_id: str | None = Field(description="The run the list comes from; null when computed.")
+    is_cold_start: bool
+    items: list[RecommendedTitle]
+
+
+class SimilarTitle(BaseModel):
+    """A title near another by the item factors of a run."""
+
+    rank: int
+    title_id: str
+    title_name: str | None
+    title_type: str | None
+    release_year: int | None
+    similarity: float
+
+
+class SimilarTitles(BaseModel):
+    """The titles nearest one title."""
+
+    title_id: str
+    run_id: str
+    items: list[SimilarTitle]
+
+
+class RecommendationRow(_Body):
+    """One row of recs.recommendations (the run id is the batch's)."""
+
+    user_id: landing_type(RECOMMENDATIONS, "user_id")
+    title_id: landing_type(RECOMMENDATIONS, "title_id")
+    rank: landing_type(RECOMMENDATIONS, "rank")
+    score: landing_type(RECOMMENDATIONS, "score")
+    is_cold_start: landing_type(RECOMMENDATIONS, "is_cold_start")
+
+
+class RecommendationBatch(_Body):
+    """Rows of one run, written together (all or none)."""
+
+    run_id: landing_type(RECOMMENDATIONS, "run_id")
+    rows: list[RecommendationRow] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class Written(BaseModel):
+    """How many rows a write wrote."""
+
+    written: int
+
+
+class Deleted(BaseModel):
+    """How many rows a delete deleted."""
+
+    deleted: int
+
+
+# -- health ------------------------------------------------------------------------
+class Health(BaseModel):
+    """Whether the API reaches the database as each role it uses."""
+
+    status: Literal["ok", "unavailable"]
+    database: dict[str, str] = Field(description="`ok`, or why not, by role.")

@@ -1,0 +1,65 @@
+"""``recdb serve``: the web API under uvicorn."""
+
+from __future__ import annotations
+
+import logging
+
+import click
+
+logger = logging.getLogger(__name__)
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port", type=click.IntRange(1, 65535), default=8000, show_default=True, help="TCP port."
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Worker processes (each with its own connection pools).",
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(["critical", "error", "warning", "info", "debug"]),
+    default="info",
+    show_default=True,
+)
+@click.option("--access-log/--no-access-log", default=True, show_default=True)
+def serve(host: str, port: int, workers: int, log_level: str, access_log: bool) -> None:
+    """Serve the web API: /v1 (titles, users, sessions, recommendations, health), OpenAPI at
+    /openapi.json, docs at /docs.
+
+    Keys come from RECDB_API_KEYS="key:role,key:role" (roles analyst, read-only, and
+    scientist, read-write), sent as the X-API-Key header; the server connects to
+    PostgreSQL as each key's role, never as the owner. It refuses to start without keys.
+    Also read: RECDB_API_MAX_BODY_BYTES (default 4 MiB), RECDB_API_POOL_SIZE (connections
+    per role and worker, default 8), and the connection settings of `recdb db url`.
+    """
+    import uvicorn
+
+    from recdb.db.connection import connection_settings
+    from web_api.settings import ApiSettings
+
+    settings = ApiSettings.from_env()  # malformed keys: one clear line, before any worker starts
+    for role in settings.roles:
+        connection_settings(role)  # no server configured: say so now, not per request
+    click.echo(
+        f"serving the recdb web API on http://{host}:{port}/v1 (docs: /docs) "
+        f"for roles {', '.join(settings.roles)}"
+    )
+    uvicorn.run(
+        "web_api.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+        access_log=access_log,
+        loop="uvloop",
+        http="httptools",
+        server_header=False,
+        proxy_headers=False,
+    )
