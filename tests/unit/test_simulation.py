@@ -259,7 +259,7 @@ def test_tastes_are_on_the_simplex_and_biases_on_the_grid(population, catalogue)
     bias = population.user_tastes["popularity_bias"]
     assert (bias >= 0).all() and (bias <= load_config().popularity.bias_max).all()
     assert np.allclose(bias / BIAS_STEP, np.rint(bias / BIAS_STEP))
-    assert bias.mean() == pytest.approx(1.0, abs=0.1)
+    assert bias.mean() == pytest.approx(load_config().popularity.bias_mean, abs=0.05)
 
 
 def test_popularity_bias_knob(catalogue):
@@ -363,8 +363,11 @@ def test_shows_are_binged_and_movies_watched_once(population, catalogue):
 
 
 def test_binge_knob(catalogue):
-    binge = generate(catalogue, **{"binge.mean_episodes": 6, "binge.max_episodes": 30})
-    single = generate(catalogue, **{"binge.mean_episodes": 1})
+    # Diffuse tastes: with peaked ones a user often picks the same show again right
+    # after a run, and runs_of cannot tell two back-to-back runs from one.
+    diffuse = {"tastes.dirichlet_alpha": 1.0, "tastes.taste_floor": 0.1}
+    binge = generate(catalogue, **diffuse, **{"binge.mean_episodes": 6, "binge.max_episodes": 30})
+    single = generate(catalogue, **diffuse, **{"binge.mean_episodes": 1})
 
     def show_runs(p):
         s = p.sessions
@@ -405,7 +408,8 @@ def test_completion_knobs(catalogue):
     always = generate(
         catalogue, users=300, **{"completion.full_share": 1, "completion.halving_minutes": 1e5}
     )
-    assert always.sessions["completion_ratio"].min() > 0.99
+    # finishing has probability 0.5 ** (runtime / 1e5): above 99.5% for runtimes under 12 hours
+    assert (always.sessions["completion_ratio"] == 1).mean() > 0.99
     never = generate(catalogue, users=300, **{"completion.full_share": 0})
     assert (never.sessions["completion_ratio"] < 1).mean() > 0.95
     assert never.sessions["completion_ratio"].mean() == pytest.approx(0.45, abs=0.03)

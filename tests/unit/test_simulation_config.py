@@ -28,7 +28,7 @@ def test_defaults_load_and_match_the_packaged_file():
     assert default_config_text() == DEFAULT_FILE.read_text(encoding="utf-8")
     assert config.source == "defaults"
     assert config.period.start == dt.date(2023, 1, 1)
-    assert config.tastes.dirichlet_alpha == 0.3
+    assert config.tastes.dirichlet_alpha == 0.05
     assert config.sessions.mean == 10.0
     assert sum(config.users.plan_shares.values()) == pytest.approx(1)
 
@@ -53,10 +53,10 @@ def test_every_knob_is_in_the_default_file_with_a_comment():
 
 
 def test_a_partial_file_changes_only_its_keys(tmp_path):
-    path = write(tmp_path, "[tastes]\ndirichlet_alpha = 0.05\n")
+    path = write(tmp_path, "[tastes]\ndirichlet_alpha = 0.5\n")
     config = load_config(path)
     defaults = load_config()
-    assert config.tastes.dirichlet_alpha == 0.05
+    assert config.tastes.dirichlet_alpha == 0.5
     assert config.tastes.taste_floor == defaults.tastes.taste_floor
     assert config.sessions == defaults.sessions
     assert config.source == str(path)
