@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test install lint bench clean
+.PHONY: demo test install lint bench docs clean
 
 $(BIN)/recdb: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,9 @@ lint: install
 
 test: lint
 	$(BIN)/pytest
+
+docs: install
+	$(BIN)/recdb docs
 
 bench: install
 	$(BIN)/python bench/load_catalog.py

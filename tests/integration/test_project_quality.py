@@ -25,6 +25,7 @@ def test_sqlfluff_lints_every_model_clean(built_warehouse):
             "lint",
             "models",
             "tests/data_tests",
+            "analyses",
             "--format",
             "json",
         ],
@@ -55,8 +56,12 @@ def test_every_model_seed_source_and_macro_is_described(docs):
     manifest, _ = docs
     undescribed = [
         unique_id
-        for unique_id, node in {**manifest["nodes"], **manifest["sources"]}.items()
-        if node["resource_type"] in {"model", "seed", "source", "snapshot"}
+        for unique_id, node in {
+            **manifest["nodes"],
+            **manifest["sources"],
+            **manifest["exposures"],
+        }.items()
+        if node["resource_type"] in {"model", "seed", "source", "snapshot", "analysis", "exposure"}
         and node["package_name"] == "recdb"
         and not node.get("description", "").strip()
     ]
