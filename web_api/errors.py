@@ -81,6 +81,10 @@ def error_response(
     return JSONResponse(error_body(status, message, fields), status_code=status, headers=headers)
 
 
+#: Tags of the request bodies' unions (one object or a list): not part of a field's name.
+_UNION_TAGS = frozenset({"one", "many"})
+
+
 def _location(loc: tuple[Any, ...] | list[Any]) -> str:
     """``("body", 0, "user_id")`` as ``body[0].user_id``."""
     text = ""
@@ -100,8 +104,8 @@ def _short(value: Any) -> str:
 def _validation_fields(error: RequestValidationError) -> list[dict[str, str]]:
     fields = []
     for item in error.errors():
-        loc = [p for p in item.get("loc", ()) if not (isinstance(p, str) and "[" in p)]
-        # pydantic names the union branch it tried ("list[SessionCreate]"): left out above.
+        # pydantic puts the branch of a tagged union in the location: left out.
+        loc = [p for p in item.get("loc", ()) if p not in _UNION_TAGS]
         message = str(item.get("msg", "invalid"))
         if "input" in item and item.get("type") not in ("missing", "json_invalid"):
             message += f" (got {_short(item['input'])})"
@@ -138,6 +142,10 @@ def api_error_to_http(error: ApiError, *, rows_at: str | None = None) -> ApiHttp
 
 
 async def _http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+    if error.status_code == 400 and not isinstance(error, ApiHttpError):
+        # FastAPI's "error parsing the body" (not UTF-8, say): a bad payload, so a 422.
+        message = "the body is not valid JSON text (UTF-8)"
+        return error_response(422, message, [{"field": "body", "message": message}])
     fields = getattr(error, "fields", None)
     message = error.detail if isinstance(error.detail, str) else _CODES.get(error.status_code, "")
     if error.status_code == 404 and not isinstance(error, ApiHttpError):

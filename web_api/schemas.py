@@ -7,7 +7,15 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+)
 
 from recdb.landing import RECOMMENDATIONS, SESSIONS, USERS, LandingTable
 
@@ -33,14 +41,14 @@ def landing_type(table: LandingTable, name: str) -> Any:
         low, high = _INTEGER_BOUNDS[column.pg_type]
         extra["ge"] = max(low, int(column.minimum)) if column.minimum is not None else low
         extra["le"] = min(high, int(column.maximum)) if column.maximum is not None else high
-        base: Any = int
+        base: Any = StrictInt
     elif kind == "float":
         if column.minimum is not None:
             extra["ge"] = column.minimum
         if column.maximum is not None:
             extra["le"] = column.maximum
         extra["allow_inf_nan"] = False
-        base = float
+        base = StrictFloat
     elif kind == "text" and column.allowed:
         base = Literal[column.allowed]
     elif kind == "text":
@@ -48,7 +56,7 @@ def landing_type(table: LandingTable, name: str) -> Any:
         extra["max_length"] = MAX_TEXT
         base = str
     elif kind == "boolean":
-        base = bool
+        base = StrictBool
     elif kind == "timestamp":
         base = AwareDatetime
     else:  # pragma: no cover - the web API writes no array columns
@@ -58,9 +66,11 @@ def landing_type(table: LandingTable, name: str) -> Any:
 
 
 class _Body(BaseModel):
-    """Request bodies: unknown fields refused, no type coercion (``"1"`` is not 1)."""
+    """Request bodies: unknown fields refused; numbers and booleans strict (``"1"`` is not 1,
+    ``1`` is not true). Not ``strict=True`` on the model: FastAPI validates parsed JSON, where
+    timestamps are still text."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid")
 
 
 # -- errors ------------------------------------------------------------------------
@@ -199,7 +209,9 @@ class SessionCreate(_Body):
     ended_at: landing_type(SESSIONS, "ended_at")
     minutes_watched: landing_type(SESSIONS, "minutes_watched")
     completion_ratio: landing_type(SESSIONS, "completion_ratio")
-    rating: Annotated[int, Field(ge=1, le=5, description="Stars, 1 to 5, if rated.")] | None = None
+    rating: (
+        Annotated[StrictInt, Field(ge=1, le=5, description="Stars, 1 to 5, if rated.")] | None
+    ) = None
     rated_at: AwareDatetime | None = Field(
         default=None, description="When it was rated (UTC); required with a rating."
     )

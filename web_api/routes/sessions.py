@@ -7,6 +7,7 @@ from typing import Annotated
 import pandas as pd
 from fastapi import APIRouter, Body, Request
 from psycopg.rows import dict_row
+from pydantic import Discriminator, Field, Tag
 
 from python_api import ApiError, NotFoundError, Warehouse
 from recdb.landing import RATINGS, SESSIONS
@@ -31,8 +32,17 @@ order by started_at desc, session_id desc
 limit %s offset %s
 """
 
+
+def _one_or_many(value: object) -> str:
+    return "many" if isinstance(value, list) else "one"
+
+
+# A discriminated union: a list is validated as a list only, an object as one session only,
+# so errors name the fields of the branch that applies (not both).
 SessionsBody = Annotated[
-    SessionCreate | Annotated[list[SessionCreate], Body(min_length=1, max_length=MAX_BATCH)],
+    Annotated[SessionCreate, Tag("one")]
+    | Annotated[list[SessionCreate], Tag("many"), Field(min_length=1, max_length=MAX_BATCH)],
+    Discriminator(_one_or_many),
     Body(description="One session, or a list of up to 10,000."),
 ]
 

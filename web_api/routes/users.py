@@ -27,6 +27,15 @@ _LANDING_QUERY = (
 )
 
 
+def plain_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """A DataFrame's rows as dicts of plain Python values (NaT and NaN as None)."""
+    records = frame.astype(object).where(frame.notna(), None).to_dict("records")
+    return [
+        {k: v.to_pydatetime() if isinstance(v, pd.Timestamp) else v for k, v in r.items()}
+        for r in records
+    ]
+
+
 @router.post(
     "", response_model=User, status_code=201, responses=WRITE_ERRORS, summary="Create a user"
 )
@@ -74,7 +83,7 @@ async def update_user(request: Request, body: UserPatch, who: Writer, user_id: U
     def update(wh: Warehouse) -> list[dict[str, Any]]:
         with wh.transaction():
             wh.update("users", pd.DataFrame([{"user_id": user_id, **changes}]))
-            return wh.read(_LANDING_QUERY, [user_id]).to_dict("records")
+            return plain_records(wh.read(_LANDING_QUERY, [user_id]))
 
     try:
         rows = await database(request).write(update)
