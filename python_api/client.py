@@ -34,6 +34,7 @@ from recdb.landing import (
     LOADED_SEQ_COLUMN,
     LandingTable,
     landing_table,
+    partition_function,
 )
 
 logger = logging.getLogger(__name__)
@@ -66,6 +67,8 @@ class Warehouse:
             raise ApiError(str(error)) from None
         self._conn: Any = None
         self._in_transaction = False
+        #: Partitions being replaced in this transaction: (table, value) -> staged table.
+        self._staged: dict[tuple[str, str], tuple[str, str]] = {}
 
     # -- connection ----------------------------------------------------------
     def _connection(self) -> Any:
@@ -107,15 +110,18 @@ class Warehouse:
             self._commit()
         finally:
             self._in_transaction = False
+            self._staged.clear()
 
     def _commit(self) -> None:
         try:
+            self._publish_staged()
             self._connection().commit()
         except Exception as error:  # noqa: BLE001
             self._rollback()
             raise _translate(error, None, None) from None
 
     def _rollback(self) -> None:
+        self._staged.clear()
         if self._conn is not None:
             try:
                 self._conn.rollback()
@@ -235,12 +241,86 @@ class Warehouse:
         self._check_titles(spec, arrow, frame)
         with self._unit_of_work(spec, frame) as cursor:
             self._check_references(cursor, spec, arrow, frame)
+            schema, target = self._write_target(cursor, spec, arrow, frame, upsert=upsert)
             if not upsert:
-                cursor.adbc_ingest(spec.name, arrow, mode="append", db_schema_name=spec.schema)
+                cursor.adbc_ingest(target, arrow, mode="append", db_schema_name=schema)
             else:
                 self._upsert(cursor, spec, arrow)
         logger.info("wrote %s rows to %s", arrow.num_rows, spec.qualified_name)
         return arrow.num_rows
+
+    def replace_run(self, run_id: str) -> int:
+        """Inside :meth:`transaction`: this transaction's writes of run ``run_id`` replace
+        every row the run has in ``recs.recommendations``; returns how many it had.
+
+        The new rows go to a table of their own (indexed once, when the transaction
+        commits, then swapped in as the run's partition), so replacing millions of
+        rows costs about what writing them does; until the commit, everyone,
+        this transaction included, reads the run's old rows. Write the run's rows
+        with :meth:`write` as usual (a batch holding only this run).
+        """
+        spec = landing_table("recommendations")
+        if not self._in_transaction:
+            raise ApiError("replace_run() works inside `with warehouse.transaction():` only")
+        value = self._partition_value(spec, run_id)
+        if (spec.name, value) in self._staged:
+            raise ApiError(f"run {value!r} is already being replaced in this transaction")
+        query = sql.SQL("select count(*) from {} where {} = {}").format(
+            sql.Identifier(spec.schema, spec.name),
+            sql.Identifier(spec.partition_key or ""),
+            sql.Literal(value),
+        )
+        with self._unit_of_work(spec, None) as cursor:
+            cursor.execute(_render(query))
+            (existing,) = cursor.fetchone()
+            cursor.execute(_render(_call(spec, "stage", value)))
+            (staged,) = cursor.fetchone()
+        schema, name = staged.split(".", 1)
+        self._staged[(spec.name, value)] = (schema, name.strip('"'))
+        return int(existing)
+
+    def _partition_value(self, spec: LandingTable, value: object) -> str:
+        column = next(c for c in spec.columns if c.name == spec.partition_key)
+        if not isinstance(value, str) or not re.fullmatch(column.pattern or ".*", value):
+            raise ValidationError(
+                f"{value!r} is not a valid {column.name}: it must match {column.pattern}",
+                table=spec.qualified_name,
+                column=column.name,
+            )
+        return value
+
+    def _write_target(
+        self, cursor: Any, spec: LandingTable, arrow: pa.Table, frame: pd.DataFrame, *, upsert: bool
+    ) -> tuple[str, str]:
+        """(schema, table) a batch goes to: the table itself (its partitions made sure
+        of first), or the staged replacement of the one run it holds."""
+        if not spec.partition_key:
+            return spec.schema, spec.name
+        values = pc.unique(arrow.column(spec.partition_key)).to_pylist()
+        staged = [v for v in values if (spec.name, v) in self._staged]
+        if staged:
+            if len(values) > 1 or upsert:
+                raise ValidationError(
+                    f"{spec.partition_key} {staged[0]!r} is being replaced in this "
+                    "transaction: write its rows in batches of that run alone, without upsert",
+                    table=spec.qualified_name,
+                    column=spec.partition_key,
+                )
+            return self._staged[(spec.name, staged[0])]
+        for value in values:
+            cursor.execute(_render(_call(spec, "ensure", value)))
+            cursor.fetchall()
+        return spec.schema, spec.name
+
+    def _publish_staged(self) -> None:
+        """Swap every staged replacement in, as the last step before COMMIT."""
+        if not self._staged:
+            return
+        with self._connection().cursor() as cursor:
+            for table, value in self._staged:
+                cursor.execute(_render(_call(landing_table(table), "publish", value)))
+                cursor.fetchall()
+        self._staged.clear()
 
     def _upsert(self, cursor: Any, spec: LandingTable, arrow: pa.Table) -> None:
         staging = _staging_name(spec)
@@ -536,6 +616,12 @@ def _lock_references(cursor: Any, table: LandingTable, *, exclusive: bool) -> No
     cursor.execute(
         f"select {function}(hashtext($1))", parameters=(f"recdb:{table.qualified_name}",)
     )
+
+
+def _call(spec: LandingTable, purpose: str, value: str) -> sql.Composable:
+    """``select <the table's partition function>(value)`` (see recdb.landing)."""
+    schema, name = partition_function(spec, purpose).split(".")
+    return sql.SQL("select {}({})").format(sql.Identifier(schema, name), sql.Literal(value))
 
 
 def _render(query: sql.Composable) -> str:

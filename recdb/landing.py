@@ -97,6 +97,9 @@ class LandingTable:
     unique: tuple[tuple[str, ...], ...] = field(default=())
     #: Whether an incremental dbt model reads it by ``loaded_seq`` (then indexed).
     incremental: bool = False
+    #: A column whose every value gets a partition of its own (list partitioning):
+    #: see :func:`run_partition_functions`.
+    partition_key: str | None = None
 
     @property
     def qualified_name(self) -> str:
@@ -234,6 +237,7 @@ RECOMMENDATIONS = LandingTable(
     foreign_keys=(ForeignKey(("user_id",), "sim.users", ("user_id",), on_delete="cascade"),),
     title_columns=("title_id",),
     unique=(("run_id", "user_id", "title_id"),),
+    partition_key="run_id",
 )
 
 LANDING_TABLES: dict[str, LandingTable] = {
@@ -250,7 +254,7 @@ def landing_table(name: str) -> LandingTable:
     return table
 
 
-def _column_ddl(column: LandingColumn) -> sql.Composable:
+def _column_ddl(column: LandingColumn, *, partition_key: bool = False) -> sql.Composable:
     checks = []
     name = sql.Identifier(column.name)
     if column.minimum is not None and column.kind != "float_array":
@@ -263,7 +267,9 @@ def _column_ddl(column: LandingColumn) -> sql.Composable:
                 name, sql.SQL(", ").join(sql.Literal(v) for v in column.allowed)
             )
         )
-    if column.pattern:
+    # A partition key's pattern is checked once per partition, by the function that
+    # creates it (every row of a partition has its one value), not once per row.
+    if column.pattern and not partition_key:
         checks.append(sql.SQL("{} ~ {}").format(name, sql.Literal(f"^(?:{column.pattern})$")))
     parts = [sql.SQL("{} {}").format(name, sql.SQL(column.pg_type))]
     if not column.nullable:
@@ -275,7 +281,7 @@ def _column_ddl(column: LandingColumn) -> sql.Composable:
 
 def table_ddl(table: LandingTable) -> sql.Composable:
     """``create table if not exists`` for one landing table."""
-    items = [_column_ddl(c) for c in table.columns]
+    items = [_column_ddl(c, partition_key=c.name == table.partition_key) for c in table.columns]
     items.append(
         sql.SQL("{} bigint not null default nextval({})").format(
             sql.Identifier(LOADED_SEQ_COLUMN), sql.Literal(".".join(LOAD_SEQUENCE))
@@ -296,8 +302,13 @@ def table_ddl(table: LandingTable) -> sql.Composable:
                 sql.Identifier(check.left), sql.SQL(check.op), sql.Identifier(check.right)
             )
         )
-    return sql.SQL("create table if not exists {} ({})").format(
-        sql.Identifier(table.schema, table.name), sql.SQL(", ").join(items)
+    partitioning = (
+        sql.SQL(" partition by list ({})").format(sql.Identifier(table.partition_key))
+        if table.partition_key
+        else sql.SQL("")
+    )
+    return sql.SQL("create table if not exists {} ({}){}").format(
+        sql.Identifier(table.schema, table.name), sql.SQL(", ").join(items), partitioning
     )
 
 
@@ -320,8 +331,13 @@ def ensure_landing_tables(conn: psycopg.Connection) -> None:
         )
     )
     for table in LANDING_TABLES.values():
+        if table.partition_key:
+            _migrate_to_partitioned(conn, table)
         conn.execute(table_ddl(table))
         _drop_foreign_keys(conn, table)
+        if table.partition_key:
+            for function in run_partition_functions(table):
+                conn.execute(function)
         if table.incremental:
             conn.execute(
                 sql.SQL("create index if not exists {} on {} ({})").format(
@@ -349,3 +365,204 @@ def _drop_foreign_keys(conn: psycopg.Connection, table: LandingTable) -> None:
                 sql.Identifier(table.schema, table.name), sql.Identifier(name)
             )
         )
+
+
+# -- one partition per run ------------------------------------------------------------
+# recs.recommendations has one partition per run_id. A run that replaces its rows
+# writes them into a table created in its own transaction (which PostgreSQL with
+# wal_level=minimal, the embedded server's setting, fills without writing WAL),
+# builds its indexes once when full, and swaps it in for the run's old partition
+# at the end: several times cheaper than deleting and re-inserting millions of
+# index entries, and readers of the other runs never wait on it. The scientist
+# owns none of these tables: three SECURITY DEFINER functions, owned by the
+# owner, do the DDL for it, each checking the run id first.
+
+
+def partition_name(table: LandingTable, value: str) -> str:
+    """The name of ``value``'s partition (a hash, so any valid value gives a safe name)."""
+    import hashlib
+
+    digest = hashlib.md5(value.encode("utf-8"), usedforsecurity=False).hexdigest()[:20]
+    return f"{table.name}_{digest}"
+
+
+def _function_names(table: LandingTable) -> dict[str, str]:
+    return {
+        "ensure": f"ensure_{table.partition_key}_partition",
+        "stage": f"stage_{table.partition_key}",
+        "publish": f"publish_{table.partition_key}",
+    }
+
+
+def partition_function(table: LandingTable, purpose: str) -> str:
+    """``schema.function`` of a partition function: ``ensure``, ``stage`` or ``publish``."""
+    return f"{table.schema}.{_function_names(table)[purpose]}"
+
+
+def run_partition_functions(table: LandingTable) -> list[sql.Composable]:
+    """DDL of the three functions that manage ``table``'s partitions (see above).
+
+    * ``ensure_<key>_partition(value)``: creates the value's partition if missing;
+    * ``stage_<key>(value)``: creates an empty table for the value's new rows, with
+      the table's columns, defaults and checks but no index; returns its name;
+    * ``publish_<key>(value)``: indexes the staged table as the partitions are
+      indexed, drops the value's old partition and attaches the staged one.
+    """
+    key = next(c for c in table.columns if c.name == table.partition_key)
+    parent = sql.Identifier(table.schema, table.name)
+    scientist = sql.Identifier(ROLE_NAMES["scientist"])
+    names = _function_names(table)
+    prefix = sql.Literal(f"{table.name}_")
+    pattern = sql.Literal(f"^(?:{key.pattern})$" if key.pattern else ".")
+    schema = sql.Literal(table.schema)
+    # Shared by the three: validate the value, serialise work on one value, name things.
+    preamble = sql.SQL(
+        """
+        if value is null or value !~ {pattern} then
+            raise exception using errcode = '22023',
+                message = format('invalid {key} %L: it must match {raw_pattern}', value);
+        end if;
+        perform pg_advisory_xact_lock(hashtextextended({parent_text} || value, 0));
+        part := {prefix} || left(md5(value), 20);
+        stage := part || '_new';
+        """
+    ).format(
+        pattern=pattern,
+        key=sql.SQL(table.partition_key),
+        raw_pattern=sql.SQL(key.pattern.replace("%", "%%") if key.pattern else "anything"),
+        parent_text=sql.Literal(f"{table.qualified_name}:"),
+        prefix=prefix,
+    )
+    indexes = [
+        sql.SQL("primary key ({})").format(
+            sql.SQL(", ").join(sql.Identifier(c) for c in table.primary_key)
+        ),
+        *(
+            sql.SQL("unique ({})").format(sql.SQL(", ").join(sql.Identifier(c) for c in columns))
+            for columns in table.unique
+        ),
+    ]
+    add_indexes = sql.SQL(", ").join(sql.SQL("add ") + index for index in indexes)
+    seq_index = (
+        sql.SQL("execute format('create index on %I.%I ({})', {schema}, stage);").format(
+            sql.Identifier(LOADED_SEQ_COLUMN), schema=schema
+        )
+        if table.incremental
+        else sql.SQL("")
+    )
+
+    def function(name: str, returns: str, body: sql.Composable) -> sql.Composable:
+        qualified = sql.Identifier(table.schema, name)
+        return sql.SQL(
+            """
+            create or replace function {qualified}(value text) returns {returns}
+            language plpgsql security definer set search_path = pg_catalog, pg_temp
+            as $function$
+            declare
+                part text;
+                stage text;
+            begin
+                {preamble}
+                {body}
+            end
+            $function$;
+            revoke all on function {qualified}(text) from public;
+            grant execute on function {qualified}(text) to {scientist};
+            """
+        ).format(
+            qualified=qualified,
+            returns=sql.SQL(returns),
+            preamble=preamble,
+            body=body,
+            scientist=scientist,
+        )
+
+    ensure = sql.SQL(
+        """
+        if to_regclass(format('%I.%I', {schema}, part)) is null then
+            execute format('create table %I.%I partition of {parent} for values in (%L)',
+                {schema}, part, value);
+        end if;
+        """
+    ).format(schema=schema, parent=parent)
+    stage = sql.SQL(
+        """
+        execute format('drop table if exists %I.%I', {schema}, stage);
+        execute format(
+            'create table %I.%I (like {parent} including defaults including constraints)',
+            {schema}, stage);
+        -- the partition's own bound, as a check: attaching then skips scanning the rows
+        execute format('alter table %I.%I add check ({key_ident} = %L)', {schema}, stage, value);
+        execute format('grant select, insert on %I.%I to {scientist}', {schema}, stage);
+        return format('%I.%I', {schema}, stage);
+        """
+    ).format(
+        schema=schema,
+        parent=parent,
+        key_ident=sql.Identifier(table.partition_key),
+        scientist=scientist,
+    )
+    publish = sql.SQL(
+        """
+        if to_regclass(format('%I.%I', {schema}, stage)) is null then
+            raise exception using errcode = '55000',
+                message = format('{key} %L has no staged rows to publish', value);
+        end if;
+        execute format('alter table %I.%I {add_indexes}', {schema}, stage);
+        {seq_index}
+        execute format('drop table if exists %I.%I', {schema}, part);
+        execute format('alter table %I.%I rename to %I', {schema}, stage, part);
+        execute format('alter table {parent} attach partition %I.%I for values in (%L)',
+            {schema}, part, value);
+        """
+    ).format(
+        schema=schema,
+        key=sql.SQL(table.partition_key),
+        add_indexes=sql.SQL(add_indexes.as_string(None).replace("%", "%%").replace("'", "''")),
+        seq_index=seq_index,
+        parent=parent,
+    )
+    return [
+        function(names["ensure"], "void", ensure),
+        function(names["stage"], "text", stage),
+        function(names["publish"], "void", publish),
+    ]
+
+
+def _migrate_to_partitioned(conn: psycopg.Connection, table: LandingTable) -> None:
+    """Turn a table that earlier versions created unpartitioned into the partitioned one.
+
+    Its rows move over in this transaction; views on it (dbt's staging view) are
+    dropped with it, and the next ``recdb build`` recreates them.
+    """
+    kind = conn.execute(
+        "select relkind from pg_class where oid = to_regclass(%s)", (table.qualified_name,)
+    ).fetchone()
+    if kind is None or kind[0] == "p":
+        return
+    old = sql.Identifier(table.schema, f"{table.name}_unpartitioned")
+    conn.execute(
+        sql.SQL("alter table {} rename to {}").format(
+            sql.Identifier(table.schema, table.name), sql.Identifier(f"{table.name}_unpartitioned")
+        )
+    )
+    conn.execute(table_ddl(table))
+    for function in run_partition_functions(table):
+        conn.execute(function)
+    values = conn.execute(
+        sql.SQL("select distinct {} from {}").format(sql.Identifier(table.partition_key), old)
+    ).fetchall()
+    for (value,) in values:
+        conn.execute(
+            sql.SQL("select {}(%s)").format(sql.SQL(partition_function(table, "ensure"))),
+            (value,),
+        )
+    columns = sql.SQL(", ").join(
+        sql.Identifier(c) for c in (*table.column_names, LOADED_SEQ_COLUMN)
+    )
+    conn.execute(
+        sql.SQL("insert into {} ({}) select {} from {}").format(
+            sql.Identifier(table.schema, table.name), columns, columns, old
+        )
+    )
+    conn.execute(sql.SQL("drop table {} cascade").format(old))

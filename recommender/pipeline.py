@@ -5,9 +5,9 @@
     print(report.describe())
 
 Reads through python_api (role scientist), writes ``recs.recommendations`` in
-one transaction through python_api: the run's earlier rows (if the run id was
-used before) are deleted first, then every user's list is written, in batches
-written by a background thread while the next batch is ranked.
+one transaction through python_api: every user's list is written, in batches
+written by a background thread while the next batch is ranked, and replaces the
+run's earlier rows (if the run id was used before) when the transaction commits.
 """
 
 from __future__ import annotations
@@ -172,14 +172,10 @@ def recommendation_frame(
     )
 
 
-def _delete_run(warehouse: Any, run_id: str) -> int:
-    """Inside the caller's transaction: delete the run's rows; how many there were."""
-    keys = warehouse.read(
-        "select run_id, user_id, rank from recs.recommendations where run_id = %s", [run_id]
-    )
-    if keys.empty:
-        return 0
-    return int(warehouse.delete("recommendations", keys))
+def _replace_run(warehouse: Any, run_id: str) -> int:
+    """Inside the caller's transaction: the run's rows written from now on replace its
+    earlier ones at commit (python_api swaps in a new partition); how many it had."""
+    return int(warehouse.replace_run(run_id))
 
 
 class _Writer:
@@ -254,7 +250,7 @@ def fit_and_write(
     *,
     meter: _Meter | None = None,
 ) -> tuple[TrainedModel, int, int]:
-    """In one transaction: delete the run's earlier rows and write the cold-start lists
+    """In one transaction that replaces the run's earlier rows: write the cold-start lists
     (a background thread, while ALS fits here), then rank the users with history in
     batches and write them (each batch written by the background thread while the next
     is ranked). Returns (the model, rows written, rows replaced).
@@ -269,7 +265,7 @@ def fit_and_write(
 
             def replace_and_write_cold_start() -> int:
                 """Runs in the writer thread while ALS fits in this one."""
-                replaced.append(_delete_run(warehouse, run_id))
+                replaced.append(_replace_run(warehouse, run_id))
                 frames = _cold_start_frames(prepared, cold_user_ids, run_id, k, rows_per_batch)
                 return sum(int(warehouse.write("recommendations", frame)) for frame in frames)
 

@@ -1,0 +1,175 @@
+"""recs.recommendations has one partition per run; python_api replaces a run atomically."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from python_api import ApiError, ValidationError, Warehouse
+from recdb.landing import RECOMMENDATIONS, ensure_landing_tables, partition_name
+from tests.integration.test_python_api import users_frame
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def warehouse(built_warehouse):
+    """The built warehouse with users 1-3 and no recommendations, as a scientist."""
+    built_warehouse.execute("truncate sim.users, sim.user_tastes, recs.recommendations")
+    with Warehouse("scientist", built_warehouse.settings("scientist")) as wh:
+        wh.write("users", users_frame((1, 2, 3)))
+        yield wh
+
+
+@pytest.fixture
+def title_ids(built_warehouse) -> list[str]:
+    return [r[0] for r in built_warehouse.query(
+        "select title_id from marts.dim_titles order by title_id limit 6"
+    )]  # fmt: skip
+
+
+def recommendations(run_id: str, title_ids: list[str], users=(1, 2), per_user=2, offset=0):
+    rows = [
+        {
+            "run_id": run_id,
+            "user_id": user,
+            "title_id": title_ids[offset + rank],
+            "rank": rank + 1,
+            "score": float(10 - rank),
+            "is_cold_start": False,
+        }
+        for user in users
+        for rank in range(per_user)
+    ]
+    return pd.DataFrame(rows)
+
+
+def run_rows(built_warehouse, run_id: str) -> list[tuple]:
+    return built_warehouse.query(
+        "select user_id, title_id, rank from recs.recommendations where run_id = %s "
+        "order by user_id, rank",
+        (run_id,),
+    )
+
+
+def partitions(built_warehouse) -> set[str]:
+    return {
+        r[0]
+        for r in built_warehouse.query(
+            "select inhrelid::regclass::text from pg_inherits "
+            "where inhparent = 'recs.recommendations'::regclass"
+        )
+    }
+
+
+def test_each_run_gets_its_own_partition(built_warehouse, warehouse, title_ids):
+    warehouse.write("recommendations", recommendations("a", title_ids))
+    warehouse.write("recommendations", recommendations("b", title_ids, users=(3,)))
+    names = partitions(built_warehouse)
+    assert {f"recs.{partition_name(RECOMMENDATIONS, r)}" for r in ("a", "b")} <= names
+    assert len(run_rows(built_warehouse, "a")) == 4 and len(run_rows(built_warehouse, "b")) == 2
+
+
+def test_replace_run_swaps_the_run_and_leaves_the_others(built_warehouse, warehouse, title_ids):
+    warehouse.write("recommendations", recommendations("a", title_ids))
+    warehouse.write("recommendations", recommendations("b", title_ids))
+    before_b = run_rows(built_warehouse, "b")
+    with warehouse.transaction():
+        assert warehouse.replace_run("a") == 4
+        warehouse.write("recommendations", recommendations("a", title_ids, users=(3,), offset=3))
+        # until the commit, everybody else still reads the old rows
+        assert len(run_rows(built_warehouse, "a")) == 4
+    assert run_rows(built_warehouse, "a") == [(3, title_ids[3], 1), (3, title_ids[4], 2)]
+    assert run_rows(built_warehouse, "b") == before_b
+    assert not any(name.endswith("_new") for name in partitions(built_warehouse))
+    staged = built_warehouse.scalar(
+        "select count(*) from pg_class where relname like 'recommendations%_new'"
+    )
+    assert staged == 0
+
+
+def test_a_new_run_can_be_staged_too(built_warehouse, warehouse, title_ids):
+    with warehouse.transaction():
+        assert warehouse.replace_run("fresh") == 0
+        warehouse.write("recommendations", recommendations("fresh", title_ids))
+    assert len(run_rows(built_warehouse, "fresh")) == 4
+
+
+def test_a_failed_replacement_keeps_the_old_rows(built_warehouse, warehouse, title_ids):
+    warehouse.write("recommendations", recommendations("a", title_ids))
+    before = run_rows(built_warehouse, "a")
+    bad = recommendations("a", title_ids, offset=3)
+    bad.loc[1, "title_id"] = bad.loc[0, "title_id"]  # the same title twice in one list
+    with pytest.raises(ApiError), warehouse.transaction():
+        warehouse.replace_run("a")
+        warehouse.write("recommendations", bad)
+    assert run_rows(built_warehouse, "a") == before
+    assert built_warehouse.scalar("select count(*) from pg_class where relname like '%_new'") == 0
+
+
+def test_the_old_partition_stays_when_the_key_is_repeated_across_batches(
+    built_warehouse, warehouse, title_ids
+):
+    warehouse.write("recommendations", recommendations("a", title_ids))
+    with (
+        pytest.raises(ApiError, match="already exists|twice|repeated|conflict"),
+        warehouse.transaction(),
+    ):
+        warehouse.replace_run("a")
+        warehouse.write("recommendations", recommendations("a", title_ids, users=(1,)))
+        warehouse.write("recommendations", recommendations("a", title_ids, users=(1,)))
+    assert len(run_rows(built_warehouse, "a")) == 4
+
+
+def test_replace_run_refuses_misuse(warehouse, title_ids):
+    with pytest.raises(ApiError, match="transaction"):
+        warehouse.replace_run("a")
+    with warehouse.transaction():
+        with pytest.raises(ValidationError, match="run_id") as caught:
+            warehouse.replace_run("no spaces; drop table sim.users")
+        assert caught.value.column == "run_id"
+        warehouse.replace_run("a")
+        with pytest.raises(ApiError, match="already being replaced"):
+            warehouse.replace_run("a")
+        mixed = pd.concat(
+            [recommendations("a", title_ids), recommendations("b", title_ids, offset=2)]
+        )
+        with pytest.raises(ValidationError, match="being replaced"):
+            warehouse.write("recommendations", mixed)
+        warehouse.write("recommendations", recommendations("a", title_ids))
+
+
+def test_the_scientist_cannot_call_the_functions_with_bad_ids(built_warehouse):
+    with pytest.raises(Exception, match="invalid run_id"):
+        built_warehouse.execute(
+            "select recs.ensure_run_id_partition('x; drop table sim.users')", role="scientist"
+        )
+    with pytest.raises(Exception, match="permission denied"):
+        built_warehouse.execute("select recs.stage_run_id('a')", role="analyst")
+
+
+def test_an_unpartitioned_table_from_an_earlier_version_is_migrated(built_warehouse):
+    built_warehouse.execute("drop table recs.recommendations cascade")
+    built_warehouse.execute(
+        "create table recs.recommendations (run_id text not null, user_id bigint not null, "
+        "title_id text not null, rank smallint not null, score double precision not null, "
+        "is_cold_start boolean not null, loaded_seq bigint not null default "
+        "nextval('sim.load_seq'), primary key (run_id, user_id, rank))"
+    )
+    built_warehouse.execute(
+        "insert into recs.recommendations (run_id, user_id, title_id, rank, score, "
+        "is_cold_start) values ('old', 1, 'tm1', 1, 1.0, false), ('old', 2, 'tm2', 1, 0.5, true),"
+        " ('older', 1, 'tm3', 1, 0.1, false)"
+    )
+    with built_warehouse.connect() as conn:
+        ensure_landing_tables(conn)
+        conn.commit()
+    kind = built_warehouse.scalar(
+        "select relkind from pg_class where oid = 'recs.recommendations'::regclass"
+    )
+    assert kind == "p"
+    assert built_warehouse.scalar("select count(*) from recs.recommendations") == 3
+    assert len(partitions(built_warehouse)) == 2
+    # dbt's staging view went with the old table; the next build brings it back
+    built_warehouse.dbt("run", "--select", "stg_recs__recommendations")
+    assert built_warehouse.scalar("select count(*) from staging.stg_recs__recommendations") == 3
