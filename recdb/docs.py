@@ -26,6 +26,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psycopg
+
 from recdb.db.connection import ConnectionSettings, connection_settings
 from recdb.errors import RecdbError
 from recdb.settings import project_dir, recdb_home
@@ -67,7 +69,7 @@ def _require_built(settings: ConnectionSettings) -> None:
     try:
         with settings.connect() as conn:
             built = conn.execute("select to_regclass('marts.dim_titles') is not null").fetchone()
-    except Exception as error:  # noqa: BLE001 - any failure to connect is the same advice
+    except psycopg.Error as error:
         raise DocsError(
             f"cannot reach the warehouse ({error}): run `recdb db start` "
             "(and `recdb demo` the first time)"
@@ -111,6 +113,17 @@ def undocumented(manifest: dict, catalog: dict, package: str = "recdb") -> list[
     return missing
 
 
+def stale_erd(manifest: dict) -> list[str]:
+    """A warning when the committed ERD no longer matches the models, else nothing."""
+    from recdb.erd import ERD_DOT, read_schema, to_dot
+
+    committed = project_dir() / ERD_DOT
+    current = to_dot(read_schema(manifest))
+    if committed.is_file() and committed.read_text(encoding="utf-8") == current:
+        return []
+    return [f"the ERD ({ERD_DOT}) is stale: run `recdb docs --erd` and commit docs/"]
+
+
 def _described(node: dict) -> bool:
     return bool((node.get("description") or "").strip())
 
@@ -145,6 +158,7 @@ def generate(settings: ConnectionSettings | None = None, target: Path | None = N
     manifest = json.loads((target / "manifest.json").read_text(encoding="utf-8"))
     catalog = json.loads((target / "catalog.json").read_text(encoding="utf-8"))
     warnings += [f"undocumented: {name}" for name in undocumented(manifest, catalog)]
+    warnings += stale_erd(manifest)
     for warning in warnings:
         logger.warning("%s", warning)
     return DocsSite(target, warnings)

@@ -111,9 +111,19 @@ def _area(node: dict) -> str | None:
 
 
 def _ref_name(expression: str | None) -> str | None:
-    """``ref('dim_titles')`` → ``dim_titles``; anything else → None."""
-    match = _REF.fullmatch(expression.strip()) if expression else None
-    return match.group("name") if match else None
+    """The model a constraint or test points at: ``ref('dim_titles')`` → ``dim_titles``.
+
+    A compiled manifest (after ``dbt docs generate``) holds the rendered
+    relation instead, ``"recdb"."marts"."dim_titles"``: its last part is the name.
+    """
+    if not expression:
+        return None
+    match = _REF.fullmatch(expression.strip())
+    if match:
+        return match.group("name")
+    if "(" in expression:  # source(...) or another macro: not a mart
+        return None
+    return expression.strip().split(".")[-1].strip('"') or None
 
 
 def _primary_key(node: dict) -> set[str]:

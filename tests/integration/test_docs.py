@@ -201,3 +201,8 @@ def test_example_query_runs_as_the_analyst_and_returns_rows(warehouse, path):
     rows = warehouse.query(path.read_text(encoding="utf-8"), role="analyst")
     assert rows
     assert all(value is not None for value in rows[0][:2])
+
+
+def test_recdb_docs_has_help(fresh_warehouse):
+    result = fresh_warehouse.recdb("docs", "--help")
+    assert "--port" in result.stdout and "--out" in result.stdout and "--erd" in result.stdout

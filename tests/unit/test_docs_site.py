@@ -121,3 +121,9 @@ def test_a_busy_port_is_an_error_that_says_to_choose_another(tmp_path):
             docs.make_server(site, port)
     finally:
         first.server_close()
+
+
+def test_a_stale_erd_is_a_warning():
+    assert docs.stale_erd({"nodes": {}}) == [
+        "the ERD (docs/erd.dot) is stale: run `recdb docs --erd` and commit docs/"
+    ]

@@ -190,3 +190,17 @@ def test_recdb_docs_erd_regenerates_the_committed_files(tmp_path):
     assert erd.recorded_digest((copy / erd.ERD_SVG).read_text(encoding="utf-8")) == (
         erd.source_digest(dot)
     )
+
+
+@pytest.mark.parametrize(
+    ("expression", "name"),
+    [
+        ("ref('dim_titles')", "dim_titles"),
+        ('ref( "dim_titles" )', "dim_titles"),
+        ('"recdb"."marts"."dim_titles"', "dim_titles"),  # as a compiled manifest holds it
+        ("source('sim', 'users')", None),
+        (None, None),
+    ],
+)
+def test_references_are_read_as_written_and_as_compiled(expression, name):
+    assert erd._ref_name(expression) == name
