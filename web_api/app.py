@@ -53,6 +53,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.db = Database(settings)
     app.state.similar = SimilarTitlesIndex()
+    app.state.cold_start = recommendations.ColdStartList()
     for module in (titles, users, sessions, recommendations, health):
         app.include_router(module.router)
     install_error_handlers(app)

@@ -91,9 +91,6 @@ class ColdStartList:
         return self._rows
 
 
-_COLD_START = ColdStartList()
-
-
 @router.get(
     "/v1/users/{user_id}/recommendations",
     response_model=Recommendations,
@@ -131,7 +128,7 @@ async def user_recommendations(
                 for r in rows
             ],
         }
-    cold = await _COLD_START.rows(db, who.role)
+    cold = await request.app.state.cold_start.rows(db, who.role)
     return {
         "user_id": user_id,
         "run_id": None,

@@ -1,0 +1,575 @@
+"""The web API without a database: auth, validation, error shapes, mapping python_api errors,
+the hot path's shaping of rows, the search's SQL, the HTTP client. (Against a real server and
+PostgreSQL: tests/integration/test_web_api.py.)"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import httpx
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+from psycopg import sql
+
+import python_api
+from web_api.app import create_app
+from web_api.client import RecdbClient
+from web_api.routes.titles import like_pattern, search_query
+from web_api.settings import ApiSettings, parse_api_keys
+
+ANALYST = "analyst-key-for-tests"
+SCIENTIST = "scientist-key-for-tests"
+USER = {
+    "user_id": 7,
+    "signup_at": "2024-01-05T10:00:00Z",
+    "birth_year": 1990,
+    "gender": "female",
+    "country_code": "US",
+    "plan": "basic",
+}
+SESSION = {
+    "session_id": 1,
+    "user_id": 7,
+    "title_id": "tm1",
+    "started_at": "2024-02-01T20:00:00+01:00",
+    "ended_at": "2024-02-01T21:00:00+01:00",
+    "minutes_watched": 60,
+    "completion_ratio": 0.5,
+}
+
+
+class FakeWarehouse:
+    """Records python_api calls; raises ``error`` when given."""
+
+    def __init__(self, error=None):
+        self.error = error
+        self.calls = []
+
+    def write(self, table, frame, upsert=False):
+        self.calls.append(("write", table, frame))
+        if self.error:
+            raise self.error
+        return len(frame)
+
+    def delete(self, table, keys):
+        self.calls.append(("delete", table, keys))
+        if self.error:
+            raise self.error
+        return 1
+
+    def update(self, table, rows):
+        self.calls.append(("update", table, rows))
+        if self.error:
+            raise self.error
+        return 1
+
+    def read(self, query, params=None):
+        return pd.DataFrame([{**USER, "signup_at": pd.Timestamp(USER["signup_at"])}]).assign(
+            plan="premium", churned_at=pd.NaT
+        )
+
+    def transaction(self):
+        import contextlib
+
+        return contextlib.nullcontext(self)
+
+
+class FakeDatabase:
+    """Stands in for web_api.db.Database: canned rows per query, a fake python_api."""
+
+    def __init__(self):
+        self.pools = {"analyst": object(), "scientist": object()}
+        self.rows_result = []
+        self.dicts_result = []
+        self.queries = []
+        self.warehouse = FakeWarehouse()
+        self.down = False
+
+    async def open(self):
+        pass
+
+    async def close(self):
+        pass
+
+    async def rows(self, role, query, params=()):
+        self.queries.append((role, query, list(params)))
+        return self.rows_result
+
+    async def dicts(self, role, query, params=()):
+        self.queries.append((role, query, list(params)))
+        return self.dicts_result
+
+    async def check(self, role):
+        return "OperationalError" if self.down else None
+
+    async def write(self, job):
+        return job(self.warehouse)
+
+
+@pytest.fixture
+def db():
+    return FakeDatabase()
+
+
+@pytest.fixture
+def client(db):
+    settings = ApiSettings(
+        parse_api_keys(f"{ANALYST}:analyst,{SCIENTIST}:scientist"), max_body_bytes=2000
+    )
+    app = create_app(settings)
+    app.state.db = db
+    with TestClient(app, raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+def as_analyst(**headers):
+    return {"X-API-Key": ANALYST, **headers}
+
+
+def as_scientist(**headers):
+    return {"X-API-Key": SCIENTIST, **headers}
+
+
+def error_of(response):
+    body = response.json()
+    assert set(body) == {"error"}
+    assert set(body["error"]) == {"status", "code", "message", "fields"}
+    assert body["error"]["status"] == response.status_code
+    return body["error"]
+
+
+# -- security ------------------------------------------------------------------------
+def test_no_key_is_401(client):
+    response = client.get("/v1/titles")
+    assert response.status_code == 401
+    assert error_of(response)["message"] == "missing X-API-Key header"
+    assert response.headers["www-authenticate"] == "X-API-Key"
+
+
+def test_a_wrong_key_is_401(client):
+    response = client.get("/v1/titles", headers={"X-API-Key": ANALYST + "x"})
+    assert response.status_code == 401
+    assert error_of(response)["message"] == "invalid API key"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("POST", "/v1/users", USER),
+        ("PATCH", "/v1/users/7", {"plan": "premium"}),
+        ("DELETE", "/v1/users/7", None),
+        ("POST", "/v1/sessions", SESSION),
+        ("DELETE", "/v1/recommendations/run-1", None),
+    ],
+)
+def test_an_analyst_key_on_a_write_is_403(client, db, method, path, body):
+    response = client.request(method, path, json=body, headers=as_analyst())
+    assert response.status_code == 403
+    assert "read-only" in error_of(response)["message"]
+    assert db.warehouse.calls == []
+
+
+def test_the_reads_use_the_keys_role(client, db):
+    db.dicts_result = []
+    client.get("/v1/titles", headers=as_analyst())
+    client.get("/v1/titles", headers=as_scientist())
+    assert [role for role, _, _ in db.queries] == ["analyst", "scientist"]
+
+
+def test_health_needs_no_key_and_says_when_the_database_is_down(client, db):
+    assert client.get("/v1/health").json() == {
+        "status": "ok",
+        "database": {"analyst": "ok", "scientist": "ok"},
+    }
+    db.down = True
+    response = client.get("/v1/health")
+    assert response.status_code == 503
+    assert response.json()["database"]["analyst"] == "OperationalError"
+
+
+# -- errors as JSON ------------------------------------------------------------------
+def test_an_unknown_path_is_a_json_404(client):
+    response = client.get("/v1/nothing-here", headers=as_analyst())
+    assert response.status_code == 404
+    assert error_of(response)["message"] == "no such path: /v1/nothing-here"
+
+
+def test_an_unexpected_failure_is_a_500_without_internals(client, db):
+    async def broken(*args, **kwargs):
+        raise RuntimeError("secret internals at /srv/app.py line 12")
+
+    db.rows = broken
+    response = client.get("/v1/users/7/recommendations", headers=as_analyst())
+    assert response.status_code == 500
+    assert error_of(response)["message"] == "internal error"
+    assert "secret" not in response.text and "Traceback" not in response.text
+
+
+def test_a_body_over_the_limit_is_413(client, db):
+    sessions = [dict(SESSION, session_id=i) for i in range(1, 40)]
+    response = client.post("/v1/sessions", json=sessions, headers=as_scientist())
+    assert response.status_code == 413
+    assert "larger than the limit of 2000 bytes" in error_of(response)["message"]
+    assert db.warehouse.calls == []
+
+
+def test_a_chunked_body_over_the_limit_is_413(client, db):
+    def chunks():
+        for _ in range(10):
+            yield b" " * 500
+
+    response = client.post(
+        "/v1/users",
+        content=chunks(),
+        headers=as_scientist(**{"content-type": "application/json"}),
+    )
+    assert response.status_code == 413
+
+
+def test_a_body_that_is_not_json_is_422(client):
+    response = client.post(
+        "/v1/users",
+        content=b"\xff\xfe not json",
+        headers=as_scientist(**{"content-type": "application/json"}),
+    )
+    assert response.status_code == 422
+    assert error_of(response)["fields"][0]["field"] == "body"
+
+
+# -- validation ----------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("path", "field"),
+    [
+        ("/v1/titles?year=1800", "query.year"),
+        ("/v1/titles?year=abc", "query.year"),
+        ("/v1/titles?limit=0", "query.limit"),
+        ("/v1/titles?limit=101", "query.limit"),
+        ("/v1/titles?offset=-1", "query.offset"),
+        ("/v1/titles?type=film", "query.type"),
+        ("/v1/titles?country=USA", "query.country"),
+        ("/v1/titles?q=", "query.q"),
+        ("/v1/titles?q=a%00b", "query.q"),
+        ("/v1/titles?is_all_time_best=maybe", "query.is_all_time_best"),
+        ("/v1/users/0", "path.user_id"),
+        ("/v1/users/abc", "path.user_id"),
+        ("/v1/users/9223372036854775808", "path.user_id"),
+        ("/v1/users/7/recommendations?k=0", "query.k"),
+        ("/v1/titles/tm1/similar?k=1000", "query.k"),
+    ],
+)
+def test_a_bad_parameter_is_422_naming_it(client, path, field):
+    response = client.get(path, headers=as_analyst())
+    assert response.status_code == 422
+    assert field in [f["field"] for f in error_of(response)["fields"]]
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"birth_year": 1800}, "body.birth_year"),
+        ({"birth_year": "1990"}, "body.birth_year"),
+        ({"birth_year": 1990.0}, "body.birth_year"),
+        ({"gender": "robot"}, "body.gender"),
+        ({"country_code": "usa"}, "body.country_code"),
+        ({"plan": None}, "body.plan"),
+        ({"signup_at": "2024-01-05T10:00:00"}, "body.signup_at"),  # no time zone
+        ({"signup_at": "yesterday"}, "body.signup_at"),
+        ({"user_id": 0}, "body.user_id"),
+        ({"user_id": 2**63}, "body.user_id"),
+        ({"loaded_seq": 5}, "body.loaded_seq"),
+    ],
+)
+def test_a_bad_user_is_422_naming_the_field(client, db, change, field):
+    response = client.post("/v1/users", json={**USER, **change}, headers=as_scientist())
+    assert response.status_code == 422
+    assert field in [f["field"] for f in error_of(response)["fields"]]
+    assert db.warehouse.calls == []
+
+
+def test_a_missing_field_is_named(client):
+    body = {k: v for k, v in USER.items() if k != "plan"}
+    response = client.post("/v1/users", json=body, headers=as_scientist())
+    assert [f["field"] for f in error_of(response)["fields"]] == ["body.plan"]
+
+
+def test_a_bad_session_in_a_list_is_named_by_position(client):
+    sessions = [SESSION, {**SESSION, "session_id": 2, "completion_ratio": 1.5}]
+    response = client.post("/v1/sessions", json=sessions, headers=as_scientist())
+    assert response.status_code == 422
+    assert [f["field"] for f in error_of(response)["fields"]] == ["body[1].completion_ratio"]
+
+
+def test_a_rating_needs_its_time(client):
+    response = client.post("/v1/sessions", json={**SESSION, "rating": 4}, headers=as_scientist())
+    assert response.status_code == 422
+    assert error_of(response)["fields"][0]["field"] == "body.rated_at"
+
+
+def test_an_empty_patch_is_422(client):
+    response = client.patch("/v1/users/7", json={}, headers=as_scientist())
+    assert response.status_code == 422
+    assert error_of(response)["fields"][0]["field"] == "body"
+
+
+# -- python_api's errors over HTTP -----------------------------------------------------
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [
+        (python_api.ValidationError("below the minimum", table="sim.users", column="x"), 422),
+        (python_api.ConflictError("key user_id=7 already exists", column="user_id"), 409),
+        (python_api.PermissionDeniedError("role may not do this"), 403),
+        (python_api.DatabaseError("server closed the connection"), 503),
+    ],
+)
+def test_python_api_errors_map_to_statuses(client, db, error, status):
+    db.warehouse.error = error
+    response = client.post("/v1/users", json=USER, headers=as_scientist())
+    assert response.status_code == status
+    detail = error_of(response)
+    if status == 503:
+        assert "server closed" not in detail["message"]  # no internals
+    if getattr(error, "column", None):
+        assert detail["fields"][0]["field"] == f"body.{error.column}"
+
+
+def test_an_unknown_reference_in_a_body_is_422_naming_the_row(client, db):
+    db.warehouse.error = python_api.NotFoundError(
+        "user_id=9 does not exist in sim.users", column="user_id", row_number=1
+    )
+    response = client.post("/v1/sessions", json=[SESSION, SESSION], headers=as_scientist())
+    assert response.status_code == 422
+    assert error_of(response)["fields"][0]["field"] == "body[1].user_id"
+
+
+def test_unknown_users_are_404_on_change_and_delete(client, db):
+    db.warehouse.error = python_api.NotFoundError("no row with key {'user_id': 7}")
+    assert client.patch("/v1/users/7", json={"plan": "basic"}, headers=as_scientist()).json()[
+        "error"
+    ]["message"] == ("no user 7")
+    assert client.delete("/v1/users/7", headers=as_scientist()).status_code == 404
+
+
+def test_deleting_a_user_with_sessions_is_409(client, db):
+    db.warehouse.error = python_api.ValidationError("user_id=7 is still referenced")
+    assert client.delete("/v1/users/7", headers=as_scientist()).status_code == 409
+
+
+# -- writes ----------------------------------------------------------------------------
+def test_a_user_is_written_through_python_api(client, db):
+    response = client.post("/v1/users", json=USER, headers=as_scientist())
+    assert response.status_code == 201
+    assert response.headers["location"] == "/v1/users/7"
+    assert response.json() == {**USER, "churned_at": None}
+    (call,) = db.warehouse.calls
+    assert call[:2] == ("write", "users")
+    frame = call[2]
+    assert list(frame.columns) == [
+        "user_id", "signup_at", "birth_year", "gender", "country_code", "plan", "churned_at"
+    ]  # fmt: skip
+    assert frame["signup_at"].iloc[0] == dt.datetime(2024, 1, 5, 10, tzinfo=dt.UTC)
+
+
+def test_sessions_and_their_ratings_are_written_together(client, db):
+    rated = {**SESSION, "session_id": 2, "rating": 5, "rated_at": "2024-02-01T21:00:00Z"}
+    response = client.post("/v1/sessions", json=[SESSION, rated], headers=as_scientist())
+    assert response.status_code == 201
+    assert response.json()["written"] == 2
+    tables = [(c[1], len(c[2])) for c in db.warehouse.calls]
+    assert tables == [("sessions", 2), ("ratings", 1)]
+    ratings = db.warehouse.calls[1][2]
+    assert ratings.to_dict("records")[0]["session_id"] == 2
+
+
+def test_patch_sends_only_the_fields_given(client, db):
+    response = client.patch(
+        "/v1/users/7", json={"plan": "premium", "churned_at": None}, headers=as_scientist()
+    )
+    assert response.status_code == 200
+    (call,) = db.warehouse.calls
+    assert call[2].to_dict("records") == [{"user_id": 7, "plan": "premium", "churned_at": None}]
+    assert response.json()["churned_at"] is None
+
+
+def test_a_batch_of_recommendations_is_written_as_one_frame(client, db):
+    rows = [
+        {"user_id": 1, "title_id": "tm1", "rank": r, "score": 1.0 / r, "is_cold_start": False}
+        for r in (1, 2)
+    ]
+    response = client.post(
+        "/v1/recommendations", json={"run_id": "r-1", "rows": rows}, headers=as_scientist()
+    )
+    assert response.status_code == 201 and response.json() == {"written": 2}
+    frame = db.warehouse.calls[0][2]
+    assert list(frame.columns) == [
+        "run_id",
+        "user_id",
+        "title_id",
+        "rank",
+        "score",
+        "is_cold_start",
+    ]
+    assert set(frame["run_id"]) == {"r-1"}
+
+
+# -- the hot path ----------------------------------------------------------------------
+def test_a_users_list_from_the_newest_run(client, db):
+    db.rows_result = [
+        ("run-2", 1, "tm1", "One", "movie", 2020, 7.5, 0.9, False),
+        ("run-2", 2, "ts2", None, "show", None, None, 0.8, False),
+    ]
+    response = client.get("/v1/users/7/recommendations?k=2", headers=as_analyst())
+    assert response.json() == {
+        "user_id": 7,
+        "run_id": "run-2",
+        "is_cold_start": False,
+        "items": [
+            {"rank": 1, "title_id": "tm1", "title_name": "One", "title_type": "movie",
+             "release_year": 2020, "imdb_score": 7.5, "score": 0.9},
+            {"rank": 2, "title_id": "ts2", "title_name": None, "title_type": "show",
+             "release_year": None, "imdb_score": None, "score": 0.8},
+        ],
+    }  # fmt: skip
+    _, query, params = db.queries[0]
+    assert params == [2, 7]  # bound, never pasted in
+    assert "%s" in query and "7" not in query.replace("%s", "")
+
+
+def test_an_unknown_user_is_404(client, db):
+    db.rows_result = []
+    response = client.get("/v1/users/7/recommendations", headers=as_analyst())
+    assert response.status_code == 404
+    assert error_of(response)["message"] == "no user 7"
+
+
+def test_a_user_without_a_list_gets_the_cold_start_list(client, db):
+    answers = [
+        [(None,) * 9],  # the user exists; the run has no list for them
+        [("tm9", "Nine", "movie", 2001, 8.0, 2.5), ("tm8", "Eight", "movie", 2002, 7.0, 2.4)],
+    ]
+
+    async def rows(role, query, params=()):
+        db.queries.append((role, query, list(params)))
+        return answers.pop(0)
+
+    db.rows = rows
+    response = client.get("/v1/users/7/recommendations?k=1", headers=as_analyst())
+    assert response.status_code == 200
+    assert response.json() == {
+        "user_id": 7,
+        "run_id": None,
+        "is_cold_start": True,
+        "items": [{"rank": 1, "title_id": "tm9", "title_name": "Nine", "title_type": "movie",
+                   "release_year": 2001, "imdb_score": 8.0, "score": 2.5}],
+    }  # fmt: skip
+    assert "count(distinct user_id)" in db.queries[-1][1]
+
+
+# -- search SQL ------------------------------------------------------------------------
+def test_like_patterns_take_wildcards_literally():
+    assert like_pattern("50%_off\\") == "%50\\%\\_off\\\\%"
+
+
+def test_the_search_binds_every_value():
+    query, params = search_query(
+        q="o'neil; drop table x",
+        genre="Drama",
+        country="us",
+        year=2020,
+        title_type="movie",
+        is_all_time_best=True,
+        limit=5,
+        offset=10,
+    )
+    text = query.as_string()
+    assert "drop table" not in text and "o'neil" not in text
+    assert params == ["%o'neil; drop table x%", "drama", "US", 2020, "movie", True, 6, 10]
+    assert text.count("%s") == len(params)
+    bare, bare_params = search_query(
+        q=None, genre=None, country=None, year=None, title_type=None,
+        is_all_time_best=None, limit=20, offset=0,
+    )  # fmt: skip
+    assert "where" not in bare.as_string() and bare_params == [21, 0]
+    assert isinstance(bare, sql.Composed)
+
+
+# -- OpenAPI ---------------------------------------------------------------------------
+def test_the_openapi_spec_documents_every_route_and_its_errors(client):
+    spec = client.get("/openapi.json").json()
+    assert set(spec["paths"]) >= {
+        "/v1/titles", "/v1/titles/{title_id}", "/v1/titles/{title_id}/similar", "/v1/users",
+        "/v1/users/{user_id}", "/v1/sessions", "/v1/users/{user_id}/sessions",
+        "/v1/users/{user_id}/recommendations", "/v1/recommendations", "/v1/health",
+    }  # fmt: skip
+    search = spec["paths"]["/v1/titles"]["get"]
+    assert {p["name"] for p in search["parameters"]} == {
+        "q", "genre", "country", "year", "type", "is_all_time_best", "limit", "offset"
+    }  # fmt: skip
+    error_ref = search["responses"]["422"]["content"]["application/json"]["schema"]["$ref"]
+    assert error_ref.endswith("/ErrorResponse")
+    assert spec["components"]["securitySchemes"]["APIKeyHeader"]["name"] == "X-API-Key"
+    assert client.get("/docs").status_code == 200
+
+
+# -- the HTTP client -------------------------------------------------------------------
+def test_the_client_sends_the_key_and_batches_rows(monkeypatch):
+    seen = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        body = json.loads(request.content)
+        return httpx.Response(201, json={"written": len(body["rows"])})
+
+    monkeypatch.setattr("web_api.client.BATCH_ROWS", 2)
+    frame = pd.DataFrame(
+        {
+            "run_id": ["r"] * 5,
+            "user_id": [1, 1, 2, 2, 3],
+            "title_id": ["a", "b", "a", "b", "a"],
+            "rank": [1, 2, 1, 2, 1],
+            "score": [0.5] * 5,
+            "is_cold_start": [False] * 5,
+        }
+    )
+    client = RecdbClient("http://api.test/", "k" * 20, transport=httpx.MockTransport(handler))
+    assert client.write_recommendations("r", frame) == 5
+    assert [len(json.loads(r.content)["rows"]) for r in seen] == [2, 2, 1]
+    assert all(r.headers["x-api-key"] == "k" * 20 for r in seen)
+    assert json.loads(seen[0].content)["rows"][0] == {
+        "user_id": 1, "title_id": "a", "rank": 1, "score": 0.5, "is_cold_start": False
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [
+        (422, python_api.ValidationError),
+        (409, python_api.ConflictError),
+        (404, python_api.NotFoundError),
+        (401, python_api.PermissionDeniedError),
+        (403, python_api.PermissionDeniedError),
+        (503, python_api.DatabaseError),
+    ],
+)
+def test_the_client_raises_python_api_errors(status, error):
+    body = {"error": {"status": status, "code": "x", "message": "why", "fields": []}}
+    transport = httpx.MockTransport(lambda request: httpx.Response(status, json=body))
+    client = RecdbClient("http://api.test", "k" * 20, transport=transport)
+    with pytest.raises(error, match="why"):
+        client.health()
+
+
+def test_the_client_needs_a_key(monkeypatch):
+    monkeypatch.delenv("RECDB_API_KEY", raising=False)
+    with pytest.raises(python_api.PermissionDeniedError, match="set RECDB_API_KEY"):
+        RecdbClient("http://api.test")
+
+
+def test_an_unreachable_server_is_a_database_error():
+    def refuse(request):
+        raise httpx.ConnectError("connection refused")
+
+    client = RecdbClient("http://api.test", "k" * 20, transport=httpx.MockTransport(refuse))
+    with pytest.raises(python_api.DatabaseError, match="cannot reach the web API"):
+        client.health()
