@@ -517,6 +517,7 @@ def demo() -> None:
         "The warehouse is built. Connect as the read-only analyst:",
         f"  psql '{analyst.url()}'",
         "  then e.g.: select * from marts.dim_titles where is_all_time_best limit 5;",
+        "Every table and column is described in the docs: recdb docs (http://127.0.0.1:8080).",
         "Other roles: recdb db url --role owner|scientist. Stop with: recdb db stop",
     ]
     click.echo("\n".join(lines))
