@@ -360,6 +360,13 @@ def _run_with_progress(label: str, job):  # noqa: ANN001, ANN202 - job(progress)
     is_flag=True,
     help="Print the default config, every hyper-parameter documented, and exit.",
 )
+@click.option(
+    "--api-url",
+    default=None,
+    metavar="URL",
+    help="Write the rows over HTTP to the web API at URL (`recdb serve`) instead of "
+    "in-process; the key is $RECDB_API_KEY (a scientist's). Batches are each written whole.",
+)
 def recommend(
     k: int,
     config_path: Path | None,
@@ -367,6 +374,7 @@ def recommend(
     user_id: int | None,
     title_id: str | None,
     print_config: bool,
+    api_url: str | None,
 ) -> None:
     """Fit implicit ALS on the marts and write every user's top k to recs.recommendations.
 
@@ -398,7 +406,9 @@ def recommend(
     try:
         report = _run_with_progress(
             "recommending",
-            lambda progress: recommender.recommend(k, config, run_id, progress=progress),
+            lambda progress: recommender.recommend(
+                k, config, run_id, progress=progress, api_url=api_url
+            ),
         )
     finally:
         for name, level in previous.items():

@@ -8,6 +8,9 @@ Reads through python_api (role scientist), writes ``recs.recommendations`` in
 one transaction through python_api: every user's list is written, in batches
 written by a background thread while the next batch is ranked, and replaces the
 run's earlier rows (if the run id was used before) when the transaction commits.
+Another :class:`RecommendationSink` can take the rows instead:
+``recommend(api_url=...)`` sends them over HTTP to the web API
+(:mod:`web_api.client`).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -178,12 +181,44 @@ def _replace_run(warehouse: Any, run_id: str) -> int:
     return int(warehouse.replace_run(run_id))
 
 
+class RecommendationSink(Protocol):
+    """Where a run's rows go: python_api in-process (the default), or the web API."""
+
+    def transaction(self) -> contextlib.AbstractContextManager[Any]:
+        """The context the run's rows are written in (all or nothing where it can)."""
+
+    def replace_run(self, run_id: str) -> int:
+        """The rows written from now on replace the run's earlier ones; how many it had."""
+
+    def write(self, frame: pd.DataFrame) -> int:
+        """Write rows of recs.recommendations; how many were written."""
+
+
+class WarehouseSink:
+    """The default sink: python_api, one transaction for the whole run."""
+
+    def __init__(self, warehouse: Any) -> None:
+        self._warehouse = warehouse
+
+    def transaction(self) -> contextlib.AbstractContextManager[Any]:
+        """python_api's transaction: the run is written whole or not at all."""
+        return self._warehouse.transaction()
+
+    def replace_run(self, run_id: str) -> int:
+        """python_api swaps the run's new rows in at commit."""
+        return _replace_run(self._warehouse, run_id)
+
+    def write(self, frame: pd.DataFrame) -> int:
+        """One batch, through python_api's validation and COPY."""
+        return int(self._warehouse.write("recommendations", frame))
+
+
 class _Writer:
     """Writes batches of rows to recs.recommendations from one background thread, in order,
     inside the caller's transaction; at most one batch waits while another is written."""
 
-    def __init__(self, warehouse: Any) -> None:
-        self._warehouse = warehouse
+    def __init__(self, sink: RecommendationSink) -> None:
+        self._sink = sink
         self._pool = ThreadPoolExecutor(1, "recommender-writer")
         self._pending: list[Future[int]] = []
         self.rows = 0
@@ -194,7 +229,7 @@ class _Writer:
         self._pending.append(self._pool.submit(job))
 
     def write(self, frame: pd.DataFrame) -> None:
-        self.submit(lambda: int(self._warehouse.write("recommendations", frame)))
+        self.submit(lambda: int(self._sink.write(frame)))
 
     def wait(self) -> int:
         for future in self._pending:
@@ -249,25 +284,28 @@ def fit_and_write(
     k: int,
     *,
     meter: _Meter | None = None,
+    sink: RecommendationSink | None = None,
 ) -> tuple[TrainedModel, int, int]:
     """In one transaction that replaces the run's earlier rows: write the cold-start lists
     (a background thread, while ALS fits here), then rank the users with history in
     batches and write them (each batch written by the background thread while the next
-    is ranked). Returns (the model, rows written, rows replaced).
+    is ranked). Returns (the model, rows written, rows replaced). ``sink``: where the rows
+    go (default: ``warehouse``, through python_api).
     """
     meter = meter or _Meter(None)
+    sink = sink or WarehouseSink(warehouse)
     batch = prepared.config.recommend.batch_users
     rows_per_batch = max(1, batch * 10 // k)  # cold-start rows are cheap to make: same size
-    writer = _Writer(warehouse)
+    writer = _Writer(sink)
     replaced: list[int] = []
     try:
-        with warehouse.transaction(), _abandoning(writer):
+        with sink.transaction(), _abandoning(writer):
 
             def replace_and_write_cold_start() -> int:
                 """Runs in the writer thread while ALS fits in this one."""
-                replaced.append(_replace_run(warehouse, run_id))
+                replaced.append(sink.replace_run(run_id))
                 frames = _cold_start_frames(prepared, cold_user_ids, run_id, k, rows_per_batch)
-                return sum(int(warehouse.write("recommendations", frame)) for frame in frames)
+                return sum(int(sink.write(frame)) for frame in frames)
 
             writer.submit(replace_and_write_cold_start)
             with meter.phase("fit"):
@@ -302,6 +340,8 @@ def recommend(
     *,
     warehouse: Any = None,
     progress: ProgressCallback | None = None,
+    api_url: str | None = None,
+    sink: RecommendationSink | None = None,
 ) -> RecommendReport:
     """Fit ALS on the marts and write the top ``k`` unseen titles of every user.
 
@@ -313,6 +353,12 @@ def recommend(
     ``$RECDB_HOME/models/<run_id>/``. ``config``: a :class:`RecommenderConfig`,
     a TOML file, or None (the defaults). The same data and config (seed
     included) give the same recommendations.
+
+    ``api_url``: send the rows over HTTP to the web API at that URL instead (the key
+    from ``$RECDB_API_KEY``, a scientist's), in batches each written whole: the run's
+    earlier rows are deleted first, and a run that fails half-way keeps the batches
+    sent (re-running its id replaces them). ``sink``: any other
+    :class:`RecommendationSink`. Reading is in-process either way.
 
     Raises EmptyMartsError when there are no sessions yet,
     RecommenderConfigError for a bad config, and python_api errors translated
@@ -327,6 +373,11 @@ def recommend(
     import python_api
 
     own_connection = warehouse is None
+    own_sink = sink is None and api_url is not None
+    if own_sink:
+        from web_api.client import RecdbClient
+
+        sink = RecdbClient(api_url).recommendation_sink()
     if own_connection:
         warehouse = python_api.connect(role="scientist")
     try:
@@ -338,15 +389,22 @@ def recommend(
             del dataset
         try:
             model, written, replaced = fit_and_write(
-                warehouse, prepared, cold_users, run_id, k, meter=meter
+                warehouse, prepared, cold_users, run_id, k, meter=meter, sink=sink
             )
         except python_api.ApiError as error:
+            kept = (
+                "nothing was written"
+                if sink is None
+                else "batches already written are kept: re-run the id to replace them"
+            )
             raise RecommenderError(
-                f"recs.recommendations refused run {run_id}: {error} (nothing was written)"
+                f"recs.recommendations refused run {run_id}: {error} ({kept})"
             ) from None
     finally:
         if own_connection:
             warehouse.close()
+        if own_sink:
+            sink.close()
     with meter.phase("save"):
         model.info.update(
             {

@@ -165,8 +165,6 @@ class HttpRecommendationSink:
         self._run_id = run_id
         return self.client.delete_run(run_id)
 
-    delete_run = replace_run
-
     def write(self, frame: pd.DataFrame) -> int:
         """POST the rows (one run's)."""
         run_id = str(frame["run_id"].iloc[0]) if len(frame) else self._run_id
