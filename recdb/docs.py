@@ -37,9 +37,8 @@ logger = logging.getLogger(__name__)
 
 #: Folders of the project that dbt copies into the site (dbt_project.yml's asset-paths).
 ASSET_PATHS = ("docs",)
-#: Node types that must carry a description.
-DESCRIBED_RESOURCES = frozenset(("model", "seed", "snapshot", "analysis"))
-DEFAULT_PORT = 8080
+#: Node types that must carry a description (macros and built columns too).
+DESCRIBED_RESOURCES = frozenset(("model", "seed", "snapshot", "analysis", "source", "exposure"))
 
 
 class DocsError(RecdbError):
@@ -93,7 +92,7 @@ def undocumented(manifest: dict, catalog: dict, package: str = "recdb") -> list[
         if node.get("package_name") != package:
             continue
         kind = node["resource_type"]
-        if kind in DESCRIBED_RESOURCES | {"source", "exposure"} and not _described(node):
+        if kind in DESCRIBED_RESOURCES and not _described(node):
             missing.append(f"{kind} {unique_id}")
     for unique_id, macro in sorted(manifest["macros"].items()):
         if macro["package_name"] == package and not _described(macro):
