@@ -165,7 +165,10 @@ class Warehouse:
             schema, table = self._resolve_table(match.group(1), match.group(2))
             query = _render(sql.SQL("select * from {}").format(sql.Identifier(schema, table)))
             return _to_pandas(self._fetch(query, read_only=True))
-        return _to_pandas(self._fetch_with(table_or_sql, params))
+        # The driver streams results as `copy (query) to stdout`: a final `;` (as SQL
+        # files end) would be a syntax error inside those parentheses.
+        query = re.sub(r"[\s;]+$", "", table_or_sql)
+        return _to_pandas(self._fetch_with(query, params))
 
     def _fetch(self, query: str, *, read_only: bool = False) -> pa.Table:
         conn = self._connection()

@@ -134,6 +134,9 @@ def test_reads_tables_marts_and_parameterised_queries(warehouse):
         "select title_id from marts.dim_titles where release_year >= %(year)s", {"year": year}
     )
     assert len(recent) == int((titles.release_year >= year).sum())
+    # a query as SQL files hold it, ending in a semicolon
+    from_file = warehouse.read("select count(*) as n from marts.dim_titles;\n")
+    assert from_file.n.iloc[0] == len(titles)
 
 
 def test_upsert_replaces_and_update_changes_a_plan(warehouse, built_warehouse):
