@@ -33,7 +33,7 @@ class Caller:
         return self.role == WRITE_ROLE
 
 
-def caller(request: Request, key: Annotated[str | None, Security(_api_key)]) -> Caller:
+async def caller(request: Request, key: Annotated[str | None, Security(_api_key)]) -> Caller:
     """The caller of a request: 401 without a valid key."""
     settings: ApiSettings = request.app.state.settings
     role = settings.role_for(key)
@@ -43,7 +43,7 @@ def caller(request: Request, key: Annotated[str | None, Security(_api_key)]) -> 
     return Caller(role)
 
 
-def writer(who: Annotated[Caller, Depends(caller)]) -> Caller:
+async def writer(who: Annotated[Caller, Depends(caller)]) -> Caller:
     """The caller of a write: 403 unless their key may write."""
     if not who.may_write:
         raise ApiHttpError(403, f"the {who.role} key is read-only: writes need a {WRITE_ROLE} key")
