@@ -6,12 +6,13 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from web_api.db import Database
 from web_api.errors import install_error_handlers
 from web_api.middleware import BodySizeLimit
 from web_api.routes import health, recommendations, sessions, titles, users
+from web_api.routes.common import reject_unknown_query
 from web_api.settings import ApiSettings
 from web_api.similar import SimilarTitlesIndex
 
@@ -49,6 +50,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         openapi_url="/openapi.json",
         docs_url="/docs",
         redoc_url=None,
+        dependencies=[Depends(reject_unknown_query)],
     )
     app.state.settings = settings
     app.state.db = Database(settings)

@@ -288,6 +288,27 @@ def test_a_bad_user_is_422_naming_the_field(client, db, change, field):
     assert db.warehouse.calls == []
 
 
+@pytest.mark.parametrize(
+    ("path", "field"),
+    [
+        ("/v1/titles?gnere=drama", "query.gnere"),
+        ("/v1/users/7/recommendations?k=3&limit=5", "query.limit"),
+        ("/v1/users/7?verbose=1", "query.verbose"),
+    ],
+)
+def test_an_unknown_query_parameter_is_422_naming_it(client, db, path, field):
+    response = client.get(path, headers=as_analyst())
+    assert response.status_code == 422
+    assert [f["field"] for f in error_of(response)["fields"]] == [field]
+    assert db.queries == []
+
+
+def test_every_declared_query_parameter_is_known(client, db):
+    db.dicts_result = []
+    query = "q=a&genre=drama&country=US&year=2000&type=movie&is_all_time_best=true&limit=5"
+    assert client.get(f"/v1/titles?{query}&offset=0", headers=as_analyst()).status_code == 200
+
+
 def test_a_missing_field_is_named(client):
     body = {k: v for k, v in USER.items() if k != "plan"}
     response = client.post("/v1/users", json=body, headers=as_scientist())

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Annotated, Any
 
 from fastapi import Query, Request
 
 from web_api.db import Database
+from web_api.errors import ApiHttpError
 from web_api.schemas import ErrorResponse
 
 _DESCRIPTIONS = {
@@ -41,3 +43,35 @@ Offset = Annotated[int, Query(ge=0, le=1_000_000, description="Items to skip.")]
 def next_offset(rows: list[Any], limit: int, offset: int) -> int | None:
     """The next page's offset when a ``limit + 1`` query found one more row, else None."""
     return offset + limit if len(rows) > limit else None
+
+
+_QUERY_NAMES: dict[int, frozenset[str]] = {}
+
+
+def _query_names(dependant: Any) -> Iterator[str]:
+    """The query parameters of an endpoint and of its dependencies."""
+    for param in dependant.query_params:
+        yield param.alias
+    for sub in dependant.dependencies:
+        yield from _query_names(sub)
+
+
+async def reject_unknown_query(request: Request) -> None:
+    """A query parameter the route does not take is a 422 (``?gnere=drama`` must not
+    silently return every genre)."""
+    if not request.query_params:
+        return
+    route = request.scope.get("route")
+    if route is None or not hasattr(route, "dependant"):
+        return
+    known = _QUERY_NAMES.get(id(route))
+    if known is None:
+        known = _QUERY_NAMES[id(route)] = frozenset(_query_names(route.dependant))
+    unknown = [name for name in request.query_params if name not in known]
+    if unknown:
+        takes = ", ".join(sorted(known)) or "none"
+        raise ApiHttpError(
+            422,
+            f"unknown query parameter {unknown[0]!r}; this path takes: {takes}",
+            fields=[{"field": f"query.{name}", "message": "unknown parameter"} for name in unknown],
+        )
