@@ -1,3 +1,5 @@
+{{ config(indexes=[{'columns': ['title_id']}]) }}
+
 with
 
 credits as (

@@ -4,7 +4,7 @@
         incremental_strategy='merge',
         unique_key='session_id',
         on_schema_change='fail',
-        indexes=[{'columns': ['loaded_seq']}],
+        indexes=[{'columns': ['loaded_seq']}, {'columns': ['user_id']}],
         pre_hook="{{ lock_for_consistent_read([ref('stg_sim__sessions'), ref('stg_sim__ratings')]) }}",
         post_hook="{% if not is_incremental() %}{{ analyze_table(this) }}{% endif %}"
     )
