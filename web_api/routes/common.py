@@ -45,7 +45,8 @@ def next_offset(rows: list[Any], limit: int, offset: int) -> int | None:
     return offset + limit if len(rows) > limit else None
 
 
-_QUERY_NAMES: dict[int, frozenset[str]] = {}
+#: Each route's query parameter names (the route's own attribute: routes are not hashable).
+_NAMES_ATTRIBUTE = "_recdb_query_names"
 
 
 def _query_names(dependant: Any) -> Iterator[str]:
@@ -64,9 +65,10 @@ async def reject_unknown_query(request: Request) -> None:
     route = request.scope.get("route")
     if route is None or not hasattr(route, "dependant"):
         return
-    known = _QUERY_NAMES.get(id(route))
+    known = getattr(route, _NAMES_ATTRIBUTE, None)
     if known is None:
-        known = _QUERY_NAMES[id(route)] = frozenset(_query_names(route.dependant))
+        known = frozenset(_query_names(route.dependant))
+        setattr(route, _NAMES_ATTRIBUTE, known)
     unknown = [name for name in request.query_params if name not in known]
     if unknown:
         takes = ", ".join(sorted(known)) or "none"
