@@ -493,6 +493,10 @@ def run_partition_functions(table: LandingTable) -> list[sql.Composable]:
             {schema}, stage);
         -- the partition's own bound, as a check: attaching then skips scanning the rows
         execute format('alter table %I.%I add check ({key_ident} = %L)', {schema}, stage, value);
+        -- one loaded_seq for the whole run (drawn now): a sequence call per row costs
+        -- more than the rest of the row's default handling
+        execute format('alter table %I.%I alter column {seq_column} set default %s',
+            {schema}, stage, nextval({sequence}));
         execute format('grant select, insert on %I.%I to {scientist}', {schema}, stage);
         return format('%I.%I', {schema}, stage);
         """
@@ -500,6 +504,8 @@ def run_partition_functions(table: LandingTable) -> list[sql.Composable]:
         schema=schema,
         parent=parent,
         key_ident=sql.Identifier(table.partition_key),
+        seq_column=sql.Identifier(LOADED_SEQ_COLUMN),
+        sequence=sql.Literal(".".join(LOAD_SEQUENCE)),
         scientist=scientist,
     )
     publish = sql.SQL(
@@ -514,6 +520,8 @@ def run_partition_functions(table: LandingTable) -> list[sql.Composable]:
         execute format('alter table %I.%I rename to %I', {schema}, stage, part);
         execute format('alter table {parent} attach partition %I.%I for values in (%L)',
             {schema}, part, value);
+        -- from now on rows come in through the parent, like every other partition's
+        execute format('revoke insert on %I.%I from {scientist}', {schema}, part);
         """
     ).format(
         schema=schema,
@@ -521,6 +529,7 @@ def run_partition_functions(table: LandingTable) -> list[sql.Composable]:
         add_indexes=sql.SQL(add_indexes.as_string(None).replace("%", "%%").replace("'", "''")),
         seq_index=seq_index,
         parent=parent,
+        scientist=scientist,
     )
     return [
         function(names["ensure"], "void", ensure),

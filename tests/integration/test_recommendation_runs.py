@@ -80,6 +80,12 @@ def test_replace_run_swaps_the_run_and_leaves_the_others(built_warehouse, wareho
         # until the commit, everybody else still reads the old rows
         assert len(run_rows(built_warehouse, "a")) == 4
     assert run_rows(built_warehouse, "a") == [(3, title_ids[3], 1), (3, title_ids[4], 2)]
+    # the replaced run's rows carry one loaded_seq, newer than every earlier row's
+    seqs = built_warehouse.query(
+        "select min(loaded_seq), max(loaded_seq) from recs.recommendations group by run_id "
+        "order by run_id"
+    )
+    assert seqs[0][0] == seqs[0][1] > seqs[1][1]
     assert run_rows(built_warehouse, "b") == before_b
     assert not any(name.endswith("_new") for name in partitions(built_warehouse))
     staged = built_warehouse.scalar(
