@@ -307,6 +307,9 @@ def test_a_patch_changes_the_landing_row(api):
         "PATCH", "/v1/users/900001", json={"churned_at": "2020-01-01T00:00:00Z"}
     )
     assert before_signup.status_code == 422
+    assert before_signup.json()["error"]["fields"] == [
+        {"field": "body.churned_at", "message": "breaks the rule churned_at >= signup_at"}
+    ]
     assert api.send("PATCH", "/v1/users/900999", json={"plan": "basic"}).status_code == 404
 
 

@@ -372,6 +372,19 @@ def test_unknown_users_are_404_on_change_and_delete(client, db):
     assert client.delete("/v1/users/7", headers=as_scientist()).status_code == 404
 
 
+def test_a_change_breaking_a_rule_with_the_stored_row_names_the_field(client, db):
+    db.warehouse.error = python_api.ValidationError(
+        "breaks users_check: Failing row contains (...)", table="sim.users"
+    )
+    response = client.patch(
+        "/v1/users/7", json={"churned_at": "2000-01-01T00:00:00Z"}, headers=as_scientist()
+    )
+    assert response.status_code == 422
+    assert error_of(response)["fields"] == [
+        {"field": "body.churned_at", "message": "breaks the rule churned_at >= signup_at"}
+    ]
+
+
 def test_deleting_a_user_with_sessions_is_409(client, db):
     db.warehouse.error = python_api.ValidationError("user_id=7 is still referenced")
     assert client.delete("/v1/users/7", headers=as_scientist()).status_code == 409

@@ -90,7 +90,17 @@ async def update_user(request: Request, body: UserPatch, who: Writer, user_id: U
     except NotFoundError:
         raise ApiHttpError(404, f"no user {user_id}") from None
     except ApiError as error:
-        raise api_error_to_http(error) from None
+        http = api_error_to_http(error)
+        if http.status_code == 422 and not http.fields:
+            # PostgreSQL's check between columns (churned_at >= signup_at) failed against
+            # the stored row: name the fields of the rule this change touched.
+            http.fields = [
+                {"field": f"body.{name}", "message": f"breaks the rule {check.describe()}"}
+                for check in USERS.row_checks
+                for name in (check.left, check.right)
+                if name in changes
+            ]
+        raise http from None
     return rows[0]
 
 
