@@ -144,6 +144,9 @@ def test_served_docs_show_a_models_description_in_chromium(warehouse, tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        # A shell that starts the tests in the background ignores SIGINT for all its
+        # children, and Python then leaves Ctrl-C ignored: give the child the default.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         deadline = time.monotonic() + 300
