@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from recdb.errors import RecdbError
+from recdb.sectioned_config import ConfigError
 
 
 class RecommenderError(RecdbError):
@@ -36,31 +37,8 @@ class ModelNotFoundError(RecommenderError):
     """No saved model for a run id (or no run at all) under ``$RECDB_HOME/models``."""
 
 
-class RecommenderConfigError(RecommenderError):
-    """A recommender config is invalid: an unknown key, a wrong type or a value out of range.
+class RecommenderConfigError(RecommenderError, ConfigError):
+    """A recommender config is invalid: an unknown key, a wrong type or a value out of range
+    (``key``, ``allowed`` and ``source`` as :class:`recdb.sectioned_config.ConfigError` says)."""
 
-    ``key`` is the dotted key (``als.factors``) when the problem has one,
-    ``allowed`` what the key accepts, and ``source`` the file (or
-    ``defaults``/``overrides``) it came from.
-    """
-
-    def __init__(
-        self,
-        problem: str,
-        *,
-        key: str | None = None,
-        allowed: str | None = None,
-        source: str | None = None,
-    ) -> None:
-        self.problem = problem
-        self.key = key
-        self.allowed = allowed
-        self.source = source
-        text = problem
-        if key is not None:
-            text = f"{key}: {text}"
-        if allowed is not None:
-            text = f"{text} (allowed: {allowed})"
-        if source is not None:
-            text = f"recommender config {source}: {text}"
-        super().__init__(text)
+    label = "recommender config"

@@ -10,54 +10,20 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import math
 import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from recdb.landing import USERS
+from recdb.sectioned_config import ConfigSchema, knob
 from simulation.errors import SimulationConfigError
 
 DEFAULT_CONFIG_NAME = "simulation.toml"
 _SHARE_TOLERANCE = 1e-6
 _AGE_BAND = re.compile(r"^(\d{1,3})-(\d{1,3})$")
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
-
-
-@dataclass(frozen=True)
-class _Range:
-    """The values a number admits, and how to say so."""
-
-    low: float | None = None
-    high: float | None = None
-    low_open: bool = False
-    high_open: bool = False
-
-    def admits(self, value: float) -> bool:
-        if not math.isfinite(value):
-            return False
-        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
-            return False
-        return not (
-            self.high is not None and (value >= self.high if self.high_open else value > self.high)
-        )
-
-    def describe(self) -> str:
-        parts = []
-        if self.low is not None:
-            parts.append(f"{'>' if self.low_open else '>='} {self.low:g}")
-        if self.high is not None:
-            parts.append(f"{'<' if self.high_open else '<='} {self.high:g}")
-        return " and ".join(parts) or "any number"
-
-
-def _knob(kind: str, low: float | None = None, high: float | None = None, **open_: bool) -> Any:
-    """A dataclass field whose metadata tells the validator its kind and range."""
-    return field(metadata={"kind": kind, "range": _Range(low, high, **open_)})
 
 
 def _shares(kind: str) -> Any:
@@ -68,16 +34,16 @@ def _shares(kind: str) -> Any:
 class PeriodConfig:
     """When sessions happen: ``[start, end)``, midnight UTC."""
 
-    start: dt.date = _knob("date")
-    end: dt.date = _knob("date")
+    start: dt.date = knob("date")
+    end: dt.date = knob("date")
 
 
 @dataclass(frozen=True)
 class UsersConfig:
     """Who the users are: signup spread and demographic mixes (shares sum to 1)."""
 
-    existing_share: float = _knob("float", 0, 1)
-    prior_signup_days: int = _knob("int", 1, 36500)
+    existing_share: float = knob("float", 0, 1)
+    prior_signup_days: int = knob("int", 1, 36500)
     age_shares: dict[str, float] = _shares("age_shares")
     plan_shares: dict[str, float] = _shares("plan_shares")
     gender_shares: dict[str, float] = _shares("gender_shares")
@@ -88,63 +54,63 @@ class UsersConfig:
 class ChurnConfig:
     """How many users cancel during the period, and how soon."""
 
-    share: float = _knob("float", 0, 1)
-    mean_tenure_days: float = _knob("float", 1, 36500)
+    share: float = knob("float", 0, 1)
+    mean_tenure_days: float = knob("float", 1, 36500)
 
 
 @dataclass(frozen=True)
 class TastesConfig:
     """How peaked users' genre tastes are, and how much they stray from them."""
 
-    dirichlet_alpha: float = _knob("float", 0, 1000, low_open=True)
-    taste_floor: float = _knob("float", 0, 100, low_open=True)
+    dirichlet_alpha: float = knob("float", 0, 1000, low_open=True)
+    taste_floor: float = knob("float", 0, 100, low_open=True)
 
 
 @dataclass(frozen=True)
 class PopularityConfig:
     """How much choice follows IMDb vote counts (per user) and scores (for all)."""
 
-    bias_mean: float = _knob("float", 0, 10)
-    bias_shape: float = _knob("float", 0, 1000, low_open=True)
-    bias_max: float = _knob("float", 0, 20, low_open=True)
-    quality_weight: float = _knob("float", -5, 5)
+    bias_mean: float = knob("float", 0, 10)
+    bias_shape: float = knob("float", 0, 1000, low_open=True)
+    bias_max: float = knob("float", 0, 20, low_open=True)
+    quality_weight: float = knob("float", -5, 5)
 
 
 @dataclass(frozen=True)
 class SessionsConfig:
     """How many sessions users have: negative binomial with this mean and dispersion."""
 
-    mean: float = _knob("float", 0, 10000, low_open=True)
-    dispersion: float = _knob("float", 0, 100)
+    mean: float = knob("float", 0, 10000, low_open=True)
+    dispersion: float = knob("float", 0, 100)
 
 
 @dataclass(frozen=True)
 class BingeConfig:
     """Episodes of a show watched in a row."""
 
-    mean_episodes: float = _knob("float", 1, 1000)
-    max_episodes: int = _knob("int", 1, 1000)
-    max_gap_minutes: float = _knob("float", 0, 1440)
+    mean_episodes: float = knob("float", 1, 1000)
+    max_episodes: int = knob("int", 1, 1000)
+    max_gap_minutes: float = knob("float", 0, 1440)
 
 
 @dataclass(frozen=True)
 class CompletionConfig:
     """How much of a title a session watches, by runtime."""
 
-    full_share: float = _knob("float", 0, 1)
-    halving_minutes: float = _knob("float", 0, 100000, low_open=True)
-    partial_mean: float = _knob("float", 0, 1, low_open=True, high_open=True)
-    partial_concentration: float = _knob("float", 0, 1000, low_open=True)
+    full_share: float = knob("float", 0, 1)
+    halving_minutes: float = knob("float", 0, 100000, low_open=True)
+    partial_mean: float = knob("float", 0, 1, low_open=True, high_open=True)
+    partial_concentration: float = knob("float", 0, 1000, low_open=True)
 
 
 @dataclass(frozen=True)
 class RatingsConfig:
     """How often sessions are rated, and how stars follow utility."""
 
-    share: float = _knob("float", 0, 1)
-    mean: float = _knob("float", 1, 5)
-    utility_slope: float = _knob("float", -5, 5)
-    noise_sd: float = _knob("float", 0, 10)
+    share: float = knob("float", 0, 1)
+    mean: float = knob("float", 1, 5)
+    utility_slope: float = knob("float", -5, 5)
+    noise_sd: float = knob("float", 0, 10)
 
 
 _SECTIONS: dict[str, type] = {
@@ -158,6 +124,7 @@ _SECTIONS: dict[str, type] = {
     "completion": CompletionConfig,
     "ratings": RatingsConfig,
 }
+_SCHEMA = ConfigSchema(_SECTIONS, SimulationConfigError, "simulation", DEFAULT_CONFIG_NAME)
 
 
 @dataclass(frozen=True)
@@ -183,7 +150,8 @@ class SimulationConfig:
         or flat with dotted keys (``{"tastes.dirichlet_alpha": 0.1}``).
         """
         return _build(
-            _merge(self.to_dict(), _nest(overrides, "overrides"), "overrides"), "overrides"
+            _SCHEMA.merge(self.to_dict(), _SCHEMA.nest(overrides, "overrides"), "overrides"),
+            "overrides",
         )
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
@@ -204,7 +172,7 @@ class SimulationConfig:
 
 def default_config_text() -> str:
     """The documented default config file, as text (a starting point for your own)."""
-    return resources.files("simulation").joinpath(DEFAULT_CONFIG_NAME).read_text(encoding="utf-8")
+    return _SCHEMA.default_text()
 
 
 def load_config(
@@ -216,20 +184,7 @@ def load_config(
     unknown section or key, a value of the wrong type or out of range, or
     shares that do not sum to 1.
     """
-    merged = _parse(default_config_text(), "defaults")
-    source = "defaults"
-    if path is not None:
-        source = str(path)
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except OSError as error:
-            raise SimulationConfigError(
-                f"cannot read the file: {error.strerror or error}", source=source
-            ) from None
-        merged = _merge(merged, _parse(text, source), source)
-    if overrides:
-        source = "overrides" if path is None else f"{source} + overrides"
-        merged = _merge(merged, _nest(overrides, "overrides"), "overrides")
+    merged, source = _SCHEMA.load(path, overrides)
     return _build(merged, source)
 
 
@@ -240,69 +195,9 @@ def as_config(config: SimulationConfig | Path | str | None) -> SimulationConfig:
     return load_config(config)
 
 
-# -- parsing and validation ---------------------------------------------------
-def _parse(text: str, source: str) -> dict[str, Any]:
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        raise SimulationConfigError(f"not valid TOML: {error}", source=source) from None
-
-
-def _nest(overrides: Mapping[str, Any], source: str) -> dict[str, Any]:
-    nested: dict[str, Any] = {}
-    for key, value in overrides.items():
-        if "." in key:
-            section, _, name = key.partition(".")
-            nested.setdefault(section, {})
-            if not isinstance(nested[section], dict):
-                raise SimulationConfigError(
-                    "given both as a value and as a table", key=section, source=source
-                )
-            nested[section][name] = value
-        elif isinstance(value, Mapping):
-            nested.setdefault(key, {}).update(value)
-        else:
-            nested[key] = value
-    return nested
-
-
-def _merge(base: dict[str, Any], update: dict[str, Any], source: str) -> dict[str, Any]:
-    """``base`` with ``update``'s keys; unknown sections and keys are errors."""
-    merged = {name: dict(values) for name, values in base.items()}
-    for section, values in update.items():
-        if section not in _SECTIONS:
-            raise SimulationConfigError(
-                "unknown section", key=section, allowed=", ".join(_SECTIONS), source=source
-            )
-        if not isinstance(values, Mapping):
-            raise SimulationConfigError(
-                "expected a table of keys", key=section, allowed=f"[{section}]", source=source
-            )
-        known = [f.name for f in dataclasses.fields(_SECTIONS[section])]
-        for name, value in values.items():
-            if name not in known:
-                raise SimulationConfigError(
-                    "unknown key",
-                    key=f"{section}.{name}",
-                    allowed=f"keys of [{section}]: {', '.join(known)}",
-                    source=source,
-                )
-            merged.setdefault(section, {})[name] = value
-    return merged
-
-
+# -- validation ---------------------------------------------------------------
 def _build(values: dict[str, Any], source: str) -> SimulationConfig:
-    sections = {}
-    for name, cls in _SECTIONS.items():
-        given = values.get(name, {})
-        kwargs = {}
-        for f in dataclasses.fields(cls):
-            key = f"{name}.{f.name}"
-            if f.name not in given:
-                raise SimulationConfigError("missing", key=key, source=source)
-            kwargs[f.name] = _check(key, f.metadata, given[f.name], source)
-        sections[name] = cls(**kwargs)
-    config = SimulationConfig(**sections, source=source)
+    config = SimulationConfig(**_SCHEMA.build_sections(values, source, _check), source=source)
     _cross_check(config, source)
     return config
 
@@ -320,24 +215,7 @@ def _check(key: str, meta: Mapping[str, Any], value: Any, source: str) -> Any:
             )
         return value
     if kind in ("int", "float"):
-        valid_type = isinstance(value, int) if kind == "int" else isinstance(value, int | float)
-        number_range: _Range = meta["range"]
-        if isinstance(value, bool) or not valid_type:
-            expected = "a whole number" if kind == "int" else "a number"
-            raise SimulationConfigError(
-                f"expected {expected}, got {value!r}",
-                key=key,
-                allowed=number_range.describe(),
-                source=source,
-            )
-        if not number_range.admits(float(value)):
-            raise SimulationConfigError(
-                f"{value!r} is out of range",
-                key=key,
-                allowed=number_range.describe(),
-                source=source,
-            )
-        return int(value) if kind == "int" else float(value)
+        return _SCHEMA.check_number(key, meta, value, source, named_kind=False)
     return _check_shares(key, kind, value, source)
 
 
