@@ -28,40 +28,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
-import shutil
-import socket
-import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+from throwaway import catalogue_dir, recdb_command, throwaway_warehouse
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
-REAL_DIR = PROJECT_DIR.parent / "shared" / "data" / "netflix"
+from recdb.build import build
+
 SPEED_TARGET = 1.3
 POPULARITY_TARGET = 2.0
 ORACLE_TARGET = 0.7
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def recdb(*args: str) -> tuple[float, str]:
-    """`recdb ARGS` as a subprocess: wall seconds and its stdout."""
-    command = [sys.executable, "-m", "recdb.cli", *args]
-    started = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, check=False, cwd=PROJECT_DIR)
-    seconds = time.perf_counter() - started
-    if done.returncode:
-        sys.exit(f"recdb {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
-    return seconds, done.stdout
 
 
 def reference(config_path: Path | None) -> dict[str, float]:
@@ -126,42 +104,28 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    source_dir = args.source_dir
-    if source_dir is None and (REAL_DIR / "raw_titles.csv").exists():
-        source_dir = REAL_DIR
-    work = Path(tempfile.mkdtemp(prefix="recdb-bench-rec-"))
-    os.environ["RECDB_PORT"] = str(free_port())
-    os.environ["RECDB_HOME"] = str(work / "home")
-    for key in [k for k in os.environ if k.startswith("PG")]:
-        del os.environ[key]
-    from recdb.catalog.load import load_catalog
-    from recdb.db.server import EmbeddedServer
-    from recdb.transform import run_dbt
-
     configs: list[Path | None] = list(args.config or [None])
     sim_args = (
         ["--simulation-config", str(args.simulation_config.resolve())]
         if args.simulation_config
         else []
     )
-    server = EmbeddedServer(work / "home")
-    server.start()
     results = []
-    try:
-        load_catalog(source_dir)
-        run_dbt(["build", "--quiet"])
+    with throwaway_warehouse(source_dir=args.source_dir) as work:
         started = time.perf_counter()
         simulate_args = ["simulate", f"--users={args.users}", f"--seed={args.seed}"]
         if args.simulation_config:
             simulate_args += ["--config", str(args.simulation_config.resolve())]
-        recdb(*simulate_args)
-        run_dbt(["build", "--quiet"])
+        recdb_command(*simulate_args)
+        build(["--quiet"])
         prepared = time.perf_counter() - started
         for number, config in enumerate(configs):
             config_args = ["--config", str(config.resolve())] if config else []
             pairs = []
             for _ in range(max(1, args.repeat)):  # alternating, so load drifts hit both
-                wall, report = recdb("recommend", "--run-id", f"bench-{number}", *config_args)
+                wall, report = recdb_command(
+                    "recommend", "--run-id", f"bench-{number}", *config_args
+                )
                 pairs.append((wall, report, reference(config)))
             # the pair with the median ratio
             wall, report, ref = sorted(
@@ -173,15 +137,12 @@ def main() -> None:
             evaluation = None
             if not args.skip_evaluate:
                 out = work / f"evaluation-{number}"
-                recdb("evaluate", "--out", str(out), *config_args, *sim_args)
+                recdb_command("evaluate", "--out", str(out), *config_args, *sim_args)
                 evaluation = json.loads((out / "evaluation.json").read_text())
             results.append((config, wall, report, ref, evaluation))
-    finally:
-        server.stop()
-        shutil.rmtree(work, ignore_errors=True)
 
     print(f"\nrecdb recommend on {args.users:,} simulated users (seed {args.seed})")
-    print(f"catalogue: {source_dir or 'the project catalogue (seeds/netflix)'}")
+    print(f"catalogue: {args.source_dir or catalogue_dir() or 'the project catalogue'}")
     print(f"simulation config: {args.simulation_config or 'defaults'}")
     print(f"(simulate + build took {prepared:.0f} s)")
     for config, wall, report, ref, evaluation in results:

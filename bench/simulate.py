@@ -15,31 +15,19 @@ the command's own phase breakdown and the rows persisted. The target is
 from __future__ import annotations
 
 import argparse
-import os
 import re
-import subprocess
-import sys
 import time
-from pathlib import Path
 
-from throwaway import catalogue_dir, throwaway_warehouse
+from throwaway import catalogue_dir, recdb_command, throwaway_warehouse
 
 from recdb.db.connection import connection_settings
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
-REAL_DIR = PROJECT_DIR.parent / "shared" / "data" / "netflix"
 TARGET_SECONDS = 120
 
 
 def run_command(users: int, seed: int) -> tuple[float, str]:
     """`recdb simulate` in a subprocess: wall seconds and its report."""
-    command = [sys.executable, "-m", "recdb.cli", "simulate", f"--users={users}", f"--seed={seed}"]
-    started = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, check=False, cwd=PROJECT_DIR)
-    seconds = time.perf_counter() - started
-    if done.returncode:
-        sys.exit(f"recdb simulate failed:\n{done.stdout}\n{done.stderr}")
-    return seconds, done.stdout
+    return recdb_command("simulate", f"--users={users}", f"--seed={seed}")
 
 
 def run_in_process(users: int, seed: int) -> tuple[float, str]:
@@ -57,8 +45,6 @@ def main() -> None:
     parser.add_argument("--in-process", action="store_true")
     args = parser.parse_args()
 
-    for key in [k for k in os.environ if k.startswith("PG")]:
-        del os.environ[key]
     source_dir = catalogue_dir()
     with throwaway_warehouse():
         runner = run_in_process if args.in_process else run_command

@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -30,10 +32,31 @@ def catalogue_dir() -> Path | None:
     return REAL_CATALOG_DIR if (REAL_CATALOG_DIR / "raw_titles.csv").exists() else None
 
 
+def recdb_command(*args: str, env: dict[str, str] | None = None) -> tuple[float, str]:
+    """`recdb ARGS` as a subprocess: wall seconds and its stdout; exits with its output
+    when it fails."""
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "recdb.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=PROJECT_DIR,
+        env=env,
+        check=False,
+    )
+    seconds = time.perf_counter() - started
+    if done.returncode:
+        sys.exit(f"recdb {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+    return seconds, done.stdout
+
+
 @contextlib.contextmanager
-def throwaway_warehouse(*, built: bool = True) -> Iterator[Path]:
-    """A running server in a temporary RECDB_HOME (set in the environment), catalogue built."""
+def throwaway_warehouse(*, built: bool = True, source_dir: Path | None = None) -> Iterator[Path]:
+    """A running server in a temporary RECDB_HOME (set in the environment), catalogue built:
+    ``source_dir``'s, else the real one when present, else the project's own."""
     work = Path(tempfile.mkdtemp(prefix="recdb-bench-"))
+    for key in [k for k in os.environ if k.startswith("PG")]:
+        del os.environ[key]  # the embedded server, not one the shell points at
     os.environ["RECDB_PORT"] = str(free_port())
     os.environ["RECDB_HOME"] = str(work / "home")
     os.environ["DBT_TARGET_PATH"] = str(work / "target")
@@ -41,7 +64,7 @@ def throwaway_warehouse(*, built: bool = True) -> Iterator[Path]:
     server.start()
     try:
         if built:
-            load_catalog(catalogue_dir())
+            load_catalog(source_dir or catalogue_dir())
             build(["--quiet"])
         yield work
     finally:

@@ -35,7 +35,7 @@ import httpx
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from throwaway import throwaway_warehouse  # noqa: E402
+from throwaway import recdb_command, throwaway_warehouse  # noqa: E402
 
 from recdb.db.connection import connection_settings  # noqa: E402
 from recdb.db.server import free_port  # noqa: E402
@@ -55,17 +55,7 @@ SEARCH_SQL = (
 
 def recdb(*args: str, env: dict[str, str] | None = None) -> str:
     """`recdb ARGS`; its stdout, or exit with its output."""
-    done = subprocess.run(
-        [sys.executable, "-m", "recdb.cli", *args],
-        capture_output=True,
-        text=True,
-        cwd=PROJECT_DIR,
-        env=env,
-        check=False,
-    )
-    if done.returncode:
-        sys.exit(f"recdb {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
-    return done.stdout
+    return recdb_command(*args, env=env)[1]
 
 
 def ensure_wrk() -> str:
