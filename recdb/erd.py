@@ -21,7 +21,6 @@ tell a stale picture whatever Graphviz version drew it.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import html
 import json
@@ -37,6 +36,7 @@ from pathlib import Path
 
 from recdb.errors import RecdbError
 from recdb.settings import project_dir
+from recdb.transform import environment
 
 logger = logging.getLogger(__name__)
 
@@ -223,21 +223,6 @@ def read_schema(manifest: dict, package: str = "recdb") -> MartSchema:
     return schema
 
 
-@contextlib.contextmanager
-def _environment(values: dict[str, str]) -> Iterator[None]:
-    """Set environment variables for the block (dbt reads its profile from them)."""
-    saved = {key: os.environ.get(key) for key in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
 def parse_manifest(root: Path | None = None) -> dict:
     """Run ``dbt parse`` on the project (no database is contacted); return the manifest."""
     from dbt.cli.main import dbtRunner
@@ -250,7 +235,7 @@ def parse_manifest(root: Path | None = None) -> dict:
         env = {"DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
         if not os.environ.get("PGPASSWORD"):
             env["PGPASSWORD"] = "unused-by-dbt-parse"
-        with _environment(env):
+        with environment(env):
             result = dbtRunner().invoke(
                 [
                     "--quiet",

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,21 @@ def dbt_environment(settings: ConnectionSettings | None = None) -> dict[str, str
     }
 
 
+@contextlib.contextmanager
+def environment(values: dict[str, str]) -> Iterator[None]:
+    """Set environment variables for the block (dbt reads its profile from them)."""
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
 def run_dbt(
     args: Sequence[str],
     settings: ConnectionSettings | None = None,
@@ -56,9 +72,7 @@ def run_dbt(
     with owner.connect(autocommit=True) as conn:
         prepare_warehouse(conn)
     env = dbt_environment(owner)
-    saved = {key: os.environ.get(key) for key in env}
-    os.environ.update(env)
-    try:
+    with environment(env):
         logger.info("dbt %s", " ".join(args))
         result = dbtRunner(callbacks=list(callbacks)).invoke(
             [
@@ -69,12 +83,6 @@ def run_dbt(
                 env["DBT_PROFILES_DIR"],
             ]
         )
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
     if not result.success:
         detail = f": {result.exception}" if result.exception else " (see dbt's output above)"
         raise DbtError(f"dbt {' '.join(args)} failed{detail}")
