@@ -623,8 +623,7 @@ def _lock_references(cursor: Any, table: LandingTable, *, exclusive: bool) -> No
 
 def _call(spec: LandingTable, purpose: str, value: str) -> sql.Composable:
     """``select <the table's partition function>(value)`` (see recdb.landing)."""
-    schema, name = partition_function(spec, purpose).split(".")
-    return sql.SQL("select {}({})").format(sql.Identifier(schema, name), sql.Literal(value))
+    return sql.SQL("select {}({})").format(partition_function(spec, purpose), sql.Literal(value))
 
 
 def _render(query: sql.Composable) -> str:

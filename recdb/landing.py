@@ -17,6 +17,7 @@ exactly the rows that changed since their last build.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
 import psycopg
@@ -331,13 +332,14 @@ def ensure_landing_tables(conn: psycopg.Connection) -> None:
         )
     )
     for table in LANDING_TABLES.values():
-        if table.partition_key:
-            _migrate_to_partitioned(conn, table)
+        unpartitioned = _set_aside_unpartitioned(conn, table) if table.partition_key else None
         conn.execute(table_ddl(table))
         _drop_foreign_keys(conn, table)
         if table.partition_key:
             for function in run_partition_functions(table):
                 conn.execute(function)
+        if unpartitioned is not None:
+            _move_rows(conn, table, unpartitioned)
         if table.incremental:
             conn.execute(
                 sql.SQL("create index if not exists {} on {} ({})").format(
@@ -380,8 +382,6 @@ def _drop_foreign_keys(conn: psycopg.Connection, table: LandingTable) -> None:
 
 def partition_name(table: LandingTable, value: str) -> str:
     """The name of ``value``'s partition (a hash, so any valid value gives a safe name)."""
-    import hashlib
-
     digest = hashlib.md5(value.encode("utf-8"), usedforsecurity=False).hexdigest()[:20]
     return f"{table.name}_{digest}"
 
@@ -394,9 +394,9 @@ def _function_names(table: LandingTable) -> dict[str, str]:
     }
 
 
-def partition_function(table: LandingTable, purpose: str) -> str:
-    """``schema.function`` of a partition function: ``ensure``, ``stage`` or ``publish``."""
-    return f"{table.schema}.{_function_names(table)[purpose]}"
+def partition_function(table: LandingTable, purpose: str) -> sql.Identifier:
+    """The partition function for ``purpose``: ``ensure``, ``stage`` or ``publish``."""
+    return sql.Identifier(table.schema, _function_names(table)[purpose])
 
 
 def run_partition_functions(table: LandingTable) -> list[sql.Composable]:
@@ -538,34 +538,34 @@ def run_partition_functions(table: LandingTable) -> list[sql.Composable]:
     ]
 
 
-def _migrate_to_partitioned(conn: psycopg.Connection, table: LandingTable) -> None:
-    """Turn a table that earlier versions created unpartitioned into the partitioned one.
-
-    Its rows move over in this transaction; views on it (dbt's staging view) are
-    dropped with it, and the next ``recdb build`` recreates them.
-    """
+def _set_aside_unpartitioned(
+    conn: psycopg.Connection, table: LandingTable
+) -> sql.Identifier | None:
+    """Rename a table that earlier versions created unpartitioned out of the way (its
+    rows move into the partitioned one with :func:`_move_rows`, in this transaction);
+    None when there is none."""
     kind = conn.execute(
         "select relkind from pg_class where oid = to_regclass(%s)", (table.qualified_name,)
     ).fetchone()
     if kind is None or kind[0] == "p":
-        return
-    old = sql.Identifier(table.schema, f"{table.name}_unpartitioned")
+        return None
+    aside = f"{table.name}_unpartitioned"
     conn.execute(
         sql.SQL("alter table {} rename to {}").format(
-            sql.Identifier(table.schema, table.name), sql.Identifier(f"{table.name}_unpartitioned")
+            sql.Identifier(table.schema, table.name), sql.Identifier(aside)
         )
     )
-    conn.execute(table_ddl(table))
-    for function in run_partition_functions(table):
-        conn.execute(function)
+    return sql.Identifier(table.schema, aside)
+
+
+def _move_rows(conn: psycopg.Connection, table: LandingTable, old: sql.Identifier) -> None:
+    """Rows of the set-aside table into their partitions, then drop it; views on it (dbt's
+    staging view) go with it, and the next ``recdb build`` recreates them."""
     values = conn.execute(
         sql.SQL("select distinct {} from {}").format(sql.Identifier(table.partition_key), old)
     ).fetchall()
     for (value,) in values:
-        conn.execute(
-            sql.SQL("select {}(%s)").format(sql.SQL(partition_function(table, "ensure"))),
-            (value,),
-        )
+        conn.execute(sql.SQL("select {}(%s)").format(partition_function(table, "ensure")), (value,))
     columns = sql.SQL(", ").join(
         sql.Identifier(c) for c in (*table.column_names, LOADED_SEQ_COLUMN)
     )
