@@ -8,9 +8,12 @@
     there would be estimated at a third of the table, and read as a scan).
     In unit tests `this` is the fixture of the model's rows (a CTE name, not a
     relation) and nothing is run: the macro returns the same value as a
-    subquery. Call it only inside `is_incremental()`.
+    subquery. On a full build (not `is_incremental()`) it is 0.
 -#}
 {% macro incremental_watermark(column_name='loaded_seq') -%}
+    {%- if not is_incremental() -%}
+        {{ return(0) }}
+    {%- endif -%}
     {%- set watermark_sql = 'select coalesce(max(' ~ column_name ~ '), 0) from ' ~ this -%}
     {%- if execute and this is not string -%}
         {%- set watermark = run_query(watermark_sql).columns[0].values()[0] -%}

@@ -10,11 +10,7 @@
     )
 }}
 
-{%- if is_incremental() %}
-    {%- set watermark = incremental_watermark('loaded_seq') %}
-{%- else %}
-    {%- set watermark = 0 %}
-{%- endif %}
+{%- set watermark = incremental_watermark('loaded_seq') %}
 
 with
 
