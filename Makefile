@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test install lint bench docs clean
+.PHONY: demo test install system-deps lint bench docs clean
 
 $(BIN)/recdb: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +20,12 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: lint
+# The programs the tests run besides Python (Chromium, Graphviz, psql, curl): installed
+# when run as root, otherwise named with the command that installs them, before any test.
+system-deps:
+	.ci/system-deps
+
+test: system-deps lint
 	$(BIN)/pytest
 
 docs: install

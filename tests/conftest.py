@@ -100,15 +100,29 @@ def _start_warehouse(home: Path) -> Iterator[Warehouse]:
         shutil.rmtree(home.parent, ignore_errors=True)
 
 
+def _forget_the_users_settings() -> None:
+    """Drop every RECDB_*, PG* and DBT_* variable of the shell that started the tests.
+
+    The suite's result must not depend on them: RECDB_PORT would send the test
+    servers to the user's port, PGHOST to the user's own server, RECDB_HOME to
+    the user's warehouse, DBT_TARGET_PATH dbt's output elsewhere. Tests that
+    need one set it themselves.
+    """
+    for key in [k for k in os.environ if k.startswith(("RECDB_", "PG", "DBT_"))]:
+        del os.environ[key]
+
+
+_forget_the_users_settings()  # at import, before any test module reads the environment
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _no_external_server(tmp_path_factory: pytest.TempPathFactory) -> None:
-    """Tests run on embedded servers only, whatever PG* the shell has.
+    """Tests run on embedded servers only, whatever RECDB_* or PG* the shell has.
 
     RECDB_HOME points at an empty folder, so no test touches the user's own
     server or writes into the working copy's .recdb/.
     """
-    for key in [k for k in os.environ if k.startswith("PG")]:
-        del os.environ[key]
+    _forget_the_users_settings()
     os.environ["RECDB_HOME"] = str(tmp_path_factory.mktemp("default_home"))
 
 
