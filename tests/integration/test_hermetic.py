@@ -8,6 +8,7 @@ must pass as they do in a clean one.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -55,7 +56,7 @@ def busy_ports() -> Iterator[list[int]]:
 def test_the_users_settings_and_servers_change_nothing(busy_ports, tmp_path):
     users_home = tmp_path / "users-home"
     users_home.mkdir()
-    (users_home / "server.json").write_text('{"port": %d, "bootstrapped": true}' % busy_ports[0])
+    (users_home / "server.json").write_text(json.dumps({"port": busy_ports[0]}))
     (users_home / "credentials.json").write_text('{"owner": "not-this-one"}')
     hostile = {
         **os.environ,
