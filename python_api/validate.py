@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -154,6 +155,13 @@ def _raise_wrong_type(
     )
 
 
+#: The largest magnitude a float may have to be taken as an integer. Every whole float up
+#: to 2^53 - 1 (JavaScript's MAX_SAFE_INTEGER) stands for exactly one integer; from 2^53
+#: on, neighbouring integers share a float (2^53 + 1 is stored as 2^53), so a float there
+#: may already be a rounded id and is refused rather than guessed at.
+MAX_EXACT_FLOAT = 2**53 - 1
+
+
 def _integers(
     table: LandingTable,
     column: LandingColumn,
@@ -161,34 +169,108 @@ def _integers(
     frame: pd.DataFrame,
     target: pa.DataType,
 ) -> pa.Array:
+    """Whole numbers of any dtype as exact integers, never through float64.
+
+    Integer dtypes (numpy, nullable, Arrow, unsigned) are range-checked as they
+    are; floats must be whole and at most :data:`MAX_EXACT_FLOAT` in magnitude;
+    object columns (Python ints of any size, numpy scalars, whole floats,
+    Decimals) are checked value by value. Anything else is a ValidationError
+    at the first bad row.
+    """
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        series = series.astype(object)
+    if series.dtype == object:
+        return _object_integers(table, column, series, frame, target)
     if pd.api.types.is_bool_dtype(series) or not (
-        pd.api.types.is_numeric_dtype(series)
-        or pd.api.types.infer_dtype(series, skipna=True)
-        in ("integer", "empty", "mixed-integer-float")
+        pd.api.types.is_integer_dtype(series) or pd.api.types.is_float_dtype(series)
     ):
         _raise_wrong_type(table, column, series, frame, "whole numbers")
     low, high = _INTEGER_BOUNDS[column.pg_type]
-    if pd.api.types.is_integer_dtype(series) and series.dtype != object:
-        values = series
-        if not series.empty:
-            smallest, largest = series.min(), series.max()
-            if smallest < low or largest > high:
-                position = _first((series < low) | (series > high))
-                raise _fail(
-                    table, column.name, f"outside the {column.pg_type} range", frame, position
-                )
-        return pa.array(values, type=target, from_pandas=True)
-    numbers = pd.to_numeric(series).astype("float64")
-    raw = numbers.to_numpy(na_value=np.nan)
-    fractional = ~np.isnan(raw) & (np.floor(raw) != raw)
-    position = _first(fractional)
-    if position is not None:
-        raise _fail(table, column.name, "not a whole number", frame, position)
-    out_of_range = ~np.isnan(raw) & ((raw < low) | (raw > high))
-    position = _first(out_of_range)
-    if position is not None:
-        raise _fail(table, column.name, f"outside the {column.pg_type} range", frame, position)
-    return pa.array(numbers.astype("Int64"), type=target, from_pandas=True)
+    missing = series.isna().to_numpy(dtype=bool)
+    if pd.api.types.is_integer_dtype(series):
+        signed = pd.api.types.is_signed_integer_dtype(series)
+        # int64 or uint64 hold every value of their kind exactly; no float on the way.
+        raw = series.to_numpy(dtype=np.int64 if signed else np.uint64, na_value=0)
+        position = _first(~missing & ((raw < low) | (raw > high)))
+        if position is not None:
+            raise _fail(table, column.name, f"outside the {column.pg_type} range", frame, position)
+        values = raw.astype(np.int64)
+    else:
+        raw = series.to_numpy(dtype=np.float64, na_value=np.nan)
+        present = ~missing & ~np.isnan(raw)
+        position = _first(present & np.isfinite(raw) & (np.floor(raw) != raw))
+        if position is not None:
+            raise _fail(table, column.name, "not a whole number", frame, position)
+        # high + 1 is a power of two, so this float comparison is exact.
+        position = _first(present & ((raw < low) | (raw >= float(high + 1))))
+        if position is not None:
+            raise _fail(table, column.name, f"outside the {column.pg_type} range", frame, position)
+        position = _first(present & (np.abs(raw) > MAX_EXACT_FLOAT))
+        if position is not None:
+            raise _fail(table, column.name, _AMBIGUOUS_FLOAT, frame, position)
+        missing = ~present
+        values = np.where(present, raw, 0.0).astype(np.int64)
+    return pa.array(values, type=target, mask=missing if missing.any() else None)
+
+
+_AMBIGUOUS_FLOAT = (
+    "a float beyond 2^53 - 1 may be a rounded integer (2^53 + 1 is stored as 2^53): "
+    "pass ids as integers (int64, Int64 or Python ints), not floats"
+)
+
+
+def _object_integers(
+    table: LandingTable,
+    column: LandingColumn,
+    series: pd.Series,
+    frame: pd.DataFrame,
+    target: pa.DataType,
+) -> pa.Array:
+    """An object column value by value: Python ints keep every digit."""
+    low, high = _INTEGER_BOUNDS[column.pg_type]
+    if pd.api.types.infer_dtype(series, skipna=False) == "integer":
+        # Only ints: numpy converts each exactly or raises OverflowError (then the loop
+        # below finds the row), many times faster than the loop.
+        try:
+            values = series.to_numpy(dtype=object).astype(np.int64)
+        except OverflowError:
+            pass
+        else:
+            position = _first((values < low) | (values > high))
+            if position is None:
+                return pa.array(values, type=target)
+    values = np.zeros(len(series), dtype=np.int64)
+    missing = np.zeros(len(series), dtype=bool)
+    for position, value in enumerate(series.to_numpy(dtype=object)):
+        if value is None or value is pd.NA or value is pd.NaT:
+            missing[position] = True
+            continue
+        if isinstance(value, bool | np.bool_) or not isinstance(
+            value, int | np.integer | float | np.floating | Decimal
+        ):
+            raise _fail(
+                table,
+                column.name,
+                f"expected whole numbers ({column.pg_type}), got {type(value).__name__}",
+                frame,
+                position,
+            )
+        if isinstance(value, float | np.floating | Decimal):
+            if value != value:  # NaN: a missing value, as pandas treats it
+                missing[position] = True
+                continue
+            if not (math.isfinite(value) and value == math.floor(value)):
+                raise _fail(table, column.name, "not a whole number", frame, position)
+            whole = int(value)
+            floating = isinstance(value, float | np.floating)
+            if floating and low <= whole <= high and abs(whole) > MAX_EXACT_FLOAT:
+                raise _fail(table, column.name, _AMBIGUOUS_FLOAT, frame, position)
+        else:
+            whole = int(value)
+        if not low <= whole <= high:
+            raise _fail(table, column.name, f"outside the {column.pg_type} range", frame, position)
+        values[position] = whole
+    return pa.array(values, type=target, mask=missing if missing.any() else None)
 
 
 def _timestamps(

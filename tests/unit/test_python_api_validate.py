@@ -203,3 +203,80 @@ def test_parameters_are_bound_by_the_server(query, params, text, values):
 def test_parameter_mistakes_are_clear(query, params, fragment):
     with pytest.raises(ValidationError, match=fragment.replace("(", r"\(").replace(")", r"\)")):
         bind_parameters(query, params)
+
+
+# -- exact integers (issue 10, item 11) -------------------------------------------------
+
+BEYOND_FLOAT = 2**53 + 1  # the first integer float64 cannot hold: it rounds to 2**53
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        pd.Series([BEYOND_FLOAT, 2**63 - 1, -(2**63)], dtype=object),  # Python ints
+        pd.Series([np.int64(BEYOND_FLOAT), np.uint64(2**63 - 1), 7], dtype=object),
+        pd.Series([BEYOND_FLOAT, 2**63 - 1, 0], dtype="uint64"),
+        pd.Series([BEYOND_FLOAT, 2**63 - 1, -(2**63)], dtype="Int64"),
+        pd.Series([BEYOND_FLOAT, 2**63 - 1, 0], dtype="UInt64"),
+        pd.Series([BEYOND_FLOAT, 2**63 - 1, -(2**63)], dtype="int64[pyarrow]"),
+        pd.Series([BEYOND_FLOAT, 2**63 - 1, 5], dtype="category"),
+    ],
+    ids=["object", "object-numpy", "uint64", "Int64", "UInt64", "arrow", "category"],
+)
+def test_integers_of_every_dtype_are_stored_exactly(values):
+    frame = sessions(user_id=values)
+    got = to_arrow_table(SESSIONS, frame).column("user_id").to_pylist()
+    assert got == [int(v) for v in values]
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        pd.Series([2.0**53 - 1, -(2.0**53 - 1), 3.0]),
+        pd.Series([2.0**24, 1.0, 3.0], dtype="float32"),
+        pd.Series([2.0**53 - 1, 1.0, 3.0], dtype="Float64"),
+        pd.Series([float(2**53 - 1), 1.0, 3], dtype=object),
+    ],
+    ids=["float64", "float32", "Float64", "object"],
+)
+def test_whole_floats_up_to_2_53_are_exact_integers(values):
+    got = to_arrow_table(SESSIONS, sessions(user_id=values)).column("user_id").to_pylist()
+    assert got == [int(v) for v in values]
+
+
+@pytest.mark.parametrize(
+    "values, fragment",
+    [
+        (pd.Series([1, 2**63, 3], dtype=object), "outside the bigint range"),
+        (pd.Series([1, -(2**63) - 1, 3], dtype=object), "outside the bigint range"),
+        (pd.Series([1, 2**70, 3], dtype=object), "outside the bigint range"),
+        (pd.Series([1, 2**63, 3], dtype="uint64"), "outside the bigint range"),
+        (pd.Series([1, 2**63, 3], dtype="UInt64"), "outside the bigint range"),
+        (pd.Series([1.0, 2.0**63, 3.0]), "outside the bigint range"),
+        (pd.Series([1.0, 2.0**53, 3.0]), "2^53"),
+        (pd.Series([1.0, float(BEYOND_FLOAT + 1), 3.0]), "2^53"),
+        (pd.Series([1.0, -(2.0**60), 3.0]), "2^53"),
+        (pd.Series([1, 2.0**53, 3], dtype=object), "2^53"),
+        (pd.Series([1, 1.5, 3], dtype=object), "not a whole number"),
+        (pd.Series([1.0, 2.5, 3.0], dtype="Float64"), "not a whole number"),
+        (pd.Series([1, "2", 3], dtype=object), "expected whole numbers"),
+        (pd.Series([1, True, 3], dtype=object), "expected whole numbers"),
+        (pd.Series([1, None, 3], dtype=object), "null"),
+        (pd.Series([1, None, 3], dtype="Int64"), "null"),
+    ],
+)
+def test_integers_that_cannot_be_stored_exactly_are_refused_at_their_row(values, fragment):
+    frame = sessions(user_id=values)
+    with pytest.raises(ValidationError) as caught:
+        to_arrow_table(SESSIONS, frame)
+    error = caught.value
+    assert (error.table, error.column, error.row_number) == ("sim.sessions", "user_id", 1)
+    assert fragment in str(error)
+    assert "row 1:" in str(error)
+
+
+def test_a_smallint_column_refuses_a_big_python_int_at_its_row():
+    frame = users(birth_year=pd.Series([1990, 2**40, 1990], dtype=object))
+    with pytest.raises(ValidationError, match="outside the smallint range") as caught:
+        to_arrow_table(USERS, frame)
+    assert (caught.value.column, caught.value.row_number) == ("birth_year", 1)
