@@ -339,3 +339,56 @@ def test_deleting_a_user_takes_its_tastes_and_recommendations(
             "user_tastes",
             pd.DataFrame({"user_id": [1], "genre_affinities": [[1.0]], "popularity_bias": [1.0]}),
         )
+
+
+# -- exact integers (issue 10, item 11) ----------------------------------------
+BEYOND_FLOAT = 2**53 + 1  # float64 holds it as 2**53: it must never pass through a float
+
+
+def test_ids_beyond_2_53_round_trip_exactly_through_write_update_and_delete(
+    warehouse, built_warehouse
+):
+    ids = pd.Series([BEYOND_FLOAT - 1, BEYOND_FLOAT, BEYOND_FLOAT + 1, 2**63 - 1], dtype=object)
+    warehouse.write("users", users_frame(list(range(4))).assign(user_id=ids))
+    stored = [r[0] for r in built_warehouse.query("select user_id from sim.users order by 1")]
+    assert stored == list(ids)
+    assert sorted(warehouse.read("sim.users")["user_id"].tolist()) == list(ids)
+
+    warehouse.update("users", pd.DataFrame({"user_id": pd.Series([BEYOND_FLOAT], dtype=object),
+                                            "plan": ["premium"]}))  # fmt: skip
+    plans = dict(built_warehouse.query("select user_id, plan from sim.users"))
+    assert plans[BEYOND_FLOAT] == "premium"
+    assert plans[BEYOND_FLOAT - 1] == "basic"  # 2**53: where a float would have landed
+
+    keys = pd.DataFrame({"user_id": pd.Series([BEYOND_FLOAT], dtype=object)})
+    assert warehouse.delete("users", keys) == 1
+    assert warehouse.delete("users", [2**63 - 1]) == 1
+    left = [r[0] for r in built_warehouse.query("select user_id from sim.users order by 1")]
+    assert left == [BEYOND_FLOAT - 1, BEYOND_FLOAT + 1]
+
+
+@pytest.mark.parametrize(
+    "ids",
+    [
+        pd.Series([1, 2**63, 3], dtype=object),
+        pd.Series([1.0, float(2**53), 3.0]),
+        pd.Series([1, 2.5, 3], dtype=object),
+    ],
+    ids=["object-2^63", "float-2^53", "object-fraction"],
+)
+def test_ids_that_cannot_be_exact_are_refused_naming_the_column_and_row(
+    warehouse, built_warehouse, ids
+):
+    with pytest.raises(ValidationError) as caught:
+        warehouse.write("users", users_frame().assign(user_id=ids))
+    assert (caught.value.table, caught.value.column, caught.value.row_number) == (
+        "sim.users",
+        "user_id",
+        1,
+    )
+    assert count(built_warehouse, "sim.users") == 0
+    warehouse.write("users", users_frame())
+    with pytest.raises(ValidationError) as caught:
+        warehouse.delete("users", pd.DataFrame({"user_id": ids}))
+    assert (caught.value.column, caught.value.row_number) == ("user_id", 1)
+    assert count(built_warehouse, "sim.users") == 3
