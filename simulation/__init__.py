@@ -19,11 +19,12 @@ from __future__ import annotations
 from simulation.catalogue import Catalogue, catalogue_from_frames, read_catalogue
 from simulation.config import SimulationConfig, default_config_text, load_config
 from simulation.engine import Population, SimulationReport, generate_population, simulate
-from simulation.errors import SimulationConfigError, SimulationError
+from simulation.errors import IdOverflowError, SimulationConfigError, SimulationError
 from simulation.tastes import oracle_scores, oracle_top_n, user_title_utility
 
 __all__ = [
     "Catalogue",
+    "IdOverflowError",
     "Population",
     "SimulationConfig",
     "SimulationConfigError",

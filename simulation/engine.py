@@ -30,7 +30,7 @@ from simulation.errors import SimulationError
 from simulation.sessions import draw_runs, place_sessions, rate_sessions, session_counts
 from simulation.tastes import ChoiceSampler, draw_tastes
 from simulation.users import active_windows, draw_users
-from simulation.writing import WRITE_ORDER, next_ids, write_chunk
+from simulation.writing import WRITE_ORDER, check_id_room, next_ids, write_chunk
 
 logger = logging.getLogger(__name__)
 
@@ -172,8 +172,15 @@ def _generate_chunk(
     first_session_id: int,
     meter: _Meter,
     share: float,
+    *,
+    run_first_session_id: int,
 ) -> Population:
-    """``count`` users with tastes, sessions and ratings, ids from the given firsts."""
+    """``count`` users with tastes, sessions and ratings, ids from the given firsts.
+
+    ``run_first_session_id``: the run's first session id (one past the largest in
+    sim.sessions), to refuse sessions whose ids would pass the bigint maximum before
+    any id is computed.
+    """
     with meter.phase("users", _WORK["users"] * share):
         population = draw_users(count, config, streams["users"])
         window_start, window_end = active_windows(population, config)
@@ -198,6 +205,10 @@ def _generate_chunk(
         )
     with meter.phase("ratings", _WORK["ratings"] * share):
         ratings = rate_sessions(viewing, tastes, catalogue, config, streams["ratings"])
+    sessions_so_far = first_session_id - run_first_session_id
+    check_id_room(
+        "sim.sessions", "session_id", run_first_session_id, sessions_so_far + viewing.count
+    )
     with meter.phase("frames", _WORK["frames"] * share):
         chunk = Population(
             users=frames.users_frame(population, first_user_id, config),
@@ -224,7 +235,12 @@ def _chunks(
     first_session_id: int,
     meter: _Meter,
 ) -> Iterator[Population]:
-    """The population, chunk after chunk (at least one, possibly empty)."""
+    """The population, chunk after chunk (at least one, possibly empty).
+
+    Refuses (IdOverflowError) before generating anything when the users' ids would
+    pass the bigint maximum; the sessions' count is known chunk by chunk.
+    """
+    check_id_room("sim.users", "user_id", first_user_id, users)
     next_user, next_session = first_user_id, first_session_id
     for index, start in enumerate(range(0, max(users, 1), CHUNK_USERS)):
         count = min(CHUNK_USERS, users - start)
@@ -237,6 +253,7 @@ def _chunks(
             next_session,
             meter,
             share=count / max(users, 1),
+            run_first_session_id=first_session_id,
         )
         next_user += count
         next_session += len(chunk.sessions)

@@ -5,6 +5,9 @@ from __future__ import annotations
 from recdb.errors import RecdbError
 from recdb.sectioned_config import ConfigError
 
+#: PostgreSQL's bigint maximum: the largest user_id or session_id the simulation may allocate.
+BIGINT_MAX = 2**63 - 1
+
 
 class SimulationError(RecdbError):
     """The simulation cannot run (no catalogue, a warehouse that refuses the rows, ...)."""
@@ -16,3 +19,22 @@ class SimulationConfigError(SimulationError, ConfigError):
     ``allowed`` may also be a set of names)."""
 
     label = "simulation config"
+
+
+class IdOverflowError(SimulationError):
+    """New users or sessions would need ids past PostgreSQL's bigint maximum.
+
+    ``column`` (``user_id`` or ``session_id``), ``largest`` (the largest id
+    already there, which new ids continue after) and ``needed`` (how many new
+    ids the run wants) say which and by how much.
+    """
+
+    def __init__(self, table: str, column: str, largest: int, needed: int) -> None:
+        self.table, self.column, self.largest, self.needed = table, column, largest, needed
+        entity = column.removesuffix("_id")
+        super().__init__(
+            f"cannot number {needed:,} new {entity}s: the largest {column} in {table} is "
+            f"{largest} and new ids continue after it, past the bigint maximum {BIGINT_MAX}; "
+            f"delete the rows with the largest {column}s (python_api delete) "
+            "or simulate into a fresh warehouse"
+        )

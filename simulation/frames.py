@@ -26,6 +26,16 @@ def timestamps(seconds: np.ndarray, missing: np.ndarray | None = None) -> pd.Ser
     return pd.Series(pd.array(values, dtype=TIMESTAMP))
 
 
+def _ids(first: int, offsets: np.ndarray) -> np.ndarray:
+    """``first + offsets`` as int64. The engine has checked that the largest fits in a
+    bigint (int64 addition would wrap around silently); no ids, no arithmetic, so an
+    empty run after an id at the maximum does not overflow."""
+    offsets = np.asarray(offsets, dtype=np.int64)
+    if not offsets.size:
+        return offsets
+    return np.int64(first) + offsets
+
+
 def _categorical(codes: np.ndarray, names: list[str]) -> pd.Categorical:
     return pd.Categorical.from_codes(np.asarray(codes, dtype=np.int64), categories=names)
 
@@ -35,7 +45,7 @@ def users_frame(users: Users, first_user_id: int, config: SimulationConfig) -> p
     shares = config.users
     return pd.DataFrame(
         {
-            "user_id": first_user_id + np.arange(users.count, dtype=np.int64),
+            "user_id": _ids(first_user_id, np.arange(users.count)),
             "signup_at": timestamps(users.signup_at),
             "birth_year": users.birth_year.astype(np.int16),
             "gender": _categorical(users.gender, list(shares.gender_shares)),
@@ -52,7 +62,7 @@ def tastes_frame(tastes: Tastes, first_user_id: int) -> pd.DataFrame:
     affinities = pd.Series(list(tastes.affinities), dtype=object)
     return pd.DataFrame(
         {
-            "user_id": first_user_id + np.arange(count, dtype=np.int64),
+            "user_id": _ids(first_user_id, np.arange(count)),
             "genre_affinities": affinities,
             "popularity_bias": tastes.popularity_bias,
         }
@@ -65,8 +75,8 @@ def sessions_frame(
     """Rows of ``sim.sessions``, session ids in (user, start time) order."""
     return pd.DataFrame(
         {
-            "session_id": first_session_id + np.arange(viewing.count, dtype=np.int64),
-            "user_id": first_user_id + viewing.user_row.astype(np.int64),
+            "session_id": _ids(first_session_id, np.arange(viewing.count)),
+            "user_id": _ids(first_user_id, viewing.user_row),
             "title_id": _categorical(viewing.title, list(catalogue.title_ids)),
             "started_at": timestamps(viewing.started_at),
             "ended_at": timestamps(viewing.ended_at),
@@ -80,7 +90,7 @@ def ratings_frame(ratings: Ratings, first_session_id: int) -> pd.DataFrame:
     """Rows of ``sim.ratings``."""
     return pd.DataFrame(
         {
-            "session_id": first_session_id + ratings.session_row.astype(np.int64),
+            "session_id": _ids(first_session_id, ratings.session_row),
             "rating": ratings.rating.astype(np.int16),
             "rated_at": timestamps(ratings.rated_at),
         }

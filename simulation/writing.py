@@ -9,6 +9,8 @@ from typing import Any
 
 import pandas as pd
 
+from simulation.errors import BIGINT_MAX, IdOverflowError
+
 logger = logging.getLogger(__name__)
 
 #: Rows per ``write`` call for the big tables (the transaction still covers them all).
@@ -19,12 +21,26 @@ WRITE_ORDER = ("users", "user_tastes", "sessions", "ratings")
 
 
 def next_ids(warehouse: Any) -> tuple[int, int]:
-    """The first free user_id and session_id: one past the largest in sim.users / sim.sessions."""
+    """The first free user_id and session_id: one past the largest in sim.users / sim.sessions.
+
+    Python ints, so one past a bigint maximum already there is 2^63, not a wrapped
+    negative number: :func:`check_id_room` refuses it once new ids are actually needed.
+    """
     frame = warehouse.read(
         "select (select coalesce(max(user_id), 0) from sim.users) as max_user_id, "
         "(select coalesce(max(session_id), 0) from sim.sessions) as max_session_id"
     )
     return int(frame["max_user_id"].iloc[0]) + 1, int(frame["max_session_id"].iloc[0]) + 1
+
+
+def check_id_room(table: str, column: str, first_id: int, needed: int) -> None:
+    """Raise IdOverflowError unless ``needed`` ids from ``first_id`` on all fit in a bigint.
+
+    ``first_id`` is one past the largest id already in ``table`` (as :func:`next_ids`
+    gives it), so the error can name that largest id.
+    """
+    if needed > 0 and first_id + needed - 1 > BIGINT_MAX:
+        raise IdOverflowError(table, column, first_id - 1, needed)
 
 
 def write_chunk(

@@ -131,3 +131,48 @@ def test_cli_simulates_and_reports_errors_in_one_line(warehouse, first_run, tmp_
     assert "[tastes]" in printed.stdout and "dirichlet_alpha" in printed.stdout
     helped = warehouse.recdb("simulate", "--help")
     assert "--users" in helped.stdout and "--seed" in helped.stdout
+
+
+# -- ids at the bigint maximum (issue 10, item 11) ------------------------------------
+BIGINT_MAX = 2**63 - 1
+
+
+def test_simulate_after_an_id_at_the_bigint_maximum_is_refused_in_one_line(warehouse, first_run):
+    from simulation import IdOverflowError
+
+    users = warehouse.scalar("select count(*) from sim.users")
+    sessions = warehouse.scalar("select count(*) from sim.sessions")
+    title = warehouse.scalar("select min(title_id) from marts.dim_titles")
+    start = pd.Timestamp("2030-03-02 20:00", tz="UTC")
+    with Warehouse("scientist", warehouse.settings("scientist")) as wh:
+        wh.write("users", pd.DataFrame({
+            "user_id": [BIGINT_MAX], "signup_at": [start], "birth_year": [1990],
+            "gender": ["female"], "country_code": ["US"], "plan": ["basic"]}))  # fmt: skip
+        try:
+            with pytest.raises(
+                IdOverflowError, match=f"largest user_id in sim.users is {BIGINT_MAX}"
+            ):
+                simulate(10, SEED, warehouse=wh)
+            failed = warehouse.recdb("simulate", "--users", "5", "--seed", "5", check=False)
+            assert failed.returncode == 1 and "Traceback" not in failed.stderr
+            error_lines = [line for line in failed.stderr.splitlines() if line.startswith("error:")]
+            assert (
+                len(error_lines) == 1 and f"user_id in sim.users is {BIGINT_MAX}" in error_lines[0]
+            )
+            assert simulate(0, SEED, warehouse=wh).users == 0  # no new ids, nothing to refuse
+            assert warehouse.scalar("select count(*) from sim.users") == users + 1
+
+            wh.delete("users", [BIGINT_MAX])
+            wh.write("sessions", pd.DataFrame({
+                "session_id": [BIGINT_MAX], "user_id": [1], "title_id": [title],
+                "started_at": [start], "ended_at": [start + pd.Timedelta(minutes=5)],
+                "minutes_watched": [5.0], "completion_ratio": [0.1]}))  # fmt: skip
+            with pytest.raises(
+                IdOverflowError, match=f"session_id in sim.sessions is {BIGINT_MAX}"
+            ):
+                simulate(10, SEED, warehouse=wh)
+        finally:
+            warehouse.execute("delete from sim.sessions where session_id = %s", (BIGINT_MAX,))
+            warehouse.execute("delete from sim.users where user_id = %s", (BIGINT_MAX,))
+    assert warehouse.scalar("select count(*) from sim.users") == users
+    assert warehouse.scalar("select count(*) from sim.sessions") == sessions
