@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import re
+import secrets
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,15 +35,76 @@ RUN_FILE = "run.json"
 RUN_ID_PATTERN = re.compile(r"^[\w.:-]{1,64}$")
 
 
+#: Modes of what a run saves: the models hold who watched what, so only their owner reads them.
+PRIVATE_DIR_MODE = 0o700
+PRIVATE_FILE_MODE = 0o600
+
+
 def models_dir() -> Path:
     """Where runs keep their artefacts: ``$RECDB_HOME/models``."""
     return recdb_home() / "models"
 
 
+def private_models_dir() -> Path:
+    """:func:`models_dir`, created readable by its owner only (0700) if missing; one that
+    an older recdb made 0755 is tightened to 0700."""
+    root = models_dir()
+    root.parent.mkdir(parents=True, exist_ok=True)
+    _private_dir(root)
+    return root
+
+
+def _private_dir(path: Path, *, exclusive: bool = False) -> None:
+    """Create ``path`` with mode 0700 (FileExistsError if ``exclusive`` and it exists);
+    an existing folder is tightened to 0700."""
+    try:
+        path.mkdir(mode=PRIVATE_DIR_MODE)
+    except FileExistsError:
+        if exclusive or not path.is_dir():
+            raise
+        if path.stat().st_mode & 0o777 != PRIVATE_DIR_MODE:
+            path.chmod(PRIVATE_DIR_MODE)
+
+
+def _write_private(path: Path, write: Any) -> None:
+    """Write ``path`` atomically, its bytes never readable by others: ``write(file)`` fills
+    a partial file created 0600 (not chmod-ed later), which then replaces ``path``."""
+    partial = path.with_name(f".{path.name}.partial")
+    # A partial left by a crash may have other modes: start from a new file (O_EXCL also
+    # refuses to follow a link planted in its place).
+    partial.unlink(missing_ok=True)
+    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE)
+    with os.fdopen(descriptor, "wb") as out:
+        write(out)
+    os.replace(partial, path)
+
+
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _run_suffix() -> str:
+    """Ten random hex digits: 2^40 ids per second, so runs started together differ."""
+    return secrets.token_hex(5)
+
+
 def new_run_id(now: dt.datetime | None = None) -> str:
-    """A run id from the UTC time, like ``als-20240131T184502Z``."""
-    now = now or dt.datetime.now(dt.UTC)
-    return f"als-{now.strftime('%Y%m%dT%H%M%S')}Z"
+    """A new run id: the UTC time to the second and a random suffix, like
+    ``als-20240131T184502Z-3f9a1c07be`` (31 characters; the run-id pattern allows 64).
+
+    Two runs started in the same second get different ids; :func:`claim_run_folder`
+    makes sure that a default id is never one already used.
+    """
+    now = now or _utc_now()
+    return f"als-{now.strftime('%Y%m%dT%H%M%S')}Z-{_run_suffix()}"
+
+
+def claim_run_folder(run_id: str) -> Path:
+    """Create the model folder of ``run_id`` (0700), exclusively: FileExistsError when it
+    exists, so that two runs can never share (or replace) one folder."""
+    folder = private_models_dir() / check_run_id(run_id)
+    _private_dir(folder, exclusive=True)
+    return folder
 
 
 def check_run_id(run_id: str) -> str:
@@ -266,14 +328,20 @@ class TrainedModel:
 
     # -- artefacts -------------------------------------------------------------
     def save(self, folder: Path | None = None) -> Path:
-        """Write ``model.npz`` and ``run.json`` into ``folder`` (default: the run's own)."""
+        """Write ``model.npz`` and ``run.json`` into ``folder`` (default: the run's own).
+
+        Both are created 0600 and replace what was there atomically; a folder made
+        here is 0700 (the run's own folder and the models folder are tightened to 0700).
+        """
         if folder is None:
             if self.run_id is None:
                 raise ModelNotFoundError("a model without a run id needs a folder to save into")
-            folder = models_dir() / self.run_id
-        folder.mkdir(parents=True, exist_ok=True)
-        partial = folder / f".{MODEL_FILE}.partial"
-        with open(partial, "wb") as out:
+            folder = private_models_dir() / self.run_id
+            _private_dir(folder)  # claimed by this run already, or a run id the user named
+        else:
+            folder.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
+
+        def write_model(out: Any) -> None:
             np.savez(
                 out,
                 user_ids=self.user_ids,
@@ -286,7 +354,8 @@ class TrainedModel:
                 cold_start_titles=self.cold_start.titles,
                 cold_start_scores=self.cold_start.scores,
             )
-        os.replace(partial, folder / MODEL_FILE)
+
+        _write_private(folder / MODEL_FILE, write_model)
         info = {
             "run_id": self.run_id,
             "config": self.config.to_dict(),
@@ -294,7 +363,8 @@ class TrainedModel:
             "titles": len(self.title_ids),
             **self.info,
         }
-        (folder / RUN_FILE).write_text(json.dumps(info, indent=2, default=str) + "\n")
+        text = json.dumps(info, indent=2, default=str) + "\n"
+        _write_private(folder / RUN_FILE, lambda out: out.write(text.encode("utf-8")))
         return folder
 
 

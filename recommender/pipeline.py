@@ -37,6 +37,7 @@ from recommender.model import (
     ColdStart,
     TrainedModel,
     check_run_id,
+    claim_run_folder,
     cold_start_list,
     fit_als,
     new_run_id,
@@ -173,6 +174,54 @@ def recommendation_frame(
             "is_cold_start": np.full(count, is_cold_start),
         }
     )
+
+
+#: New ids tried before giving up: each is random, so only a broken clock or folder gets here.
+_RUN_ID_ATTEMPTS = 20
+
+
+def run_id_taken(warehouse: Any, run_id: str) -> bool:
+    """Whether recs.recommendations holds rows of ``run_id``."""
+    found = warehouse.read(
+        "select 1 as taken from recs.recommendations where run_id = %s limit 1", [run_id]
+    )
+    return not found.empty
+
+
+def allocate_run_id(warehouse: Any) -> tuple[str, Path]:
+    """A new default run id and its model folder, claimed for this run.
+
+    The folder is created exclusively (a concurrent run cannot get it too) and
+    an id with rows in recs.recommendations is skipped even if its folder is
+    gone: a default id never replaces another run. RecommenderError after
+    :data:`_RUN_ID_ATTEMPTS` ids that were all taken.
+    """
+    for _ in range(_RUN_ID_ATTEMPTS):
+        run_id = new_run_id()
+        try:
+            folder = claim_run_folder(run_id)
+        except FileExistsError:
+            logger.debug("run id %s has a model folder already: drawing another", run_id)
+            continue
+        try:
+            taken = run_id_taken(warehouse, run_id)
+        except BaseException:
+            _release_folder(folder)
+            raise
+        if not taken:
+            return run_id, folder
+        logger.debug("run id %s has rows in recs.recommendations: drawing another", run_id)
+        _release_folder(folder)
+    raise RecommenderError(
+        f"no unused run id after {_RUN_ID_ATTEMPTS} tries: every one drawn had a model "
+        "folder or rows already; pass --run-id to name the run"
+    )
+
+
+def _release_folder(folder: Path) -> None:
+    """Remove a claimed model folder that nothing was saved into."""
+    with contextlib.suppress(OSError):
+        folder.rmdir()
 
 
 def _replace_run(warehouse: Any, run_id: str) -> int:
@@ -348,11 +397,13 @@ def recommend(
     Users with sessions get ALS's list (``is_cold_start`` false); users of
     dim_users without any get the cold-start list (best-of lists, then
     popularity; ``is_cold_start`` true). Writes recs.recommendations under
-    ``run_id`` (default: a new one from the clock) in one transaction,
-    replacing what an earlier run with the same id wrote; saves the model under
-    ``$RECDB_HOME/models/<run_id>/``. ``config``: a :class:`RecommenderConfig`,
-    a TOML file, or None (the defaults). The same data and config (seed
-    included) give the same recommendations.
+    ``run_id`` in one transaction, replacing what an earlier run with the same id
+    wrote. The default is a new id (the UTC time and a random suffix) that no
+    run has used, in the warehouse or as a model folder: a run replaces another
+    only when both were given the same ``run_id``. Saves the model under
+    ``$RECDB_HOME/models/<run_id>/`` (folder 0700, files 0600). ``config``: a
+    :class:`RecommenderConfig`, a TOML file, or None (the defaults). The same data
+    and config (seed included) give the same recommendations.
 
     ``api_url``: send the rows over HTTP to the web API at that URL instead (the key
     from ``$RECDB_API_KEY``, a scientist's), in batches each written whole: the run's
@@ -367,7 +418,8 @@ def recommend(
     if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= 1000:
         raise RecommenderError(f"k must be a whole number from 1 to 1000, got {k!r}")
     config = as_config(config)
-    run_id = check_run_id(run_id) if run_id is not None else new_run_id()
+    if run_id is not None:
+        check_run_id(run_id)
     started = time.perf_counter()
     meter = _Meter(progress)
     import python_api
@@ -380,7 +432,10 @@ def recommend(
         sink = RecdbClient(api_url).recommendation_sink()
     if own_connection:
         warehouse = python_api.connect(role="scientist")
+    claimed: Path | None = None
     try:
+        if run_id is None:
+            run_id, claimed = allocate_run_id(warehouse)
         with meter.phase("read"):
             dataset = read_dataset(warehouse)
         with meter.phase("prepare"):
@@ -400,6 +455,10 @@ def recommend(
             raise RecommenderError(
                 f"recs.recommendations refused run {run_id}: {error} ({kept})"
             ) from None
+    except BaseException:
+        if claimed is not None:
+            _release_folder(claimed)
+        raise
     finally:
         if own_connection:
             warehouse.close()

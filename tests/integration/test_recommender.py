@@ -259,3 +259,75 @@ def test_evaluate_writes_the_json_and_chart_and_als_beats_popularity(setup, tmp_
     assert models["als"]["ndcg@10"] > 1.5 * models["popularity"]["ndcg@10"]
     assert models["oracle"]["ndcg@10"] > models["popularity"]["ndcg@10"]
     assert (out / "evaluation.png").read_bytes()[:4] == b"\x89PNG"
+
+
+# -- unique run ids and private model files (issue 10, items 12 and 7) -----------------
+def _run_ids_like(warehouse, prefix: str) -> set[str]:
+    return {
+        r[0]
+        for r in warehouse.query(
+            "select distinct run_id from recs.recommendations where run_id like %s", (prefix + "%",)
+        )
+    }
+
+
+def test_default_runs_started_in_the_same_second_keep_both_runs(setup, first_run, monkeypatch):
+    import datetime as dt
+
+    from recommender import model as model_module
+    from recommender import pipeline
+
+    warehouse, folder, _ = setup
+    monkeypatch.setenv("RECDB_HOME", str(warehouse.home))
+    frozen = dt.datetime(2026, 11, 30, 11, 26, 30, tzinfo=dt.UTC)
+    real_new_run_id = model_module.new_run_id
+    monkeypatch.setattr(pipeline, "new_run_id", lambda now=None: real_new_run_id(frozen))
+    config = recommender.load_config(folder / "recommender.toml")
+    with Warehouse("scientist", warehouse.settings("scientist")) as wh:
+        first = recommender.recommend(3, config, warehouse=wh)
+        second = recommender.recommend(3, config, warehouse=wh)
+    prefix = "als-20261130T112630Z"
+    assert first.run_id != second.run_id
+    assert first.run_id.startswith(prefix) and second.run_id.startswith(prefix)
+    assert first.replaced_rows == 0 and second.replaced_rows == 0
+    assert _run_ids_like(warehouse, prefix) == {first.run_id, second.run_id}
+    for report in (first, second):
+        assert len(rows_of(warehouse, report.run_id)) == report.rows == 3 * USERS
+        assert (warehouse.home / "models" / report.run_id / "model.npz").is_file()
+        assert recommender.load_model(report.run_id).run_id == report.run_id
+
+
+def test_a_default_run_id_already_in_the_warehouse_is_never_reused(setup, first_run, monkeypatch):
+    import datetime as dt
+    import shutil
+
+    from recommender import model as model_module
+
+    warehouse, folder, _ = setup
+    monkeypatch.setenv("RECDB_HOME", str(warehouse.home))
+    frozen = dt.datetime(2026, 12, 1, 8, 0, 0, tzinfo=dt.UTC)
+    monkeypatch.setattr(model_module, "_utc_now", lambda: frozen)
+    suffixes = iter(["aaaaaaaaaa", "aaaaaaaaaa", "bbbbbbbbbb"])
+    monkeypatch.setattr(model_module, "_run_suffix", lambda: next(suffixes))
+    config = recommender.load_config(folder / "recommender.toml")
+    with Warehouse("scientist", warehouse.settings("scientist")) as wh:
+        taken = recommender.recommend(2, config, warehouse=wh)
+        assert taken.run_id == "als-20261201T080000Z-aaaaaaaaaa"
+        # its model folder gone (moved, cleaned up): its rows still make the id taken
+        shutil.rmtree(warehouse.home / "models" / taken.run_id)
+        rows_before = rows_of(warehouse, taken.run_id)
+        later = recommender.recommend(2, config, warehouse=wh)
+    assert later.run_id == "als-20261201T080000Z-bbbbbbbbbb"
+    assert rows_of(warehouse, taken.run_id) == rows_before
+    assert not (warehouse.home / "models" / taken.run_id).exists()
+
+
+def test_model_folders_and_files_are_readable_by_their_owner_only(setup, first_run):
+    warehouse, _, _ = setup
+    models = warehouse.home / "models"
+    assert models.stat().st_mode & 0o777 == 0o700
+    folder = models / "it-1"
+    assert folder.stat().st_mode & 0o777 == 0o700
+    for name in ("model.npz", "run.json"):
+        assert (folder / name).stat().st_mode & 0o777 == 0o600, name
+    assert not list(folder.glob(".*partial"))
