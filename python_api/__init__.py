@@ -14,7 +14,8 @@
         wh.write("sessions", sessions_df)
 
 Every failure is a :class:`python_api.ApiError`: ValidationError (with
-ConflictError and NotFoundError), PermissionDeniedError or DatabaseError.
+ConflictError and NotFoundError), PermissionDeniedError or DatabaseError (with
+BusyError: a lock held longer than ``lock_timeout``; retry).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from __future__ import annotations
 from python_api.client import Warehouse
 from python_api.errors import (
     ApiError,
+    BusyError,
     ConflictError,
     DatabaseError,
     NotFoundError,
@@ -33,6 +35,7 @@ from recdb.landing import LANDING_TABLES
 __all__ = [
     "LANDING_TABLES",
     "ApiError",
+    "BusyError",
     "ConflictError",
     "DatabaseError",
     "NotFoundError",
@@ -43,6 +46,11 @@ __all__ = [
 ]
 
 
-def connect(role: str = "scientist") -> Warehouse:
-    """A :class:`Warehouse` connected as ``role`` (``scientist``, ``analyst`` or ``owner``)."""
-    return Warehouse(role)
+def connect(role: str = "scientist", *, lock_timeout: float | None = None) -> Warehouse:
+    """A :class:`Warehouse` connected as ``role`` (``scientist``, ``analyst`` or ``owner``).
+
+    ``lock_timeout``: seconds a statement may wait for a lock another transaction holds
+    (``recdb build`` holds the landing tables while it reads them) before it gives up
+    with a :class:`BusyError`; None (the default) waits as long as it takes.
+    """
+    return Warehouse(role, lock_timeout=lock_timeout)

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
+from urllib.parse import quote
 
 import pandas as pd
 import pyarrow as pa
@@ -19,6 +21,7 @@ from psycopg import sql
 
 from python_api.errors import (
     ApiError,
+    BusyError,
     ConflictError,
     DatabaseError,
     NotFoundError,
@@ -57,14 +60,36 @@ class Warehouse:
 
     Use it as a context manager, or call :meth:`close`. Every method is one
     transaction of its own, unless called inside :meth:`transaction`.
+
+    ``lock_timeout`` (seconds): a statement that waits longer than this for a lock
+    another transaction holds (``recdb build`` holds the landing tables while it
+    reads them) gives up with a :class:`BusyError`; None waits as long as it takes.
+
+    A connection that dies (server restart, admin shutdown, network) fails the
+    call in progress with a DatabaseError and is dropped: the next call outside
+    a transaction connects again.
     """
 
-    def __init__(self, role: str = "scientist", settings: ConnectionSettings | None = None) -> None:
+    def __init__(
+        self,
+        role: str = "scientist",
+        settings: ConnectionSettings | None = None,
+        *,
+        lock_timeout: float | None = None,
+    ) -> None:
         try:
             self.role = check_role(role)
             self.settings = settings or connection_settings(role)
         except ConnectionSettingsError as error:
             raise ApiError(str(error)) from None
+        if lock_timeout is not None and not (
+            isinstance(lock_timeout, int | float) and 0 < lock_timeout < math.inf
+        ):
+            raise ApiError(
+                f"lock_timeout must be a number of seconds above 0 (or None to wait as long "
+                f"as it takes), not {lock_timeout!r}"
+            )
+        self.lock_timeout = lock_timeout
         self._conn: Any = None
         self._in_transaction = False
         #: Partitions being replaced in this transaction: (table, value) -> staged table.
@@ -74,13 +99,23 @@ class Warehouse:
     def _connection(self) -> Any:
         if self._conn is None:
             try:
-                self._conn = _adbc().connect(self.settings.url())
+                self._conn = _adbc().connect(self._url())
             except Exception as error:  # noqa: BLE001 - every driver failure becomes ours
                 raise DatabaseError(
                     f"cannot connect to {self.settings.host}:{self.settings.port} as "
                     f"{self.settings.user}: {_driver_message(error)}"
                 ) from None
         return self._conn
+
+    def _url(self) -> str:
+        """The server's URL, with the lock timeout as a session setting: set at connection
+        start-up, so no rollback undoes it."""
+        url = self.settings.url()
+        if self.lock_timeout is None:
+            return url
+        milliseconds = max(1, round(self.lock_timeout * 1000))
+        options = quote(f"-c lock_timeout={milliseconds}", safe="")
+        return f"{url}{'&' if '?' in url else '?'}options={options}"
 
     def close(self) -> None:
         """Close the connection (rolling back anything uncommitted)."""
@@ -771,6 +806,12 @@ def _translate(
     if sqlstate == "23514":
         constraint = details.get("PG_DIAG_CONSTRAINT_NAME", "a check")
         return ValidationError(f"breaks {constraint}: {detail or message}", table=name)
+    if sqlstate == "55P03":  # lock_not_available: the Warehouse's lock_timeout ran out
+        return BusyError(
+            f"{name or 'a table this operation needs'} is locked by another transaction "
+            "(`recdb build` locks the landing tables while it reads them) for longer than "
+            "the lock timeout: nothing of this operation was kept; retry in a few seconds"
+        )
     if sqlstate == "25006":
         return PermissionDeniedError(
             "read() runs read-only: change data with write(), update() or delete()"

@@ -64,3 +64,11 @@ class DatabaseError(ApiError):
 
     Any transaction in progress was rolled back: nothing of it persists.
     """
+
+
+class BusyError(DatabaseError):
+    """A lock stayed held by another transaction longer than the Warehouse's ``lock_timeout``
+    (``recdb build`` locks the landing tables while it reads them); nothing was kept.
+
+    Retry in a few seconds.
+    """
