@@ -325,7 +325,7 @@ def evaluate(
 
 
 def write_outputs(evaluation: Evaluation, out_dir: Path) -> tuple[Path, Path]:
-    """``evaluation.json`` and ``evaluation.png`` (a bar chart) in ``out_dir``."""
+    """``evaluation.json`` and ``evaluation.png`` (:func:`chart_figure`) in ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     json_path = out_dir / "evaluation.json"
     json_path.write_text(json.dumps(evaluation.to_json(), indent=2) + "\n", encoding="utf-8")
@@ -334,38 +334,123 @@ def write_outputs(evaluation: Evaluation, out_dir: Path) -> tuple[Path, Path]:
     return json_path, png_path
 
 
-def chart(evaluation: Evaluation, path: Path) -> None:
-    """Grouped bars: the three ranking metrics by model, and coverage beside them."""
+COLOURS = {"als": "#1f77b4", "popularity": "#ff7f0e", "best_of": "#2ca02c", "oracle": "#7f7f7f"}
+
+#: The oracle's bar is cut (and marked so) when it is more than this many times the best
+#: other model's: otherwise the ceiling sets the scale and the rankers that matter, and
+#: the differences between them, shrink to slivers.
+OFF_SCALE = 2.0
+
+
+def format_value(value: float | None) -> str:
+    """A metric for a label: three significant digits, never in scientific notation."""
+    if value is None:
+        return "n/a"
+    return np.format_float_positional(value, precision=3, fractional=False, trim="-")
+
+
+def _ratio_parts(values: dict[str, float | None], oracle_name: str) -> list[str]:
+    """``3.5× popularity`` and ``74% of <oracle_name>``, each only where its baseline is
+    known and not zero."""
+    als, popularity, oracle = values["als"], values["popularity"], values["oracle"]
+    parts = []
+    if als is not None and popularity:
+        parts.append(f"{als / popularity:.1f}× popularity")
+    if als is not None and oracle:
+        parts.append(f"{als / oracle:.0%} of {oracle_name}")
+    return parts
+
+
+def ratio_text(evaluation: Evaluation, metric: str = "ndcg@10") -> str:
+    """ALS's ``metric`` as a multiple of popularity's and a share of the oracle's, like
+    ``ALS ndcg@10 = 3.5× popularity, 74% of the oracle``; a part whose baseline is missing
+    or zero is left out (``ALS ndcg@10 = 0.0186`` when both are)."""
+    values = {model: evaluation.models[model][metric] for model in MODELS}
+    parts = _ratio_parts(values, "the oracle")
+    return f"ALS {metric} = " + (", ".join(parts) if parts else format_value(values["als"]))
+
+
+def chart_figure(evaluation: Evaluation) -> Any:
+    """The evaluation as a matplotlib Figure: one panel per metric, each with its own
+    y scale starting at 0, every bar labelled with its value, ALS's multiple of
+    popularity and share of the oracle in each panel's title and (for ndcg@10) the
+    figure's. An oracle far above the rest is cut at the top of its panel, marked
+    with a break and labelled with its true value. Close it with
+    ``matplotlib.pyplot.close(figure)``.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    colours = {"als": "#1f77b4", "popularity": "#ff7f0e", "best_of": "#2ca02c", "oracle": "#7f7f7f"}
-    figure, (left, right) = plt.subplots(
-        1, 2, figsize=(11, 4.2), gridspec_kw={"width_ratios": [3, 1.2]}
-    )
-    ranking = METRICS[:3]
-    width = 0.8 / len(MODELS)
-    positions = np.arange(len(ranking))
-    for i, model in enumerate(MODELS):
-        values = [evaluation.models[model][m] or 0.0 for m in ranking]
-        left.bar(positions + (i - 1.5) * width, values, width, label=model, color=colours[model])
-    left.set_xticks(positions, ranking)
-    left.set_ylabel("mean over test users")
-    left.set_title("ranking quality (top 10)")
-    left.legend(frameon=False)
-    coverage = [evaluation.models[m]["coverage"] or 0.0 for m in MODELS]
-    right.bar(MODELS, coverage, color=[colours[m] for m in MODELS])
-    right.set_title("catalogue coverage")
-    right.set_ylim(0, max(max(coverage) * 1.15, 0.01))
-    right.tick_params(axis="x", rotation=30)
+    figure, axes = plt.subplots(1, len(METRICS), figsize=(13, 4.6), sharey=False)
+    for ax, metric in zip(axes, METRICS, strict=True):
+        _metric_panel(ax, evaluation, metric)
     held = evaluation.holdout
     figure.suptitle(
+        f"{ratio_text(evaluation)}\n"
         f"recdb evaluate: {held['test_users_evaluated']:,} test users, "
-        f"hold-out after {held['cutoff']}",
+        f"hold-out after {held['cutoff']}; each panel has its own scale",
         fontsize=10,
     )
     figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
+    return figure
+
+
+def _metric_panel(ax: Any, evaluation: Evaluation, metric: str) -> None:
+    """One metric's bars on a scale of its own."""
+    values = {model: evaluation.models[model][metric] for model in MODELS}
+    others = [v for m, v in values.items() if m != "oracle" and v is not None]
+    highest_other = max(others, default=0.0)
+    oracle = values["oracle"]
+    cut = oracle is not None and highest_other > 0 and oracle > OFF_SCALE * highest_other
+    shown = [v for m, v in values.items() if v is not None and not (cut and m == "oracle")]
+    top = max(max(shown, default=0.0), 1e-9) * 1.25
+    positions = np.arange(len(MODELS))
+    cut_height = top * 0.92  # a cut bar stops below the top, its label above it
+    heights = [
+        (cut_height if cut and m == "oracle" else v) if v is not None else 0.0
+        for m, v in values.items()
+    ]
+    bars = ax.bar(positions, heights, 0.7, color=[COLOURS[m] for m in MODELS], edgecolor="white")
+    bars[MODELS.index("oracle")].set_hatch("//")  # the ceiling, not a competitor
+    for position, (model, value) in zip(positions, values.items(), strict=True):
+        off_scale = cut and model == "oracle"
+        height = cut_height if off_scale else (value or 0.0)
+        label = format_value(value) + (" (cut)" if off_scale else "")
+        ax.annotate(
+            label,
+            (position, height),
+            xytext=(0, 3),
+            textcoords="offset points",
+            ha="center",
+            va="bottom",
+            fontsize=9,
+            fontweight="bold" if model == "als" else "normal",
+            gid=f"value:{model}",
+        )
+        if off_scale:
+            ax.plot(
+                [position - 0.4, position + 0.4],
+                [top * 0.76, top * 0.80],
+                color="white",
+                linewidth=3,
+                clip_on=False,
+            )
+    ax.set_ylim(0, top * 1.1)
+    ax.set_xticks(positions, MODELS, fontsize=9)
+    ax.tick_params(axis="y", labelsize=8)
+    ax.spines[["top", "right"]].set_visible(False)
+    parts = _ratio_parts(values, "oracle")
+    ax.set_title(f"{metric}\n" + ("ALS " + ", ".join(parts) if parts else " "), fontsize=10)
+
+
+def chart(evaluation: Evaluation, path: Path) -> None:
+    """Save :func:`chart_figure` as a PNG at ``path``."""
+    figure = chart_figure(evaluation)  # chooses the Agg backend before pyplot loads
+    import matplotlib.pyplot as plt
+
+    try:
+        figure.savefig(path, dpi=110)
+    finally:
+        plt.close(figure)
