@@ -345,8 +345,8 @@ def render_svg(dot_source: str) -> str:
     dot = shutil.which("dot")
     if dot is None:
         raise ErdError(
-            "Graphviz's `dot` is not installed: `apt-get install graphviz` "
-            "(the project's .ci/run installs it)"
+            "Graphviz's `dot` is not installed: `sudo apt-get install graphviz` "
+            "(`make test` installs it when run as root)"
         )
     result = subprocess.run(
         [dot, "-Tsvg"], input=dot_source, capture_output=True, text=True, check=False, timeout=120

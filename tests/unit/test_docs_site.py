@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import re
 from types import SimpleNamespace
 
 import pytest
 
 from recdb import docs
-from tests.conftest import PROJECT_DIR
+from tests.readme_blocks import PROJECT_DIR, fenced
 
 README = (PROJECT_DIR / "README.md").read_text(encoding="utf-8")
 ANALYSES = sorted((PROJECT_DIR / "analyses").glob("*.sql"))
-
-
-def fenced(language: str) -> list[str]:
-    """The contents of every fenced block of a language in the README."""
-    return re.findall(rf"^```{language}\n(.*?)^```$", README, flags=re.S | re.M)
 
 
 @pytest.mark.parametrize("path", ANALYSES, ids=lambda p: p.stem)
