@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import re
+import shlex
 import sys
 from pathlib import Path
 
@@ -30,9 +32,9 @@ class _RecdbGroup(click.Group):
 def main(verbose: bool) -> None:
     """recdb: a dbt + PostgreSQL warehouse for a streaming catalogue.
 
-    Runs on the project's embedded PostgreSQL (state in $RECDB_HOME, default
-    ./.recdb), or on your own server when PGHOST and the other PG* variables
-    are set.
+    Runs on the project's embedded PostgreSQL (state in $RECDB_HOME, default:
+    .recdb in the recdb project you are in, found from any of its folders), or
+    on your own server when PGHOST and the other PG* variables are set.
     """
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
@@ -89,19 +91,143 @@ def status() -> None:
         sys.exit(3)
 
 
-@db.command()
-@click.option(
+_ROLE_OPTION = click.option(
     "--role",
     type=click.Choice(ROLES),
     default="owner",
     show_default=True,
     help="Whose connection: owner runs dbt, analyst reads, scientist reads and writes landing.",
 )
-def url(role: str) -> None:
-    """Print a libpq URL for a role (on the last line), for psql, pgAdmin, pandas or dbt."""
-    from recdb.db.connection import connection_settings
 
-    click.echo(connection_settings(role).url())
+
+@db.command()
+@_ROLE_OPTION
+def url(role: str) -> None:
+    """Print a libpq URL for a role (on the last line), without its password.
+
+    psql and psycopg accept it as is: `psql "$(recdb db url --role analyst)"`.
+    For the embedded server it names the password file
+    ($RECDB_HOME/pgpass, readable by you only); for your own server libpq
+    finds the password as usual (PGPASSWORD, ~/.pgpass).
+    """
+    from recdb.db.connection import connection_settings, write_client_files
+
+    settings = connection_settings(role)
+    if settings.home is not None:
+        write_client_files(settings.home)
+    click.echo(settings.client_url())
+
+
+@db.command("env")
+@_ROLE_OPTION
+def env_command(role: str) -> None:
+    """Print the shell exports that let plain psql connect as a role, no password in sight.
+
+    eval "$(recdb db env --role analyst)" && psql
+
+    Sets PGSERVICEFILE ($RECDB_HOME/pg_service.conf) and PGSERVICE
+    (recdb_<role>); the password stays in $RECDB_HOME/pgpass. Embedded server
+    only: with PGHOST set, your PG* variables already configure psql.
+    """
+    from recdb.db.connection import client_env, is_external
+    from recdb.errors import ConnectionSettingsError
+
+    if is_external():
+        raise ConnectionSettingsError(
+            "PGHOST is set: your PG* variables already configure psql for your own server "
+            "(`recdb db url --role ROLE` prints the URL of a role)"
+        )
+    exports = " ".join(f"{key}={shlex.quote(value)}" for key, value in client_env(role).items())
+    click.echo(f"export {exports}")
+
+
+_DURATION = re.compile(r"^\d+\s*(us|ms|s|min|h|d)?$")
+
+
+def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A PostgreSQL duration: a whole number with an optional unit (ms, s, min, h, d)."""
+    if value is not None and not _DURATION.match(value.strip()):
+        raise click.BadParameter(
+            f"{value!r} is not a duration: a whole number and a unit, e.g. 30s, 5min, 1h "
+            "(0: no limit)"
+        )
+    return value.strip() if value is not None else None
+
+
+def _admin_settings():  # noqa: ANN202 - ConnectionSettings, imported lazily
+    """A connection that may create roles and change their settings.
+
+    Embedded: the bootstrap superuser. Your own server: the PG* variables
+    (a superuser, or a role with CREATEROLE).
+    """
+    import os
+
+    from recdb.db.connection import ConnectionSettings, is_external
+
+    if not is_external():
+        return _server().superuser_settings()
+    return ConnectionSettings(
+        host=os.environ["PGHOST"],
+        port=int(os.environ.get("PGPORT", "5432")),
+        dbname=os.environ.get("PGDATABASE", "postgres"),
+        user=os.environ.get("PGUSER", "postgres"),
+        password=os.environ.get("PGPASSWORD"),
+        sslmode=os.environ.get("PGSSLMODE"),
+    )
+
+
+@db.command()
+@click.option(
+    "--role",
+    type=click.Choice(["analyst", "scientist"]),
+    default=None,
+    help="Whose limits to show or change (default: show both).",
+)
+@click.option(
+    "--statement",
+    callback=_duration,
+    metavar="DURATION",
+    help="statement_timeout: the longest a statement may run (e.g. 5min; 0: no limit).",
+)
+@click.option(
+    "--idle-in-transaction",
+    callback=_duration,
+    metavar="DURATION",
+    help="idle_in_transaction_session_timeout: the longest a session may sit idle inside "
+    "a transaction before it is closed (e.g. 10min; 0: no limit).",
+)
+def timeouts(role: str | None, statement: str | None, idle_in_transaction: str | None) -> None:
+    """Show or change the analyst's and scientist's session limits.
+
+    Stored in PostgreSQL (ALTER ROLE ... SET): new sessions of the role get
+    them. Defaults: analyst 5min per statement and 10min idle in a
+    transaction, scientist 1h and 30min; the owner has none. A guardrail, not
+    a lock: a session may SET its own. Changing them needs the superuser (the
+    embedded server's, used for you) or, on your own server, a role with
+    CREATEROLE in the PG* variables.
+    """
+    from recdb.db.roles import READER_ROLES, role_timeouts, set_timeouts
+
+    values = {
+        setting: value
+        for setting, value in (
+            ("statement_timeout", statement),
+            ("idle_in_transaction_session_timeout", idle_in_transaction),
+        )
+        if value is not None
+    }
+    if values and role is None:
+        raise click.UsageError("give --role analyst or --role scientist: whose limits to change")
+    with _admin_settings().connect(autocommit=True) as conn:
+        if values:
+            set_timeouts(conn, role, values)
+        current = role_timeouts(conn)
+    shown = [r for r in READER_ROLES if r in current and (role is None or r == role)]
+    header = ("role", "statement_timeout", "idle_in_transaction_session_timeout")
+    rows = [header] + [(r, *(current[r][s] or "unset" for s in header[1:])) for r in shown]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    for row in rows:
+        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
 
 
 @db.command()
@@ -125,11 +251,13 @@ def create_roles_command() -> None:
     """On your own server: create the owner, analyst and scientist roles (needs CREATEROLE).
 
     Connects with the PG* variables; passwords come from RECDB_OWNER_PASSWORD,
-    RECDB_ANALYST_PASSWORD and RECDB_SCIENTIST_PASSWORD.
+    RECDB_ANALYST_PASSWORD and RECDB_SCIENTIST_PASSWORD. The analyst and
+    scientist get the default session limits (see `recdb db timeouts`) where
+    they have none.
     """
     import os
 
-    from recdb.db.connection import ConnectionSettings, is_external
+    from recdb.db.connection import is_external
     from recdb.db.roles import create_roles
 
     if not is_external():
@@ -138,15 +266,7 @@ def create_roles_command() -> None:
     if missing:
         names = ", ".join(f"RECDB_{r.upper()}_PASSWORD" for r in missing)
         raise click.UsageError(f"set {names} first")
-    admin = ConnectionSettings(
-        host=os.environ["PGHOST"],
-        port=int(os.environ.get("PGPORT", "5432")),
-        dbname=os.environ.get("PGDATABASE", "postgres"),
-        user=os.environ.get("PGUSER", "postgres"),
-        password=os.environ.get("PGPASSWORD"),
-        sslmode=os.environ.get("PGSSLMODE"),
-    )
-    create_roles(admin, {r: os.environ[f"RECDB_{r.upper()}_PASSWORD"] for r in ROLES})
+    create_roles(_admin_settings(), {r: os.environ[f"RECDB_{r.upper()}_PASSWORD"] for r in ROLES})
     click.echo("roles ready: grant the database to the owner role, then run `recdb load`")
 
 
@@ -514,7 +634,7 @@ def demo() -> None:
     """The main job: start the server, load the catalogue, build and test, say how to connect."""
     from recdb.build import build as build_warehouse
     from recdb.catalog.load import load_catalog
-    from recdb.db.connection import connection_settings, is_external
+    from recdb.db.connection import connection_settings, is_external, write_client_files
 
     if not is_external():
         click.echo(_server().start().describe())
@@ -522,10 +642,18 @@ def demo() -> None:
     click.echo(f"loaded {sum(report.rows.values())} catalogue rows in {report.seconds:.2f} s")
     build_warehouse()
     analyst = connection_settings("analyst")
+    if analyst.home is not None:
+        write_client_files(analyst.home)
+        where = f"libpq reads the password from {analyst.passfile}, readable by you only"
+        alternative = '  or: eval "$(recdb db env --role analyst)" && psql'
+    else:
+        where = "libpq finds the password in PGPASSWORD or ~/.pgpass"
+        alternative = "  (as the analyst: its password from RECDB_ANALYST_PASSWORD)"
     lines = [
         "",
-        "The warehouse is built. Connect as the read-only analyst:",
-        f"  psql '{analyst.url()}'",
+        f"The warehouse is built. Connect as the read-only analyst ({where}):",
+        f"  psql {shlex.quote(analyst.client_url())}",
+        alternative,
         "  then e.g.: select * from marts.dim_titles where is_all_time_best limit 5;",
         "Every table and column is described in the docs: recdb docs (http://127.0.0.1:8080).",
         "Other roles: recdb db url --role owner|scientist. Stop with: recdb db stop",

@@ -26,11 +26,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import psycopg
-
 from recdb.db.connection import ConnectionSettings, connection_settings
 from recdb.errors import RecdbError
-from recdb.settings import project_dir, recdb_home
+from recdb.settings import ensure_home, ensure_private_dir, project_dir, recdb_home
 from recdb.transform import run_dbt
 
 logger = logging.getLogger(__name__)
@@ -64,15 +62,12 @@ def site_dir() -> Path:
 
 
 def _require_built(settings: ConnectionSettings) -> None:
-    """Raise DocsError unless the marts exist (dbt's catalogue would be empty)."""
-    try:
-        with settings.connect() as conn:
-            built = conn.execute("select to_regclass('marts.dim_titles') is not null").fetchone()
-    except psycopg.Error as error:
-        raise DocsError(
-            f"cannot reach the warehouse ({error}): run `recdb db start` "
-            "(and `recdb demo` the first time)"
-        ) from None
+    """Raise DocsError unless the marts exist (dbt's catalogue would be empty).
+
+    A server that cannot be reached raises DatabaseUnavailableError, which says what to do.
+    """
+    with settings.connect() as conn:
+        built = conn.execute("select to_regclass('marts.dim_titles') is not null").fetchone()
     if not built[0]:
         raise DocsError(
             "the warehouse is not built: run `recdb load` and `recdb build` (or `recdb demo`) "
@@ -147,13 +142,20 @@ def generate(settings: ConnectionSettings | None = None, target: Path | None = N
     """
     owner = settings or connection_settings("owner")
     _require_built(owner)
-    target = (target or site_dir()).absolute()
+    if target is None:
+        ensure_home()
+        target = ensure_private_dir(site_dir())
+    target = target.absolute()
     warnings: list[str] = []
     run_dbt(
         ["docs", "generate", "--static", "--target-path", str(target)],
         settings=owner,
         callbacks=[_collect_warnings(warnings)],
     )
+    if target == site_dir().absolute():
+        # dbt writes with the process's umask; the site under the home is private
+        # like the rest of it (`recdb docs --out` makes the copy to share)
+        ensure_private_dir(target)
     manifest = json.loads((target / "manifest.json").read_text(encoding="utf-8"))
     catalog = json.loads((target / "catalog.json").read_text(encoding="utf-8"))
     warnings += [f"undocumented: {name}" for name in undocumented(manifest, catalog)]

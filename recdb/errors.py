@@ -15,6 +15,33 @@ class ConnectionSettingsError(RecdbError):
     """The settings needed to reach PostgreSQL are missing or inconsistent."""
 
 
+class ProjectNotFoundError(ConnectionSettingsError):
+    """Neither ``$RECDB_HOME`` is set nor is the working directory inside a recdb project."""
+
+
+class RolesError(RecdbError):
+    """The warehouse's roles, their grants or their settings could not be changed."""
+
+
+class HomeError(RecdbError):
+    """recdb's home folder (``$RECDB_HOME``) cannot be created, read or made private."""
+
+
+class DatabaseUnavailableError(RecdbError):
+    """PostgreSQL refused or could not take a connection (server down, wrong password, ...).
+
+    ``host``, ``port``, ``user`` and ``reason`` say which connection and why;
+    the message ends with what to do.
+    """
+
+    def __init__(self, message: str, *, host: str, port: int, user: str, reason: str) -> None:
+        self.host = host
+        self.port = port
+        self.user = user
+        self.reason = reason
+        super().__init__(message)
+
+
 class CatalogLoadError(RecdbError):
     """A catalogue file could not be loaded; nothing of the load was kept.
 

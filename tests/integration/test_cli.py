@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import os
+import shlex
 import shutil
+import subprocess
+import sys
 
 import psycopg
 import pytest
+
+from tests.conftest import PROJECT_DIR
 
 pytestmark = pytest.mark.integration
 
@@ -16,6 +23,8 @@ COMMANDS = [
     ["db", "stop"],
     ["db", "status"],
     ["db", "url"],
+    ["db", "env"],
+    ["db", "timeouts"],
     ["db", "create-roles"],
     ["db", "init"],
     ["load"],
@@ -65,8 +74,6 @@ def test_load_reports_rows(fresh_warehouse):
 
 
 def test_a_bad_file_is_one_clear_line_without_traceback(fresh_warehouse, tmp_path):
-    from tests.conftest import PROJECT_DIR
-
     broken = tmp_path / "broken"
     shutil.copytree(PROJECT_DIR / "seeds" / "netflix", broken)
     credits = broken / "credits.csv"
@@ -83,3 +90,85 @@ def test_unknown_role_is_refused(fresh_warehouse):
     result = fresh_warehouse.recdb("db", "url", "--role", "root", check=False)
     assert result.returncode == 2
     assert "root" in result.stderr
+
+
+def passwords_of(warehouse) -> list[str]:
+    credentials = json.loads((warehouse.home / "credentials.json").read_text())
+    return [credentials[role] for role in ("superuser", "owner", "analyst", "scientist")]
+
+
+def env_without_passwords(warehouse) -> dict[str, str]:
+    env = warehouse.env()
+    for key in [k for k in env if k.startswith(("PG", "RECDB_")) and k != "RECDB_HOME"]:
+        del env[key]
+    return env
+
+
+@pytest.mark.skipif(shutil.which("psql") is None, reason="psql is not installed")
+@pytest.mark.parametrize("role", ["owner", "analyst", "scientist"])
+def test_url_has_no_password_and_psql_connects_with_it(fresh_warehouse, role):
+    url = fresh_warehouse.recdb("db", "url", "--role", role).stdout.strip().splitlines()[-1]
+    for password in passwords_of(fresh_warehouse):
+        assert password not in url
+    assert url.endswith(f"?passfile={fresh_warehouse.home}/pgpass")
+    result = subprocess.run(
+        ["psql", url, "-XAtc", "select current_user"],
+        env=env_without_passwords(fresh_warehouse),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"recdb_{role}"
+
+
+@pytest.mark.skipif(shutil.which("psql") is None, reason="psql is not installed")
+def test_db_env_lets_plain_psql_connect(fresh_warehouse):
+    printed = fresh_warehouse.recdb("db", "env", "--role", "analyst").stdout
+    for password in passwords_of(fresh_warehouse):
+        assert password not in printed
+    result = subprocess.run(
+        [
+            "bash",
+            "-c",
+            f'eval "$({sys.executable} -m recdb.cli db env --role analyst)" '
+            "&& psql -XAtc 'select current_user'",
+        ],
+        env=env_without_passwords(fresh_warehouse),
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "recdb_analyst"
+
+
+def test_psycopg_connects_with_the_url_alone(fresh_warehouse):
+    url = fresh_warehouse.recdb("db", "url", "--role", "scientist").stdout.strip().splitlines()[-1]
+    saved = {k: os.environ.pop(k) for k in [k for k in os.environ if k.startswith("PG")]}
+    try:
+        with psycopg.connect(url) as conn:
+            assert conn.execute("select current_user").fetchone()[0] == "recdb_scientist"
+    finally:
+        os.environ.update(saved)
+
+
+def test_demo_prints_how_to_connect_without_any_password(fresh_warehouse):
+    result = fresh_warehouse.recdb("demo")
+    output = result.stdout + result.stderr
+    for password in passwords_of(fresh_warehouse):
+        assert password not in output
+    psql_lines = [line.strip() for line in result.stdout.splitlines() if "psql " in line]
+    assert psql_lines, result.stdout
+    url = shlex.split(psql_lines[0])[1]
+    assert url.startswith("postgresql://recdb_analyst@127.0.0.1:")
+    saved = {k: os.environ.pop(k) for k in [k for k in os.environ if k.startswith("PG")]}
+    try:
+        with psycopg.connect(url) as conn:
+            titles = conn.execute("select count(*) from marts.dim_titles").fetchone()[0]
+    finally:
+        os.environ.update(saved)
+    assert titles > 0

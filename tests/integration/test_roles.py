@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+
 import psycopg
 import pytest
+
+from tests.conftest import PROJECT_DIR
 
 pytestmark = pytest.mark.integration
 
@@ -78,3 +84,160 @@ def test_scientist_cannot_write_the_warehouse(built_warehouse):
         pytest.raises(psycopg.errors.InsufficientPrivilege),
     ):
         conn.execute("delete from marts.dim_titles")
+
+
+# -- temporary objects and session timeouts ------------------------------------------
+DEFAULT_TIMEOUTS = {
+    "analyst": {"statement_timeout": "5min", "idle_in_transaction_session_timeout": "10min"},
+    "scientist": {"statement_timeout": "1h", "idle_in_transaction_session_timeout": "30min"},
+}
+
+
+def test_analyst_cannot_create_temporary_tables(built_warehouse):
+    with (
+        built_warehouse.connect("analyst") as conn,
+        pytest.raises(psycopg.errors.InsufficientPrivilege, match="temporary"),
+    ):
+        conn.execute("create temp table scratch (x int)")
+
+
+def test_scientist_can_create_temporary_tables(built_warehouse):
+    with built_warehouse.connect("scientist") as conn:
+        conn.execute("create temp table scratch (x int)")
+        conn.execute("insert into scratch values (1)")
+        assert conn.execute("select count(*) from scratch").fetchone()[0] == 1
+
+
+@pytest.mark.parametrize("role", sorted(DEFAULT_TIMEOUTS))
+def test_reader_sessions_have_default_timeouts(built_warehouse, role):
+    for setting, expected in DEFAULT_TIMEOUTS[role].items():
+        assert built_warehouse.scalar(f"show {setting}", role=role) == expected
+
+
+def test_the_owner_has_no_timeouts(built_warehouse):
+    assert built_warehouse.scalar("show statement_timeout") == "0"
+    assert built_warehouse.scalar("show idle_in_transaction_session_timeout") == "0"
+
+
+def superuser(warehouse):
+    return warehouse.server.superuser_settings()
+
+
+def role_config(warehouse, role: str) -> dict[str, str]:
+    with superuser(warehouse).connect() as conn:
+        config = conn.execute(
+            "select coalesce(rolconfig, '{}') from pg_roles where rolname = %s",
+            (f"recdb_{role}",),
+        ).fetchone()[0]
+    return dict(item.split("=", 1) for item in config)
+
+
+def test_a_query_past_the_statement_timeout_is_cancelled(fresh_warehouse):
+    fresh_warehouse.recdb("db", "timeouts", "--role", "analyst", "--statement", "1s")
+    try:
+        assert role_config(fresh_warehouse, "analyst")["statement_timeout"] == "1s"
+        with (
+            fresh_warehouse.connect("analyst") as conn,
+            pytest.raises(psycopg.errors.QueryCanceled, match="statement timeout"),
+        ):
+            conn.execute("select pg_sleep(5)")
+    finally:
+        fresh_warehouse.recdb("db", "timeouts", "--role", "analyst", "--statement", "5min")
+    assert fresh_warehouse.scalar("show statement_timeout", role="analyst") == "5min"
+
+
+def test_timeouts_command_shows_the_current_values(fresh_warehouse):
+    shown = fresh_warehouse.recdb("db", "timeouts").stdout
+    lines = {line.split()[0]: line.split()[1:] for line in shown.splitlines() if line.strip()}
+    assert lines["analyst"] == ["5min", "10min"]
+    assert lines["scientist"] == ["1h", "30min"]
+    one = fresh_warehouse.recdb("db", "timeouts", "--role", "scientist").stdout
+    assert "scientist" in one and "analyst" not in one
+
+
+@pytest.mark.parametrize(
+    "args, problem",
+    [
+        (["--statement", "5 parsecs"], "--statement"),
+        (["--statement", "5min"], "--role"),  # which role is not obvious: ask
+        (["--role", "owner", "--statement", "5min"], "owner"),
+    ],
+)
+def test_timeouts_command_refuses_bad_input(fresh_warehouse, args, problem):
+    result = fresh_warehouse.recdb("db", "timeouts", *args, check=False)
+    assert result.returncode != 0
+    assert problem in result.stderr and "Traceback" not in result.stderr
+
+
+def test_start_applies_the_guardrails_to_an_older_server_without_clobbering(fresh_warehouse):
+    """A server bootstrapped before the guardrails: the next start adds the missing ones."""
+    with superuser(fresh_warehouse).connect(autocommit=True) as conn:
+        conn.execute("alter role recdb_analyst reset all")
+        conn.execute("alter role recdb_scientist reset all")
+        conn.execute("alter role recdb_scientist set statement_timeout = '2h'")
+        conn.execute("grant temporary on database recdb to recdb_analyst")
+    fresh_warehouse.server.start()  # running already: start still applies them
+    assert role_config(fresh_warehouse, "analyst") == DEFAULT_TIMEOUTS["analyst"]
+    assert role_config(fresh_warehouse, "scientist") == {
+        "statement_timeout": "2h",  # the user's own value stays
+        "idle_in_transaction_session_timeout": "30min",
+    }
+    with (
+        fresh_warehouse.connect("analyst") as conn,
+        pytest.raises(psycopg.errors.InsufficientPrivilege),
+    ):
+        conn.execute("create temp table scratch (x int)")
+    fresh_warehouse.recdb("db", "timeouts", "--role", "scientist", "--statement", "1h")
+
+
+def test_create_roles_on_your_own_server_sets_the_guardrails(fresh_warehouse):
+    """`recdb db create-roles` against a server that is not recdb's own (PGHOST set)."""
+    credentials = json.loads((fresh_warehouse.home / "credentials.json").read_text())
+    with superuser(fresh_warehouse).connect(autocommit=True) as conn:
+        conn.execute("alter role recdb_analyst reset all")
+    admin = superuser(fresh_warehouse)
+    env = fresh_warehouse.env()
+    env.update(
+        PGHOST=admin.host,
+        PGPORT=str(admin.port),
+        PGUSER=admin.user,
+        PGPASSWORD=admin.password,
+        PGDATABASE="postgres",
+        RECDB_OWNER_PASSWORD=credentials["owner"],
+        RECDB_ANALYST_PASSWORD=credentials["analyst"],
+        RECDB_SCIENTIST_PASSWORD=credentials["scientist"],
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "recdb.cli", "db", "create-roles"],
+        env=env,
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert role_config(fresh_warehouse, "analyst") == DEFAULT_TIMEOUTS["analyst"]
+
+
+def test_scientist_writes_through_python_api_temp_tables_and_all(fresh_warehouse, monkeypatch):
+    import pandas as pd
+
+    import python_api
+
+    monkeypatch.setenv("RECDB_HOME", str(fresh_warehouse.home))
+    users = pd.DataFrame(
+        {
+            "user_id": [1, 2],
+            "signup_at": pd.to_datetime(["2024-01-05", "2024-02-11"], utc=True),
+            "birth_year": [1990, 1985],
+            "gender": ["female", "male"],
+            "country_code": ["US", "FR"],
+            "plan": ["basic", "premium"],
+        }
+    )
+    with python_api.connect(role="scientist") as wh:
+        wh.write("users", users)
+        wh.write("users", users.assign(plan="standard"), upsert=True)  # staged in a temp table
+    plans = fresh_warehouse.query("select plan from sim.users order by user_id")
+    assert plans == [("standard",), ("standard",)]
