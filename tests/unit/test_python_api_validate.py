@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -220,8 +222,9 @@ BEYOND_FLOAT = 2**53 + 1  # the first integer float64 cannot hold: it rounds to 
         pd.Series([BEYOND_FLOAT, 2**63 - 1, 0], dtype="UInt64"),
         pd.Series([BEYOND_FLOAT, 2**63 - 1, -(2**63)], dtype="int64[pyarrow]"),
         pd.Series([BEYOND_FLOAT, 2**63 - 1, 5], dtype="category"),
+        pd.Series([Decimal(BEYOND_FLOAT), Decimal("7.000"), 1], dtype=object),
     ],
-    ids=["object", "object-numpy", "uint64", "Int64", "UInt64", "arrow", "category"],
+    ids=["object", "object-numpy", "uint64", "Int64", "UInt64", "arrow", "category", "decimal"],
 )
 def test_integers_of_every_dtype_are_stored_exactly(values):
     frame = sessions(user_id=values)
@@ -258,6 +261,7 @@ def test_whole_floats_up_to_2_53_are_exact_integers(values):
         (pd.Series([1.0, -(2.0**60), 3.0]), "2^53"),
         (pd.Series([1, 2.0**53, 3], dtype=object), "2^53"),
         (pd.Series([1, 1.5, 3], dtype=object), "not a whole number"),
+        (pd.Series([1, Decimal("1.5"), 3], dtype=object), "not a whole number"),
         (pd.Series([1.0, 2.5, 3.0], dtype="Float64"), "not a whole number"),
         (pd.Series([1, "2", 3], dtype=object), "expected whole numbers"),
         (pd.Series([1, True, 3], dtype=object), "expected whole numbers"),
