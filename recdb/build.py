@@ -25,6 +25,7 @@ from psycopg import sql
 
 from recdb.catalog.tables import RAW_SCHEMA, RAW_TABLES
 from recdb.db.connection import ConnectionSettings, connection_settings
+from recdb.db.roles import prepare_warehouse
 from recdb.settings import project_dir
 from recdb.transform import run_dbt
 
@@ -109,6 +110,9 @@ def build(
     selective = any(arg.split("=")[0] in SELECTION_OPTIONS for arg in dbt_args)
     plain = not selective and not everything
     with owner.connect(autocommit=True) as conn:
+        # run_dbt prepares too; here first, so that a role that is not the owner
+        # is told so (RolesError) before the fingerprint reads the owner's schemas
+        prepare_warehouse(conn)
         fingerprint = catalog_fingerprint(conn)
         skip = plain and _stored_fingerprint(conn) == fingerprint
     if skip:

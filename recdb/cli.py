@@ -162,13 +162,13 @@ def _admin_settings():  # noqa: ANN202 - ConnectionSettings, imported lazily
     """
     import os
 
-    from recdb.db.connection import ConnectionSettings, is_external
+    from recdb.db.connection import ConnectionSettings, external_port, is_external
 
     if not is_external():
         return _server().superuser_settings()
     return ConnectionSettings(
         host=os.environ["PGHOST"],
-        port=int(os.environ.get("PGPORT", "5432")),
+        port=external_port(),
         dbname=os.environ.get("PGDATABASE", "postgres"),
         user=os.environ.get("PGUSER", "postgres"),
         password=os.environ.get("PGPASSWORD"),

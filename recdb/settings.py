@@ -84,6 +84,14 @@ def project_dir() -> Path:
     return _explicit_project() or find_project() or Path(__file__).resolve().parent.parent
 
 
+def port_number(value: str) -> int | None:
+    """``value`` as a TCP port number (1 to 65535), or None when it is not one."""
+    value = value.strip()
+    if not value.isdigit() or not 1 <= int(value) <= 65535:
+        return None
+    return int(value)
+
+
 def default_catalog_dir() -> Path:
     """The project's own catalogue: the generated files dbt can also seed."""
     return project_dir() / "seeds" / "netflix"

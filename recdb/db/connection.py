@@ -35,6 +35,7 @@ from recdb.settings import (
     DEFAULT_PORT,
     ROLE_NAMES,
     ROLES,
+    port_number,
     recdb_home,
     write_private_text,
 )
@@ -233,11 +234,20 @@ def connect(role: str = "owner", **kwargs: object) -> psycopg.Connection:
     return connection_settings(role).connect(**kwargs)
 
 
+def external_port() -> int:
+    """``$PGPORT`` (default 5432) for your own server; a clear error when it is not a port."""
+    raw = os.environ.get("PGPORT") or "5432"
+    port = port_number(raw)
+    if port is None:
+        raise ConnectionSettingsError(f"PGPORT={raw!r} is not a TCP port number (1 to 65535)")
+    return port
+
+
 def _external_settings(role: str) -> ConnectionSettings:
     env = os.environ
     common = {
         "host": env["PGHOST"],
-        "port": int(env.get("PGPORT", "5432")),
+        "port": external_port(),
         "dbname": env.get("PGDATABASE") or env.get("PGUSER") or DATABASE_NAME,
         "sslmode": env.get("PGSSLMODE"),
     }

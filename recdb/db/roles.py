@@ -234,10 +234,20 @@ def bootstrap_warehouse(superuser: ConnectionSettings, passwords: dict[str, str]
 
 
 def prepare_warehouse(conn: psycopg.Connection) -> None:
-    """As the owner: every schema, landing table and grant the project needs (idempotent)."""
-    _restrict_own_database(conn)
-    grant_reader_access(conn)
-    ensure_landing_tables(conn)
+    """As the owner: every schema, landing table and grant the project needs (idempotent).
+
+    Raises RolesError when the connection's role may not (not the owner).
+    """
+    try:
+        _restrict_own_database(conn)
+        grant_reader_access(conn)
+        ensure_landing_tables(conn)
+    except psycopg.errors.InsufficientPrivilege as error:
+        raise RolesError(
+            f"{conn.info.user} may not prepare the warehouse ({error.diag.message_primary}): "
+            f"recdb loads and builds as the owner role, {ROLE_NAMES['owner']}; on your own "
+            "server set PGUSER and PGPASSWORD to the owner's"
+        ) from None
 
 
 def _restrict_own_database(conn: psycopg.Connection) -> None:

@@ -45,6 +45,7 @@ from recdb.settings import (
     PGDATA_FOLDER,
     ROLES,
     SUPERUSER_NAME,
+    port_number,
     recdb_home,
     tighten_home,
     write_private_text,
@@ -202,10 +203,24 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def _wanted_port() -> int | None:
+    """``$RECDB_PORT`` when set; a clear error when it is not a port number."""
+    raw = os.environ.get("RECDB_PORT")
+    if not raw:
+        return None
+    port = port_number(raw)
+    if port is None:
+        raise ServerError(
+            f"RECDB_PORT={raw!r} is not a TCP port number (1 to 65535): "
+            "set it to a free port, or unset it"
+        )
+    return port
+
+
 def _choose_port(home: Path) -> int:
-    wanted = os.environ.get("RECDB_PORT")
+    wanted = _wanted_port()
     if wanted:
-        return int(wanted)
+        return wanted
     stored = read_state(home, SERVER_FILE).get("port")
     if stored:
         return int(stored)
@@ -266,6 +281,7 @@ class EmbeddedServer:
         ``pg_service.conf``) are brought up to date, and the roles get the
         guardrails an older server may lack (see :func:`recdb.db.roles.apply_guardrails`).
         """
+        _wanted_port()  # a bad RECDB_PORT fails before anything is created
         with _home_lock(self.home):
             _prepare_for_system_user(self.home)
             if not (self.pgdata / "PG_VERSION").exists():

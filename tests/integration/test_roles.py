@@ -241,3 +241,31 @@ def test_scientist_writes_through_python_api_temp_tables_and_all(fresh_warehouse
         wh.write("users", users.assign(plan="standard"), upsert=True)  # staged in a temp table
     plans = fresh_warehouse.query("select plan from sim.users order by user_id")
     assert plans == [("standard",), ("standard",)]
+
+
+@pytest.mark.parametrize("command", [["load"], ["build"], ["db", "init"]])
+def test_running_the_owners_commands_as_a_reader_is_one_error_line(fresh_warehouse, command):
+    """Your own server with PGUSER set to a reader by mistake: say so, no traceback."""
+    analyst = fresh_warehouse.settings("analyst")
+    env = fresh_warehouse.env()
+    env.update(
+        PGHOST=analyst.host,
+        PGPORT=str(analyst.port),
+        PGDATABASE=analyst.dbname,
+        PGUSER=analyst.user,
+        PGPASSWORD=analyst.password,
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "recdb.cli", *command],
+        env=env,
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, result.stderr
+    assert "recdb_analyst" in errors[0] and "owner" in errors[0]

@@ -187,3 +187,14 @@ def test_dbt_connects_with_an_empty_password_and_pgpassfile(fresh_warehouse, tmp
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Connection test: [OK connection ok]" in result.stdout
+
+
+@pytest.mark.parametrize("port", ["fivefour", "0", "70000"])
+def test_a_bad_recdb_port_is_a_clear_error_before_anything_is_created(tmp_path, monkeypatch, port):
+    from recdb.errors import ServerError
+
+    monkeypatch.setenv("RECDB_PORT", port)
+    server = EmbeddedServer(tmp_path / "home")
+    with pytest.raises(ServerError, match="RECDB_PORT"):
+        server.start()
+    assert not server.pgdata.exists()

@@ -223,3 +223,10 @@ def test_the_reason_is_libpqs_alone_on_one_line(tmp_path, driver_message):
     assert str(error).startswith(
         "cannot connect to PostgreSQL at 127.0.0.1:6001 as recdb_scientist: connection refused; "
     )
+
+
+def test_a_pgport_that_is_not_a_number_is_a_clear_error(monkeypatch):
+    monkeypatch.setenv("PGHOST", "db.example")
+    monkeypatch.setenv("PGPORT", "fivefour")
+    with pytest.raises(ConnectionSettingsError, match="PGPORT"):
+        connection_settings("owner")
