@@ -101,10 +101,9 @@ class Warehouse:
             try:
                 self._conn = _adbc().connect(self._url())
             except Exception as error:  # noqa: BLE001 - every driver failure becomes ours
-                raise DatabaseError(
-                    f"cannot connect to {self.settings.host}:{self.settings.port} as "
-                    f"{self.settings.user}: {_driver_message(error)}"
-                ) from None
+                # recdb's wording: server, user, reason and what to do
+                unavailable = self.settings.unavailable(_driver_message(error))
+                raise DatabaseError(str(unavailable)) from None
         return self._conn
 
     def _url(self) -> str:

@@ -43,8 +43,6 @@ MANAGES_SERVER = {
     "db status": ["db", "status"],
     "demo": ["demo"],
 }
-#: Commands whose code goes through recdb.db.connection (python_api has its own driver).
-SAYS_START_THE_SERVER = {"db init", "db timeouts", "load", "build", "docs"}
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -102,9 +100,8 @@ def test_a_stopped_server_is_one_error_line(stopped_warehouse, tmp_path, name):
     )
     line = the_error_line(result)
     assert f"127.0.0.1:{port}" in line
-    if name in SAYS_START_THE_SERVER:
-        assert "recdb db start" in line and str(stopped_warehouse.home) in line
-        assert " as recdb_" in line or " as postgres" in line  # the user it tried
+    assert "recdb db start" in line and str(stopped_warehouse.home) in line
+    assert " as recdb_" in line or " as postgres" in line  # the user it tried
 
 
 @pytest.mark.parametrize("name", sorted(NEEDS_SERVER | NEEDS_STATE))
