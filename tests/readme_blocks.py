@@ -93,7 +93,8 @@ def script(
         text = block.text
         for old, new in (replacements or {}).items():
             text = text.replace(old, new)
-        parts.append(f"echo '{marker} {block.line}'")
+        # On a line of its own even after output without a final newline (curl's JSON).
+        parts.append(f"printf '\\n{marker} {block.line}\\n'")
         if block.language == "sh":
             parts.append(text)
         elif block.language == "python":

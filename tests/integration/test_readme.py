@@ -99,7 +99,7 @@ def test_the_readme_runs_as_written():
     prelude = (
         f"cd {copy}\n"
         f"trap 'kill $(jobs -p) 2>/dev/null || true; {stop}' EXIT\n"
-        f"echo '{MARKER} make demo'\n"
+        f"printf '{MARKER} make demo\\n'\n"
         "recdb demo\n"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RECDB_", "PG"))}
