@@ -629,9 +629,23 @@ def docs(port: int, out_dir: Path | None, erd: bool) -> None:
     docs_site.serve(server)
 
 
+DEMO_USERS = 2000
+DEMO_RUN_ID = "demo"
+
+
 @main.command()
-def demo() -> None:
-    """The main job: start the server, load the catalogue, build and test, say how to connect."""
+@click.option(
+    "--users",
+    type=click.IntRange(min=0),
+    default=DEMO_USERS,
+    show_default=True,
+    help="Users to simulate (with their sessions) when the warehouse has none yet; 0: none.",
+)
+def demo(users: int) -> None:
+    """The main job: start the server, load the catalogue, build and test; on an empty
+    warehouse, simulate a few thousand users and recommend to them, so every example of
+    the README has data; then say how to connect."""
+    import python_api
     from recdb.build import build as build_warehouse
     from recdb.catalog.load import load_catalog
     from recdb.db.connection import connection_settings, is_external, write_client_files
@@ -641,6 +655,23 @@ def demo() -> None:
     report = load_catalog()
     click.echo(f"loaded {sum(report.rows.values())} catalogue rows in {report.seconds:.2f} s")
     build_warehouse()
+    with python_api.connect(role="scientist") as warehouse:
+        existing = int(warehouse.read("select count(*) as n from sim.users")["n"].iloc[0])
+    if users and not existing:
+        import recommender
+        from simulation import simulate as run_simulation
+
+        previous = _quiet_libraries(("python_api", "simulation", "recommender"))
+        try:
+            click.echo(run_simulation(users, seed=42).describe())
+            build_warehouse()
+            click.echo(recommender.recommend(k=10, run_id=DEMO_RUN_ID).describe())
+        finally:
+            for name, level in previous.items():
+                logging.getLogger(name).setLevel(level)
+        build_warehouse()
+    elif existing:
+        click.echo(f"sim.users holds {existing:,} users already: nothing simulated")
     analyst = connection_settings("analyst")
     if analyst.home is not None:
         write_client_files(analyst.home)

@@ -172,3 +172,23 @@ def test_demo_prints_how_to_connect_without_any_password(fresh_warehouse):
     finally:
         os.environ.update(saved)
     assert titles > 0
+
+
+def test_after_the_demo_every_example_query_has_rows(fresh_warehouse):
+    """`make demo` leaves a warehouse with users, sessions and recommendations, so the
+    README's example queries answer straight away; a second demo simulates nothing more."""
+    fresh_warehouse.recdb("demo")
+    for query in sorted((PROJECT_DIR / "analyses").glob("*.sql")):
+        rows = fresh_warehouse.query(query.read_text(encoding="utf-8"), role="analyst")
+        assert rows, f"{query.name} returns no rows after `recdb demo`"
+    users = fresh_warehouse.scalar("select count(*) from marts.dim_users")
+    assert users >= 1000
+    assert (
+        fresh_warehouse.scalar(
+            "select count(distinct user_id) from marts.fact_recommendations where run_id = 'demo'"
+        )
+        == users
+    )
+    again = fresh_warehouse.recdb("demo")
+    assert "nothing simulated" in again.stdout
+    assert fresh_warehouse.scalar("select count(*) from marts.dim_users") == users
