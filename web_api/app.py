@@ -55,7 +55,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.db = Database(settings)
     app.state.similar = SimilarTitlesIndex()
-    app.state.cold_start = recommendations.ColdStartList()
+    app.state.cold_start = recommendations.ColdStartList(settings.cold_start_refresh)
     for module in (titles, users, sessions, recommendations, health):
         app.include_router(module.router)
     install_error_handlers(app)

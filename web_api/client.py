@@ -7,8 +7,9 @@
         client.user_recommendations(42)
 
 Errors are python_api's: the server's 422 is a ValidationError, 409 a
-ConflictError, 404 a NotFoundError, 401 and 403 PermissionDeniedError, and
-a 5xx or a server that cannot be reached a DatabaseError, each with the
+ConflictError, 404 a NotFoundError, 401 and 403 PermissionDeniedError, a 503
+with ``Retry-After`` (a write behind a build's lock) a BusyError, and any
+other 5xx or a server that cannot be reached a DatabaseError, each with the
 server's message; so code written against python_api handles both.
 """
 
@@ -25,6 +26,7 @@ import pandas as pd
 
 from python_api.errors import (
     ApiError,
+    BusyError,
     ConflictError,
     DatabaseError,
     NotFoundError,
@@ -60,6 +62,8 @@ def _error_for(response: httpx.Response) -> ApiError:
         return ValidationError(text)
     if status in (401, 403):
         return PermissionDeniedError(text)
+    if status == 503 and "retry-after" in response.headers:
+        return BusyError(f"{text} (retry after {response.headers['retry-after']} s)")
     return DatabaseError(text)
 
 

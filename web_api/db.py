@@ -8,7 +8,18 @@ executions on a connection, so the hot queries are planned once.
 
 Writes go through python_api's :class:`~python_api.Warehouse` (its validation,
 its typed errors), from a worker thread since it is synchronous; a few
-connected Warehouses are kept for reuse.
+connected Warehouses are kept for reuse. Their statements wait at most the
+lock timeout (``RECDB_API_LOCK_TIMEOUT``) for a lock, so a write behind a
+`recdb build` answers 503 at once rather than hanging for the build.
+
+After a server restart every pooled connection is dead. Reads find that out
+on the first query, check the pool's other idle connections at once and run
+again on a live one; a pooled Warehouse is checked before each write (one
+round trip, as SQLAlchemy's pool_pre_ping; python_api drops a dead
+connection and connects again). While the
+server is down, a connection attempt that failed gives up after a couple of
+seconds instead of backing off for minutes, so the next request tries again
+and reads come back as soon as the server does.
 """
 
 from __future__ import annotations
@@ -17,7 +28,7 @@ import asyncio
 import contextlib
 import logging
 import queue
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 import psycopg
@@ -33,6 +44,10 @@ from web_api.settings import WRITE_ROLE, ApiSettings
 logger = logging.getLogger(__name__)
 
 APPLICATION_NAME = "recdb-web-api"
+#: Seconds a read pool keeps retrying one failed connection attempt (psycopg_pool's default,
+#: 300, backs off exponentially: after an outage of a minute, the next try came a minute
+#: later). Given up, the next request that finds no connection starts a new attempt.
+RECONNECT_TIMEOUT_S = 2.0
 T = TypeVar("T")
 
 
@@ -43,6 +58,7 @@ class Database:
         self.settings = settings
         self.pools: dict[str, AsyncConnectionPool] = {}
         self.writers = WarehousePool(settings, size=4) if WRITE_ROLE in settings.roles else None
+        self._checks: dict[str, asyncio.Task[None]] = {}
 
     async def open(self) -> None:
         """Create a pool per role in use; connections open in the background (the server starts
@@ -59,6 +75,7 @@ class Database:
                 min_size=1,
                 max_size=self.settings.pool_size,
                 timeout=5.0,
+                reconnect_timeout=RECONNECT_TIMEOUT_S,
                 open=False,
                 name=f"web-api-{role}",
             )
@@ -75,27 +92,64 @@ class Database:
 
     @contextlib.asynccontextmanager
     async def connection(self, role: str) -> AsyncIterator[psycopg.AsyncConnection]:
-        """A pooled connection as ``role``."""
+        """A pooled connection as ``role`` (no retry: prefer :meth:`read`)."""
         async with self.pools[role].connection() as conn:
             yield conn
 
+    async def read(self, role: str, work: Callable[[psycopg.AsyncConnection], Awaitable[T]]) -> T:
+        """``await work(conn)`` on a pooled connection as ``role``.
+
+        When that connection turns out dead (the server restarted since it was last
+        used), the pool's other idle connections are checked, and ``work`` runs once
+        more on a live one: reads only, so running one twice changes nothing.
+        """
+        pool = self.pools[role]
+        used: psycopg.AsyncConnection | None = None
+        try:
+            async with pool.connection() as conn:
+                used = conn
+                return await work(conn)
+        except psycopg.OperationalError:
+            if used is None or not used.broken:
+                raise  # no connection to be had (PoolTimeout), or the query's own failure
+        logger.warning("a %s connection was lost (server restarted?): reading again", role)
+        await self._check_pool(role)
+        async with pool.connection() as conn:
+            return await work(conn)
+
+    async def _check_pool(self, role: str) -> None:
+        """Check the idle connections of ``role``'s pool, once for all the requests that
+        found a dead connection at about the same time."""
+        task = self._checks.get(role)
+        if task is None or task.done():
+            task = asyncio.create_task(self.pools[role].check())
+            self._checks[role] = task
+        await asyncio.shield(task)
+
     async def rows(self, role: str, query: Query, params: Sequence[Any] = ()) -> list[tuple]:
         """All rows of a parameterised query, as tuples."""
-        async with self.connection(role) as conn:
+
+        async def fetch(conn: psycopg.AsyncConnection) -> list[tuple]:
             cursor = await conn.execute(query, params)
             return await cursor.fetchall()
 
+        return await self.read(role, fetch)
+
     async def dicts(self, role: str, query: Query, params: Sequence[Any] = ()) -> list[dict]:
         """All rows of a parameterised query, as dicts."""
-        async with self.connection(role) as conn, conn.cursor(row_factory=dict_row) as cursor:
-            await cursor.execute(query, params)
-            return await cursor.fetchall()
+
+        async def fetch(conn: psycopg.AsyncConnection) -> list[dict]:
+            async with conn.cursor(row_factory=dict_row) as cursor:
+                await cursor.execute(query, params)
+                return await cursor.fetchall()
+
+        return await self.read(role, fetch)
 
     async def check(self, role: str) -> str | None:
         """None when ``select 1`` works as ``role`` within two seconds, else why not."""
         try:
-            async with asyncio.timeout(2.0), self.connection(role) as conn:
-                await conn.execute("select 1")
+            async with asyncio.timeout(2.0):
+                await self.rows(role, "select 1")
         except Exception as error:  # noqa: BLE001 - health reports any failure
             return type(error).__name__
         return None
@@ -108,33 +162,44 @@ class Database:
 
 
 class WarehousePool:
-    """A few python_api Warehouses (each one ADBC connection) reused across write requests."""
+    """A few python_api Warehouses (each one ADBC connection) reused across write requests.
+
+    Each waits at most ``settings.lock_timeout`` for a lock (a BusyError after that). A
+    pooled one is checked before use: the server may have restarted since its last write
+    (however recent), and a write must not fail for a connection that died idle.
+    """
 
     def __init__(self, settings: ApiSettings, size: int) -> None:
         self._settings = settings
         self._idle: queue.LifoQueue[Warehouse] = queue.LifoQueue(maxsize=size)
+
+    def _new(self) -> Warehouse:
+        return Warehouse(
+            WRITE_ROLE,
+            connection_settings(WRITE_ROLE, home=self._settings.home),
+            lock_timeout=self._settings.lock_timeout,
+        )
 
     @contextlib.contextmanager
     def _lease(self) -> Iterator[Warehouse]:
         try:
             warehouse = self._idle.get_nowait()
         except queue.Empty:
-            warehouse = Warehouse(
-                WRITE_ROLE, connection_settings(WRITE_ROLE, home=self._settings.home)
-            )
-        healthy = True
+            warehouse = self._new()  # connects on its first call
+        else:
+            _check(warehouse)
+        reusable = True
         try:
             yield warehouse
-        except DatabaseError:
-            healthy = False  # a lost connection: do not hand it out again
-            raise
         except ApiError:
+            # python_api's own failure (a dead connection is already dropped by python_api,
+            # which connects again on the next call): the Warehouse can serve again.
             raise
         except BaseException:
-            healthy = False
+            reusable = False  # anything else may have left it mid-way
             raise
         finally:
-            if healthy:
+            if reusable:
                 try:
                     self._idle.put_nowait(warehouse)
                 except queue.Full:
@@ -154,3 +219,12 @@ class WarehousePool:
                 self._idle.get_nowait().close()
             except queue.Empty:
                 return
+
+
+def _check(warehouse: Warehouse) -> None:
+    """A round trip on ``warehouse``; a dead connection is dropped by python_api on the way,
+    so the write that follows connects again (and fails, 503, only if the server is down)."""
+    try:
+        warehouse.read("select 1 as alive")
+    except DatabaseError as error:
+        logger.info("an idle write connection was lost (server restarted?): %s", error)

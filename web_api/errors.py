@@ -1,9 +1,10 @@
 """Every error as JSON, ``{"error": {"status", "code", "message", "fields"}}``, never a trace.
 
 python_api's typed errors map to HTTP: ValidationError 422 (naming the field),
-ConflictError 409, NotFoundError 404, PermissionDeniedError 403, DatabaseError
-503. Anything unexpected is a 500 whose body says nothing of the internals;
-the trace goes to the server's log only.
+ConflictError 409, NotFoundError 404, PermissionDeniedError 403, BusyError
+(a lock held by a build past the lock timeout) 503 with ``Retry-After``,
+DatabaseError 503. Anything unexpected is a 500 whose body says nothing of the
+internals; the trace goes to the server's log only.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from python_api import (
     ApiError,
+    BusyError,
     ConflictError,
     DatabaseError,
     NotFoundError,
@@ -39,6 +41,7 @@ _CODES = {
     413: "payload_too_large",
     415: "unsupported_media_type",
     422: "validation_error",
+    431: "request_header_fields_too_large",
     500: "internal_error",
     503: "unavailable",
 }
@@ -80,6 +83,10 @@ def error_response(
     """An error as a JSON response."""
     return JSONResponse(error_body(status, message, fields), status_code=status, headers=headers)
 
+
+#: Seconds a client is told to wait (``Retry-After``) after a write gave up on a lock: a build
+#: holds the landing tables for about as long as one model takes.
+BUSY_RETRY_AFTER_S = 5
 
 #: Tags of the request bodies' unions (one object or a list): not part of a field's name.
 _UNION_TAGS = frozenset({"one", "many"})
@@ -135,6 +142,10 @@ def api_error_to_http(error: ApiError, *, rows_at: str | None = None) -> ApiHttp
         return ApiHttpError(422, str(error), fields=fields)
     if isinstance(error, PermissionDeniedError):
         return ApiHttpError(403, str(error))
+    if isinstance(error, BusyError):
+        # The message is python_api's own (which table, why, retry): no internals.
+        logger.info("write gave up on a lock: %s", error)
+        return ApiHttpError(503, str(error), headers={"Retry-After": str(BUSY_RETRY_AFTER_S)})
     if isinstance(error, DatabaseError):
         logger.warning("database unavailable: %s", error)
         return ApiHttpError(503, "the database is unavailable; try again later")
@@ -161,7 +172,7 @@ async def _request_validation(request: Request, error: RequestValidationError) -
 
 async def _api_error(request: Request, error: ApiError) -> JSONResponse:
     http = api_error_to_http(error)
-    return error_response(http.status_code, str(http.detail), http.fields)
+    return error_response(http.status_code, str(http.detail), http.fields, http.headers)
 
 
 async def _database_down(request: Request, error: Exception) -> JSONResponse:

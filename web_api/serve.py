@@ -35,12 +35,17 @@ def serve(host: str, port: int, workers: int, log_level: str, access_log: bool) 
     Keys come from RECDB_API_KEYS="key:role,key:role" (roles analyst, read-only, and
     scientist, read-write), sent as the X-API-Key header; the server connects to
     PostgreSQL as each key's role, never as the owner. It refuses to start without keys.
-    Also read: RECDB_API_MAX_BODY_BYTES (default 4 MiB), RECDB_API_POOL_SIZE (connections
-    per role and worker, default 8), and the connection settings of `recdb db url`.
+    Also read: RECDB_API_MAX_BODY_BYTES (default 4 MiB), RECDB_API_MAX_HEADER_BYTES (request
+    line and headers, default 16 KiB; more is a 431), RECDB_API_POOL_SIZE (connections per
+    role and worker, default 8), RECDB_API_LOCK_TIMEOUT (seconds a write waits for a lock,
+    e.g. behind `recdb build`, before a 503 with Retry-After; default 2),
+    RECDB_API_COLD_START_REFRESH (seconds between reloads of the cold-start list, default
+    60), and the connection settings of `recdb db url`.
     """
     import uvicorn
 
     from recdb.db.connection import connection_settings
+    from web_api.protocol import HeadSizeLimitedProtocol
     from web_api.settings import ApiSettings
 
     settings = ApiSettings.from_env()  # malformed keys: one clear line, before any worker starts
@@ -59,7 +64,9 @@ def serve(host: str, port: int, workers: int, log_level: str, access_log: bool) 
         log_level=log_level,
         access_log=access_log,
         loop="uvloop",
-        http="httptools",
+        # httptools, with the head size limit it lacks (h11's setting, enforced for httptools).
+        http=HeadSizeLimitedProtocol,
+        h11_max_incomplete_event_size=settings.max_header_bytes,
         server_header=False,
         proxy_headers=False,
     )

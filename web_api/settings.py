@@ -1,4 +1,4 @@
-"""The web API's settings: API keys and the roles they map to, limits, pool sizes.
+"""The web API's settings: API keys and the roles they map to, limits, pool sizes, timeouts.
 
 Keys come from the environment only (``RECDB_API_KEYS="key:role,key:role"``),
 never from a file in the repository. Keys are kept as SHA-256 digests and
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -19,6 +20,9 @@ from recdb.errors import RecdbError
 KEYS_ENV = "RECDB_API_KEYS"
 MAX_BODY_ENV = "RECDB_API_MAX_BODY_BYTES"
 POOL_SIZE_ENV = "RECDB_API_POOL_SIZE"
+MAX_HEADER_ENV = "RECDB_API_MAX_HEADER_BYTES"
+LOCK_TIMEOUT_ENV = "RECDB_API_LOCK_TIMEOUT"
+COLD_START_REFRESH_ENV = "RECDB_API_COLD_START_REFRESH"
 #: The roles a key may map to; the owner is never one (the API must not run DDL).
 API_ROLES: tuple[str, ...] = ("analyst", "scientist")
 #: The role that may write (sim.* and recs.*, as python_api allows it).
@@ -26,6 +30,12 @@ WRITE_ROLE = "scientist"
 MIN_KEY_LENGTH = 16
 DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
 DEFAULT_POOL_SIZE = 8
+#: The request line and headers together (nginx's default is 8 KiB per line, 32 KiB in all).
+DEFAULT_MAX_HEADER_BYTES = 16 * 1024
+#: Seconds a write waits for a lock (a `recdb build` holds the landing tables) before a 503.
+DEFAULT_LOCK_TIMEOUT_S = 2.0
+#: Seconds between reloads of marts.cold_start_titles in each worker (in the background).
+DEFAULT_COLD_START_REFRESH_S = 60.0
 
 
 class ApiConfigError(RecdbError):
@@ -98,25 +108,47 @@ def _positive_int(environ: Mapping[str, str], name: str, default: int) -> int:
     return value
 
 
+def _positive_seconds(environ: Mapping[str, str], name: str, default: float) -> float:
+    raw = environ.get(name)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not 0 < value < math.inf:
+        raise ApiConfigError(f"{name}: expected a number of seconds above 0, like 2.5, got {raw!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class ApiSettings:
-    """What the app needs: keys, the body size limit, pool sizes, and where the server is."""
+    """What the app needs: keys, size limits, pool sizes, timeouts, and where the server is."""
 
     keys: tuple[ApiKey, ...]
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     pool_size: int = DEFAULT_POOL_SIZE
+    max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT_S
+    cold_start_refresh: float = DEFAULT_COLD_START_REFRESH_S
     #: The embedded server's home (``None``: ``$RECDB_HOME``, or the PG* variables).
     home: Path | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ApiSettings:
-        """Settings from ``RECDB_API_KEYS``, ``RECDB_API_MAX_BODY_BYTES`` and
-        ``RECDB_API_POOL_SIZE``."""
+        """Settings from ``RECDB_API_KEYS``, ``RECDB_API_MAX_BODY_BYTES``,
+        ``RECDB_API_POOL_SIZE``, ``RECDB_API_MAX_HEADER_BYTES``, ``RECDB_API_LOCK_TIMEOUT``
+        and ``RECDB_API_COLD_START_REFRESH``."""
         environ = os.environ if environ is None else environ
         return cls(
             keys=parse_api_keys(environ.get(KEYS_ENV)),
             max_body_bytes=_positive_int(environ, MAX_BODY_ENV, DEFAULT_MAX_BODY_BYTES),
             pool_size=_positive_int(environ, POOL_SIZE_ENV, DEFAULT_POOL_SIZE),
+            max_header_bytes=_positive_int(environ, MAX_HEADER_ENV, DEFAULT_MAX_HEADER_BYTES),
+            lock_timeout=_positive_seconds(environ, LOCK_TIMEOUT_ENV, DEFAULT_LOCK_TIMEOUT_S),
+            cold_start_refresh=_positive_seconds(
+                environ, COLD_START_REFRESH_ENV, DEFAULT_COLD_START_REFRESH_S
+            ),
         )
 
     @property

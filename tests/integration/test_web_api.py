@@ -165,6 +165,37 @@ def test_a_user_without_history_gets_the_runs_cold_start_list(api):
     assert body["is_cold_start"] is True and body["run_id"] == RUN
 
 
+def test_the_cold_start_mart_is_the_recommenders_cold_start_list(api, monkeypatch):
+    """marts.cold_start_titles (built by `recdb build`) holds the list, scores and order the
+    recommender computed from the same marts (recommender.model.cold_start_list)."""
+    monkeypatch.setenv("RECDB_HOME", str(api.warehouse.home))
+    model = recommender.load_model(RUN)
+    expected = list(
+        zip(
+            model.title_ids[model.cold_start.titles[:100]],
+            model.cold_start.scores[:100].tolist(),
+            strict=True,
+        )
+    )
+    mart = api.warehouse.query(
+        "select title_id, cold_start_score from marts.cold_start_titles order by cold_start_rank"
+    )
+    assert len(mart) == min(100, one(api, "select count(*) from marts.dim_titles"))
+    assert mart == expected
+    # And the run's cold-start users got its head.
+    cold_user = one(
+        api,
+        "select min(user_id) from recs.recommendations where run_id = %s and is_cold_start",
+        (RUN,),
+    )
+    given = api.warehouse.query(
+        "select title_id, score from recs.recommendations where run_id = %s and user_id = %s "
+        "order by rank",
+        (RUN, cold_user),
+    )
+    assert given == expected[: len(given)] and len(given) == K
+
+
 def test_an_unknown_user_is_404(api):
     response = api.get("/v1/users/987654321/recommendations")
     assert response.status_code == 404
@@ -276,7 +307,7 @@ def test_a_scientist_writes_a_user_that_lands_and_shows_after_a_build(api):
     assert api.get("/v1/users/900001").status_code == 404
     api.warehouse.dbt("build", "--select", "dim_users")
     assert api.get("/v1/users/900001").json() == {**NEW_USER, "churned_at": None}
-    # No history and no list in the run: the cold-start list, computed from the marts,
+    # No history and no list in the run: the cold-start list, precomputed by the build,
     # is the one the run gave its cold-start users.
     body = api.get("/v1/users/900001/recommendations").json()
     assert body["is_cold_start"] is True and body["run_id"] is None
@@ -294,6 +325,14 @@ def test_a_scientist_writes_a_user_that_lands_and_shows_after_a_build(api):
         )
     ]
     assert [i["title_id"] for i in body["items"]][:K] == run_list
+    # All of it, as the cold-start mart holds it.
+    body = api.get("/v1/users/900001/recommendations?k=100").json()
+    mart = api.warehouse.query(
+        "select cold_start_rank, title_id, title_name, cold_start_score "
+        "from marts.cold_start_titles order by cold_start_rank"
+    )
+    got = [(i["rank"], i["title_id"], i["title_name"], i["score"]) for i in body["items"]]
+    assert got == [tuple(r) for r in mart] and len(got) == 100
 
 
 def test_a_patch_changes_the_landing_row(api):

@@ -4,11 +4,13 @@ PostgreSQL: tests/integration/test_web_api.py.)"""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 
 import httpx
 import pandas as pd
+import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from psycopg import sql
@@ -16,6 +18,7 @@ from psycopg import sql
 import python_api
 from web_api.app import create_app
 from web_api.client import RecdbClient
+from web_api.routes.recommendations import ColdStartList
 from web_api.routes.titles import like_pattern, search_query
 from web_api.settings import ApiSettings, parse_api_keys
 
@@ -355,6 +358,32 @@ def test_python_api_errors_map_to_statuses(client, db, error, status):
         assert detail["fields"][0]["field"] == f"body.{error.column}"
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("POST", "/v1/users", USER),
+        ("POST", "/v1/sessions", SESSION),
+        ("PATCH", "/v1/users/7", {"plan": "premium"}),
+        ("DELETE", "/v1/users/7", None),
+    ],
+)
+def test_a_write_behind_a_lock_is_503_with_retry_after(client, db, method, path, body):
+    db.warehouse.error = python_api.BusyError(
+        "sim.users is locked by another transaction (`recdb build` ...): retry in a few seconds"
+    )
+    response = client.request(method, path, json=body, headers=as_scientist())
+    assert response.status_code == 503
+    assert int(response.headers["retry-after"]) >= 1
+    detail = error_of(response)
+    assert detail["code"] == "unavailable" and "locked" in detail["message"]
+
+
+def test_a_database_down_is_503_without_retry_after(client, db):
+    db.warehouse.error = python_api.DatabaseError("server closed the connection")
+    response = client.post("/v1/users", json=USER, headers=as_scientist())
+    assert response.status_code == 503 and "retry-after" not in response.headers
+
+
 def test_an_unknown_reference_in_a_body_is_422_naming_the_row(client, db):
     db.warehouse.error = python_api.NotFoundError(
         "user_id=9 does not exist in sim.users", column="user_id", row_number=1
@@ -497,7 +526,80 @@ def test_a_user_without_a_list_gets_the_cold_start_list(client, db):
         "items": [{"rank": 1, "title_id": "tm9", "title_name": "Nine", "title_type": "movie",
                    "release_year": 2001, "imdb_score": 8.0, "score": 2.5}],
     }  # fmt: skip
-    assert "count(distinct user_id)" in db.queries[-1][1]
+    # The precomputed mart, not an aggregate of fact_sessions inside a request.
+    assert "from marts.cold_start_titles" in db.queries[-1][1]
+    assert "fact_sessions" not in db.queries[-1][1]
+
+
+class ColdStartDatabase:
+    """Answers the cold-start query with ``lists[n]`` on its n-th call; a call waits while
+    ``hold`` is set (a refresh that takes long: a build swapping the mart in, say)."""
+
+    def __init__(self, *lists):
+        self.lists = list(lists)
+        self.calls = 0
+        self.hold: asyncio.Event | None = None
+
+    async def rows(self, role, query, params=()):
+        assert "marts.cold_start_titles" in query
+        answer = self.lists[min(self.calls, len(self.lists) - 1)]
+        self.calls += 1
+        if self.hold is not None:
+            await self.hold.wait()
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+
+OLD_LIST = [("tm1", "One", "movie", 2001, 8.0, 2.5)]
+NEW_LIST = [("tm2", "Two", "movie", 2002, 7.0, 2.4)]
+
+
+def test_a_cold_start_refresh_never_makes_a_request_wait():
+    async def scenario():
+        cold = ColdStartList(refresh_seconds=0)  # every request finds the list due
+        db = ColdStartDatabase(OLD_LIST, NEW_LIST)
+        assert await cold.rows(db, "analyst") == OLD_LIST  # the first load is waited for
+        db.hold = asyncio.Event()
+        # The reload hangs; requests are answered from the list loaded, without waiting
+        # (wait_for only guards against a hang: a request waiting on the reload never ends).
+        for _ in range(3):
+            assert await asyncio.wait_for(cold.rows(db, "analyst"), 5) == OLD_LIST
+        assert db.calls == 2  # one reload at a time, not one per request
+        db.hold.set()
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        assert await cold.rows(db, "analyst") == NEW_LIST
+
+    asyncio.run(scenario())
+
+
+def test_a_failed_cold_start_reload_keeps_serving_the_list():
+    async def scenario():
+        cold = ColdStartList(refresh_seconds=0)
+        db = ColdStartDatabase(OLD_LIST, psycopg.OperationalError("server closed"), NEW_LIST)
+        assert await cold.rows(db, "analyst") == OLD_LIST
+        assert await cold.rows(db, "analyst") == OLD_LIST  # starts the failing reload
+        await asyncio.sleep(0)
+        assert await cold.rows(db, "analyst") == OLD_LIST  # starts the next one
+        await asyncio.sleep(0)
+        assert await cold.rows(db, "analyst") == NEW_LIST
+
+    asyncio.run(scenario())
+
+
+def test_a_cold_start_list_not_built_is_a_503_saying_to_build(client, db):
+    answers = [[(None,) * 9]]
+
+    async def rows(role, query, params=()):
+        if "cold_start_titles" in query:
+            raise psycopg.errors.UndefinedTable("relation does not exist")
+        return answers.pop(0)
+
+    db.rows = rows
+    response = client.get("/v1/users/7/recommendations", headers=as_analyst())
+    assert response.status_code == 503
+    assert "run `recdb build`" in error_of(response)["message"]
 
 
 # -- search SQL ------------------------------------------------------------------------
@@ -591,6 +693,16 @@ def test_the_client_raises_python_api_errors(status, error):
     transport = httpx.MockTransport(lambda request: httpx.Response(status, json=body))
     client = RecdbClient("http://api.test", "k" * 20, transport=transport)
     with pytest.raises(error, match="why"):
+        client.health()
+
+
+def test_the_clients_503_with_retry_after_is_a_busy_error():
+    body = {"error": {"status": 503, "code": "unavailable", "message": "locked", "fields": []}}
+    transport = httpx.MockTransport(
+        lambda request: httpx.Response(503, json=body, headers={"Retry-After": "5"})
+    )
+    client = RecdbClient("http://api.test", "k" * 20, transport=transport)
+    with pytest.raises(python_api.BusyError, match="retry after 5 s"):
         client.health()
 
 

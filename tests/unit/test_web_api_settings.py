@@ -78,3 +78,39 @@ def test_bad_limits_are_refused(value):
         ApiSettings.from_env(
             {"RECDB_API_KEYS": f"{ANALYST}:analyst", "RECDB_API_MAX_BODY_BYTES": value}
         )
+
+
+def test_header_limit_lock_timeout_and_cold_start_refresh_from_the_environment():
+    defaults = ApiSettings.from_env({"RECDB_API_KEYS": f"{ANALYST}:analyst"})
+    assert (defaults.max_header_bytes, defaults.lock_timeout, defaults.cold_start_refresh) == (
+        16 * 1024,
+        2.0,
+        60.0,
+    )
+    settings = ApiSettings.from_env(
+        {
+            "RECDB_API_KEYS": f"{ANALYST}:analyst",
+            "RECDB_API_MAX_HEADER_BYTES": "8192",
+            "RECDB_API_LOCK_TIMEOUT": "0.5",
+            "RECDB_API_COLD_START_REFRESH": "5",
+        }
+    )
+    assert (settings.max_header_bytes, settings.lock_timeout, settings.cold_start_refresh) == (
+        8192,
+        0.5,
+        5.0,
+    )
+
+
+@pytest.mark.parametrize("name", ["RECDB_API_LOCK_TIMEOUT", "RECDB_API_COLD_START_REFRESH"])
+@pytest.mark.parametrize("value", ["0", "-1", "soon", "nan", "inf"])
+def test_bad_durations_are_refused(name, value):
+    with pytest.raises(ApiConfigError, match=f"{name}: expected a number of seconds above 0"):
+        ApiSettings.from_env({"RECDB_API_KEYS": f"{ANALYST}:analyst", name: value})
+
+
+def test_a_bad_header_limit_is_refused():
+    with pytest.raises(ApiConfigError, match="RECDB_API_MAX_HEADER_BYTES: expected a whole"):
+        ApiSettings.from_env(
+            {"RECDB_API_KEYS": f"{ANALYST}:analyst", "RECDB_API_MAX_HEADER_BYTES": "16k"}
+        )

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import Annotated
 
 import pandas as pd
+import psycopg
 from fastapi import APIRouter, Path, Query, Request
 
 from python_api import ApiError, NotFoundError, Warehouse
@@ -17,6 +19,7 @@ from web_api.routes.common import READ_ERRORS, WRITE_ERRORS, database
 from web_api.routes.users import UserIdPath
 from web_api.schemas import Deleted, RecommendationBatch, Recommendations, Written
 
+logger = logging.getLogger(__name__)
 router = APIRouter(tags=["recommendations"])
 
 RunIdPath = Annotated[str, Path(pattern=r"^[\w.:-]{1,64}$", description="A recommender run id.")]
@@ -47,48 +50,57 @@ where u.user_id = %s
 order by r.recommendation_rank
 """
 
-#: The recommender's cold-start list (recommender.model.cold_start_list) from the marts:
-#: all-time best, then year best, then the rest; within each, by distinct viewers, then id.
+#: The cold-start list, precomputed by `recdb build` (the recommender's cold_start_list).
 _COLD_START_QUERY = """
-with viewers as (
-    select title_id, count(distinct user_id) as viewers
-    from marts.fact_sessions
-    group by title_id
-),
-scored as (
-    select
-        t.title_id,
-        t.title_name,
-        t.title_type,
-        t.release_year,
-        t.imdb_score::float8 as imdb_score,
-        case when t.is_all_time_best then 2 when t.is_year_best then 1 else 0 end
-        + coalesce(v.viewers, 0)::float8 / (1 + coalesce(max(v.viewers) over (), 0)) as score
-    from marts.dim_titles as t
-    left join viewers as v on t.title_id = v.title_id
-)
-select * from scored order by score desc, title_id collate "C" limit 100
+select title_id, title_name, title_type, release_year, imdb_score::float8, cold_start_score
+from marts.cold_start_titles
+order by cold_start_rank
 """
-COLD_START_SECONDS = 300.0
 
 
 class ColdStartList:
-    """The cold-start list, computed from the marts at most every few minutes per process."""
+    """marts.cold_start_titles (100 rows), cached per worker process.
 
-    def __init__(self) -> None:
+    No request waits for a refresh: once loaded, the list is served as it is, and a
+    request that finds it older than ``refresh_seconds`` starts a reload in the
+    background. Only the first requests of a process wait, for the first load (one
+    small indexed read). A reload that fails (database down) keeps the list it had.
+    """
+
+    def __init__(self, refresh_seconds: float) -> None:
+        self.refresh_seconds = refresh_seconds
         self._rows: list[tuple] | None = None
-        self._at = float("-inf")
-        self._lock = asyncio.Lock()
+        self._due = float("-inf")
+        self._loading: asyncio.Task[None] | None = None
 
     async def rows(self, db: Database, role: str) -> list[tuple]:
         """Up to 100 (title_id, title_name, title_type, release_year, imdb_score, score)."""
-        if self._rows is not None and time.monotonic() - self._at < COLD_START_SECONDS:
-            return self._rows
-        async with self._lock:
-            if self._rows is None or time.monotonic() - self._at >= COLD_START_SECONDS:
-                self._rows = await db.rows(role, _COLD_START_QUERY)
-                self._at = time.monotonic()
-        return self._rows
+        if time.monotonic() >= self._due and (self._loading is None or self._loading.done()):
+            self._due = time.monotonic() + self.refresh_seconds
+            self._loading = asyncio.create_task(self._load(db, role))
+            self._loading.add_done_callback(self._loaded)
+        if self._rows is None and self._loading is not None:
+            await asyncio.shield(self._loading)  # the first load: its failure is this request's
+        return self._rows or []
+
+    async def _load(self, db: Database, role: str) -> None:
+        try:
+            self._rows = await db.rows(role, _COLD_START_QUERY)
+        except psycopg.errors.UndefinedTable:
+            raise ApiHttpError(
+                503, "the cold-start list (marts.cold_start_titles) is not built: run `recdb build`"
+            ) from None
+
+    def _loaded(self, task: asyncio.Task[None]) -> None:
+        if task.cancelled():
+            self._due = float("-inf")
+            return
+        error = task.exception()  # retrieved here, so a background failure is never unheard
+        if error is None:
+            return
+        if self._rows is None:
+            self._due = float("-inf")  # nothing to serve: the next request tries again
+        logger.warning("cannot reload the cold-start list (serving the one loaded): %s", error)
 
 
 @router.get(
@@ -105,7 +117,8 @@ async def user_recommendations(
 ) -> dict:
     """The user's list in the newest recommender run (marts.fact_recommendations, as of the
     last `recdb build`). A user the run has no list for (no history when it ran, or added
-    since) gets the cold-start list: best-of lists, then popularity. 404 for an unknown user."""
+    since) gets the cold-start list (marts.cold_start_titles, as of the last `recdb build`):
+    best-of lists, then popularity. 404 for an unknown user."""
     db = database(request)
     rows = await db.rows(who.role, _LIST_QUERY, [k, user_id])
     if not rows:

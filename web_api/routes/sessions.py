@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import pandas as pd
+import psycopg
 from fastapi import APIRouter, Body, Request
 from psycopg.rows import dict_row
 from pydantic import Discriminator, Field, Tag
@@ -108,14 +109,18 @@ async def user_sessions(
     request: Request, who: Reader, user_id: UserIdPath, limit: Limit = 20, offset: Offset = 0
 ) -> dict:
     """A user's sessions of marts.fact_sessions (as of the last `recdb build`), newest first."""
-    db = database(request)
-    async with db.connection(who.role) as conn:
+
+    async def fetch(conn: psycopg.AsyncConnection) -> list[dict] | None:
         found = await (await conn.execute(_USER_QUERY, [user_id])).fetchone()
         if found is None:
-            raise ApiHttpError(404, f"no user {user_id}")
+            return None
         cursor = conn.cursor(row_factory=dict_row)
         await cursor.execute(_SESSIONS_QUERY, [user_id, limit + 1, offset])
-        rows = await cursor.fetchall()
+        return await cursor.fetchall()
+
+    rows = await database(request).read(who.role, fetch)
+    if rows is None:
+        raise ApiHttpError(404, f"no user {user_id}")
     return {
         "items": rows[:limit],
         "limit": limit,
