@@ -459,8 +459,9 @@ def _run_with_progress(label: str, job):  # noqa: ANN001, ANN202 - job(progress)
 @click.option(
     "--run-id",
     default=None,
-    help="Id of the run (default: a new one, als-<UTC time>). Re-running an id replaces its "
-    "rows. With --user or --similar-to: the run to look in (default: the newest).",
+    help="Id of the run (default: a new one, als-<UTC time>-<random suffix>, never an id "
+    "already used). Re-running an id you name replaces its rows. With --user or "
+    "--similar-to: the run to look in (default: the newest).",
 )
 @click.option(
     "--user",
