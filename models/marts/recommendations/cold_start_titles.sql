@@ -18,23 +18,15 @@ titles as (
 
 ),
 
--- One row per (user, title) watched: a hash aggregate, cheaper than a
--- count(distinct) per title, which sorts.
-viewings as (
-
-    select distinct
-        user_id,
-        title_id
-    from {{ ref('fact_sessions') }}
-
-),
-
+-- Distinct users per title: one pass over fact_sessions, the one cost of this
+-- model (about 10 s for 10 million sessions on 2 busy cores; a distinct of
+-- the pairs first, hashed, spilled and took longer).
 title_viewers as (
 
     select
         title_id,
-        count(*) as viewer_count
-    from viewings
+        count(distinct user_id) as viewer_count
+    from {{ ref('fact_sessions') }}
     group by title_id
 
 ),
