@@ -28,7 +28,7 @@ import asyncio
 import contextlib
 import logging
 import queue
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 import psycopg
@@ -89,12 +89,6 @@ class Database:
         self.pools.clear()
         if self.writers is not None:
             await run_in_threadpool(self.writers.close)
-
-    @contextlib.asynccontextmanager
-    async def connection(self, role: str) -> AsyncIterator[psycopg.AsyncConnection]:
-        """A pooled connection as ``role`` (no retry: prefer :meth:`read`)."""
-        async with self.pools[role].connection() as conn:
-            yield conn
 
     async def read(self, role: str, work: Callable[[psycopg.AsyncConnection], Awaitable[T]]) -> T:
         """``await work(conn)`` on a pooled connection as ``role``.

@@ -18,7 +18,8 @@ _DESCRIPTIONS = {
     409: "A key that already exists, or a row still referenced.",
     413: "The request body is over the size limit.",
     422: "A bad payload or parameter; `fields` names each one.",
-    503: "The database is unavailable.",
+    503: "The database is unavailable; or, with `Retry-After`, a write waited too long "
+    "for a lock (a `recdb build` running): retry after that many seconds.",
 }
 
 
