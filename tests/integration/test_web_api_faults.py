@@ -151,6 +151,7 @@ def test_a_write_behind_a_builds_lock_is_a_fast_503_with_retry_after(served):
         started = time.monotonic()
         response = served.create_user(user_id)
         waited = time.monotonic() - started
+    print(f"a write behind a SHARE lock answered {response.status_code} after {waited:.2f} s")
     assert response.status_code == 503, response.text
     assert waited < LOCK_TIMEOUT_S + 5, waited
     assert int(response.headers["retry-after"]) >= 1
