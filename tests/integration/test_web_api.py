@@ -4,11 +4,13 @@ HTTP, the recommender writing through HTTP, and schemathesis fuzzing the OpenAPI
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,20 +66,14 @@ def wait_until_healthy(url: str, process: subprocess.Popen, log: Path) -> None:
     raise AssertionError(f"recdb serve did not become healthy: {log.read_text()}")
 
 
-@pytest.fixture(scope="module")
-def api(fresh_warehouse, tmp_path_factory):
-    """A simulated, recommended and built warehouse, served by `recdb serve` on a free port."""
-    warehouse = fresh_warehouse
-    warehouse.load()
-    warehouse.dbt("build")
-    warehouse.recdb("simulate", "--users", "400", "--seed", "4")
-    warehouse.dbt("build")
-    warehouse.recdb("recommend", "--run-id", RUN, "--k", str(K))
-    warehouse.dbt("build")
+@contextlib.contextmanager
+def serving(warehouse, log: Path, **settings: str) -> Iterator[tuple[str, int]]:
+    """`recdb serve` over ``warehouse`` on a free port, with both test keys and the extra
+    ``RECDB_API_*`` settings given; yields (url, port) once healthy; the log must show no
+    traceback when it stops."""
     port = free_port()
-    log = tmp_path_factory.mktemp("web_api") / "serve.log"
     env = {**warehouse.env(), "RECDB_API_KEYS": f"{ANALYST}:analyst,{SCIENTIST}:scientist"}
-    env["RECDB_API_MAX_BODY_BYTES"] = "1000000"
+    env.update(settings)
     with log.open("w") as output:
         process = subprocess.Popen(
             [sys.executable, "-m", "recdb.cli", "serve", "--port", str(port), "--no-access-log"],
@@ -89,11 +85,26 @@ def api(fresh_warehouse, tmp_path_factory):
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until_healthy(url, process, log)
-        yield Api(url, warehouse, log)
+        yield url, port
     finally:
         process.terminate()
         process.wait(timeout=30)
     assert "Traceback" not in log.read_text(), log.read_text()
+
+
+@pytest.fixture(scope="module")
+def api(fresh_warehouse, tmp_path_factory):
+    """A simulated, recommended and built warehouse, served by `recdb serve` on a free port."""
+    warehouse = fresh_warehouse
+    warehouse.load()
+    warehouse.dbt("build")
+    warehouse.recdb("simulate", "--users", "400", "--seed", "4")
+    warehouse.dbt("build")
+    warehouse.recdb("recommend", "--run-id", RUN, "--k", str(K))
+    warehouse.dbt("build")
+    log = tmp_path_factory.mktemp("web_api") / "serve.log"
+    with serving(warehouse, log, RECDB_API_MAX_BODY_BYTES="1000000") as (url, _):
+        yield Api(url, warehouse, log)
 
 
 def one(api, query, params=None):

@@ -7,8 +7,6 @@ import concurrent.futures
 import contextlib
 import json
 import socket
-import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,12 +14,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from recdb.db.server import free_port
-from tests.integration.test_web_api import ANALYST, NEW_USER, SCIENTIST, wait_until_healthy
+from tests.integration.test_web_api import ANALYST, NEW_USER, SCIENTIST, serving
 
 pytestmark = pytest.mark.integration
 
-PROJECT_DIR = Path(__file__).resolve().parents[2]
 LOCK_TIMEOUT_S = 1.0
 #: Both kinds of request must answer 2xx again within this long of the server accepting
 #: connections (the issue saw writes answer 503 for minutes).
@@ -55,29 +51,9 @@ def served(fresh_warehouse, tmp_path_factory):
     warehouse = fresh_warehouse
     warehouse.load()
     warehouse.dbt("build")
-    port = free_port()
     log = tmp_path_factory.mktemp("web_api_faults") / "serve.log"
-    env = {
-        **warehouse.env(),
-        "RECDB_API_KEYS": f"{ANALYST}:analyst,{SCIENTIST}:scientist",
-        "RECDB_API_LOCK_TIMEOUT": str(LOCK_TIMEOUT_S),
-    }
-    with log.open("w") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "recdb.cli", "serve", "--port", str(port), "--no-access-log"],
-            env=env,
-            cwd=PROJECT_DIR,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_healthy(url, process, log)
+    with serving(warehouse, log, RECDB_API_LOCK_TIMEOUT=str(LOCK_TIMEOUT_S)) as (url, port):
         yield Served(url, warehouse, port, log)
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-    assert "Traceback" not in log.read_text(), log.read_text()
 
 
 def _first_success(request, deadline: float) -> float | None:
