@@ -304,11 +304,16 @@ def generate(out_dir: Path, titles: int, seed: int, layout: str) -> None:
     default=None,
     help="Folder with the six catalogue CSV files (default: the project's own catalogue).",
 )
-def load(source_dir: Path | None) -> None:
+@click.option(
+    "--allow-empty",
+    is_flag=True,
+    help="Accept a file with a header and no rows (its table is emptied); refused by default.",
+)
+def load(source_dir: Path | None, allow_empty: bool) -> None:
     """Load the six catalogue files into schema raw, replacing what it held (all or nothing)."""
     from recdb.catalog.load import load_catalog
 
-    report = load_catalog(source_dir)
+    report = load_catalog(source_dir, allow_empty=allow_empty)
     for table, rows in report.rows.items():
         click.echo(f"raw.{table}: {rows} rows")
     click.echo(f"loaded {report.source_dir} in {report.seconds:.2f} s")

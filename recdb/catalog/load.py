@@ -116,12 +116,16 @@ def find_catalog_files(source_dir: Path) -> dict[str, CatalogFile]:
 
 
 def load_catalog(
-    source_dir: Path | None = None, *, conn: psycopg.Connection | None = None
+    source_dir: Path | None = None,
+    *,
+    conn: psycopg.Connection | None = None,
+    allow_empty: bool = False,
 ) -> LoadReport:
     """Load the six catalogue files of ``source_dir`` into schema ``raw``, replacing its rows.
 
     ``source_dir`` defaults to the project's own generated catalogue. Runs as
-    the owner unless ``conn`` is given. All or nothing.
+    the owner unless ``conn`` is given. All or nothing. A file with a header
+    and no rows would empty its table: it is refused unless ``allow_empty``.
     """
     source_dir = (source_dir or default_catalog_dir()).absolute()
     files = find_catalog_files(source_dir)
@@ -131,7 +135,10 @@ def load_catalog(
     try:
         with conn.transaction():
             prepare_warehouse(conn)
-            rows = {name: _load_file(conn, files[name]) for name in (t.name for t in RAW_TABLES)}
+            rows = {
+                name: _load_file(conn, files[name], allow_empty=allow_empty)
+                for name in (t.name for t in RAW_TABLES)
+            }
     finally:
         if own_connection:
             conn.close()
@@ -144,14 +151,28 @@ def _staging_name(table: RawTable) -> sql.Identifier:
     return sql.Identifier(f"load_{table.name}")
 
 
-def _load_file(conn: psycopg.Connection, catalog_file: CatalogFile) -> int:
+def _load_file(conn: psycopg.Connection, catalog_file: CatalogFile, *, allow_empty: bool) -> int:
     """Replace the rows of one raw table by the file's.
 
     The fast attempt COPYs with the final column types: straight into the raw
     table, or through a temporary table when pandas' index column must be
     dropped. Files with integers written as floats (``1.0``) fail it and take
-    the lenient path, which also names the line of a truly bad value.
+    the lenient path, which also names the line of a truly bad value. A file
+    without rows is an error unless ``allow_empty`` (a truncated download would
+    otherwise empty its table, and the marts with it at the next build).
     """
+    rows = _replace_rows(conn, catalog_file)
+    if rows == 0 and not allow_empty:
+        raise CatalogLoadError(
+            f"the file has only a header, no rows: loading it would empty raw."
+            f"{catalog_file.table.name}; nothing was loaded (pass --allow-empty, or "
+            "allow_empty=True, to load an empty table)",
+            path=catalog_file.path,
+        )
+    return rows
+
+
+def _replace_rows(conn: psycopg.Connection, catalog_file: CatalogFile) -> int:
     table = catalog_file.table
     target = sql.Identifier(RAW_SCHEMA, table.name)
     _ensure_raw_table(conn, table)

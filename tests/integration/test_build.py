@@ -162,3 +162,49 @@ def test_an_unchanged_catalogue_is_left_out_and_a_load_brings_it_back(fresh_ware
         before = catalog_fingerprint(conn, copy)
         (copy / "models/marts/catalog/dim_titles.sql").write_text("select 1 as changed\n")
         assert catalog_fingerprint(conn, copy) != before
+
+
+def mart_digests(warehouse) -> dict[str, str]:
+    """An order-independent digest of every catalogue mart's rows."""
+    return {
+        mart: warehouse.scalar(
+            "select md5(coalesce(string_agg(t::text, '|' order by t::text), '')) "
+            f"from marts.{mart} as t"
+        )
+        for mart in MARTS
+    }
+
+
+@pytest.mark.parametrize(
+    ("column", "bad_value"),
+    [("genres", "drama, comedy"), ("genres", "['drama'"), ("production_countries", "[US]")],
+)
+def test_lists_that_are_not_list_literals_fail_before_any_mart_changes(
+    fresh_warehouse, tmp_path, column, bad_value
+):
+    """Such text would parse as "no genres" (or countries): the staging tests refuse it,
+    so the build stops before a mart is rebuilt from it."""
+    import csv
+
+    from recdb.errors import DbtError
+    from tests.conftest import PROJECT_DIR
+
+    fresh_warehouse.load()
+    fresh_warehouse.dbt("build")
+    before = mart_digests(fresh_warehouse)
+    bad = tmp_path / "bad"
+    generate_catalog(bad, titles=1200, seed=42, layout="seed")
+    with open(bad / "titles.csv", encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    rows[3][column] = bad_value
+    with open(bad / "titles.csv", "w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    assert (PROJECT_DIR / "seeds" / "netflix" / "titles.csv").read_text() != (
+        bad / "titles.csv"
+    ).read_text()
+    fresh_warehouse.load(bad)
+    with pytest.raises(DbtError):
+        fresh_warehouse.dbt("build")
+    assert mart_digests(fresh_warehouse) == before

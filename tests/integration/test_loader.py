@@ -246,3 +246,28 @@ def test_seeds_and_loader_build_identical_tables(fresh_warehouse):
     assert fingerprints(fresh_warehouse) == loaded
     fresh_warehouse.load()  # and the loader accepts the tables dbt seed made
     assert fingerprints(fresh_warehouse) == loaded
+
+
+def test_a_header_only_file_is_refused_and_raw_keeps_its_rows(
+    fresh_warehouse, seed_layout_dir, tmp_path
+):
+    fresh_warehouse.load(seed_layout_dir)
+    before = fingerprints(fresh_warehouse)
+    emptied = variant(tmp_path, seed_layout_dir)
+    titles = emptied / "titles.csv"
+    titles.write_text(titles.read_text().splitlines()[0] + "\n")
+    with pytest.raises(CatalogLoadError, match=r"titles\.csv.*only a header.*--allow-empty"):
+        fresh_warehouse.load(emptied)
+    assert fingerprints(fresh_warehouse) == before
+
+
+def test_an_empty_table_loads_when_asked_for(fresh_warehouse, seed_layout_dir, tmp_path):
+    emptied = variant(tmp_path, seed_layout_dir)
+    best = emptied / "best_shows.csv"
+    best.write_text(best.read_text().splitlines()[0] + "\n")
+    result = fresh_warehouse.recdb("load", "--from", str(emptied), "--allow-empty")
+    assert "raw.best_shows: 0 rows" in result.stdout
+    assert fresh_warehouse.scalar("select count(*) from raw.best_shows") == 0
+    refused = fresh_warehouse.recdb("load", "--from", str(emptied), check=False)
+    assert refused.returncode == 1
+    assert refused.stderr.startswith("error: ") and "--allow-empty" in refused.stderr
