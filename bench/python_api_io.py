@@ -128,7 +128,7 @@ def main() -> None:
             )
         wh.close()
 
-    table = "sim.sessions (primary key, checks, loaded_seq index)"
+    table = "sim.sessions (primary key, checks, delete trigger)"
     print(f"\n{args.rows:,} sessions x 7 columns into and out of {table}")
     print(f"{'':<52}{'seconds':>9}{'ratio':>9}")
     for label, seconds, ratio in results:

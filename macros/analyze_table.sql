@@ -2,10 +2,8 @@
     Statement that refreshes the planner's statistics of a table, for a
     post-hook after a full build of a large incremental model: until
     autovacuum gets to it, a freshly built table has none, and PostgreSQL
-    then estimates any `loaded_seq > N` at a third of the table and scans it
-    whole, where the statistics let it read the few rows of the latest build
-    through the index. ANALYZE samples a fixed number of rows (tenths of a
-    second on ten million). Other engines: a no-op.
+    plans the next build's merge and joins blind. ANALYZE samples a fixed
+    number of rows (tenths of a second on ten million). Other engines: a no-op.
 -#}
 {% macro analyze_table(relation) -%}
     {{ return(adapter.dispatch('analyze_table', 'recdb')(relation)) }}

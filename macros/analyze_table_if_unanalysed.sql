@@ -3,9 +3,9 @@
     for the post-hook of a table that dbt creates on its first build and then
     only grows, such as a snapshot (which has no is_incremental() to tell a
     first build from a later one). Freshly created, the table has none until
-    autovacuum gets to it, and PostgreSQL then estimates a `loaded_seq > N`
-    filter at a third of the table and scans it whole; later builds add few
-    rows and leave the statistics to autovacuum. Other engines: a no-op.
+    autovacuum gets to it, and PostgreSQL plans the next build's merge blind;
+    later builds add few rows and leave the statistics to autovacuum. Other
+    engines: a no-op.
 -#}
 {% macro analyze_table_if_unanalysed(relation) -%}
     {{ return(adapter.dispatch('analyze_table_if_unanalysed', 'recdb')(relation)) }}

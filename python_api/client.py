@@ -33,8 +33,6 @@ from recdb.db.connection import ConnectionSettings, check_role, connection_setti
 from recdb.errors import ConnectionSettingsError
 from recdb.landing import (
     LANDING_TABLES,
-    LOAD_SEQUENCE,
-    LOADED_SEQ_COLUMN,
     LandingTable,
     landing_table,
     partition_function,
@@ -286,10 +284,13 @@ class Warehouse:
         logger.info("wrote %s rows to %s", arrow.num_rows, spec.qualified_name)
         return arrow.num_rows
 
-    def replace_run(self, run_id: str) -> int:
+    def replace_run(self, run_id: str, *, publish: bool = True) -> int:
         """Inside :meth:`transaction`: this transaction's writes of run ``run_id`` replace
         every row the run has in ``recs.recommendations``; returns how many it had.
 
+        The run is published when the transaction commits (``recs.runs.published_at``:
+        its rows are served and built into the marts from then on, all at once), or,
+        with ``publish=False``, left unpublished (hidden) until :meth:`publish_run`.
         The new rows go to a table of their own (indexed once, when the transaction
         commits, then swapped in as the run's partition), so replacing millions of
         rows costs about what writing them does; until the commit, everyone,
@@ -308,6 +309,7 @@ class Warehouse:
             sql.Literal(value),
         )
         with self._unit_of_work(spec, None) as cursor:
+            cursor.execute(_render(_set_run(value, published=publish)))
             cursor.execute(_render(query))
             (existing,) = cursor.fetchone()
             cursor.execute(_render(_call(spec, "stage", value)))
@@ -315,6 +317,24 @@ class Warehouse:
         schema, name = staged.split(".", 1)
         self._staged[(spec.name, value)] = (schema, name.strip('"'))
         return int(existing)
+
+    def publish_run(self, run_id: str) -> None:
+        """Publish run ``run_id`` (written unpublished): from the commit on, its rows are
+        served and built into the marts. NotFoundError for an unknown run."""
+        spec = landing_table("runs")
+        value = self._partition_value(landing_table("recommendations"), run_id)
+        with self._unit_of_work(spec, None) as cursor:
+            cursor.execute(
+                _render(
+                    sql.SQL(
+                        "update {} set published_at = now() where run_id = {} returning 1"
+                    ).format(sql.Identifier(spec.schema, spec.name), sql.Literal(value))
+                )
+            )
+            if cursor.fetchone() is None:
+                raise NotFoundError(
+                    f"no run {value!r}: begin it first", table=spec.qualified_name, column="run_id"
+                )
 
     def _partition_value(self, spec: LandingTable, value: object) -> str:
         column = next(c for c in spec.columns if c.name == spec.partition_key)
@@ -368,15 +388,20 @@ class Warehouse:
             for c in columns
             if c not in spec.primary_key
         ]
+        action = (
+            sql.SQL("do update set {}").format(sql.SQL(", ").join(updates))
+            if updates
+            else sql.SQL("do nothing")  # nothing but the key: the row is already as given
+        )
         query = sql.SQL(
             "insert into {target} ({columns}) select {columns} from {staging} "
-            "on conflict ({keys}) do update set {assignments}"
+            "on conflict ({keys}) {action}"
         ).format(
             target=sql.Identifier(spec.schema, spec.name),
             columns=_identifiers(columns),
             staging=sql.Identifier(staging),
             keys=_identifiers(spec.primary_key),
-            assignments=sql.SQL(", ").join([*updates, _bump_loaded_seq()]),
+            action=action,
         )
         cursor.execute(_render(query))
         _drop(cursor, staging)
@@ -407,7 +432,7 @@ class Warehouse:
             "update {target} as t set {assignments} from {staging} as s where {match}"
         ).format(
             target=sql.Identifier(spec.schema, spec.name),
-            assignments=sql.SQL(", ").join([*assignments, _bump_loaded_seq()]),
+            assignments=sql.SQL(", ").join(assignments),
             staging=sql.Identifier(staging),
             match=_key_match(spec),
         )
@@ -655,6 +680,19 @@ def _lock_references(cursor: Any, table: LandingTable, *, exclusive: bool) -> No
     )
 
 
+def _set_run(run_id: str, *, published: bool) -> sql.Composable:
+    """Create run ``run_id`` in recs.runs, or reset it: published now, or unpublished."""
+    runs = landing_table("runs")
+    return sql.SQL(
+        "insert into {runs} (run_id, published_at) values ({run_id}, {at}) "
+        "on conflict (run_id) do update set published_at = excluded.published_at"
+    ).format(
+        runs=sql.Identifier(runs.schema, runs.name),
+        run_id=sql.Literal(run_id),
+        at=sql.SQL("now()" if published else "null"),
+    )
+
+
 def _call(spec: LandingTable, purpose: str, value: str) -> sql.Composable:
     """``select <the table's partition function>(value)`` (see recdb.landing)."""
     return sql.SQL("select {}({})").format(partition_function(spec, purpose), sql.Literal(value))
@@ -672,12 +710,6 @@ def _identifiers(names: Sequence[str]) -> sql.Composable:
 def _key_match(spec: LandingTable) -> sql.Composable:
     return sql.SQL(" and ").join(
         sql.SQL("t.{0} = s.{0}").format(sql.Identifier(k)) for k in spec.primary_key
-    )
-
-
-def _bump_loaded_seq() -> sql.Composable:
-    return sql.SQL("{} = nextval({})").format(
-        sql.Identifier(LOADED_SEQ_COLUMN), sql.Literal(".".join(LOAD_SEQUENCE))
     )
 
 
@@ -808,8 +840,8 @@ def _translate(
     if sqlstate == "55P03":  # lock_not_available: the Warehouse's lock_timeout ran out
         return BusyError(
             f"{name or 'a table this operation needs'} is locked by another transaction "
-            "(`recdb build` locks the landing tables while it reads them) for longer than "
-            "the lock timeout: nothing of this operation was kept; retry in a few seconds"
+            "for longer than the lock timeout: nothing of this operation was kept; retry in "
+            "a few seconds"
         )
     if sqlstate == "25006":
         return PermissionDeniedError(

@@ -68,7 +68,7 @@ class DatabaseError(ApiError):
 
 class BusyError(DatabaseError):
     """A lock stayed held by another transaction longer than the Warehouse's ``lock_timeout``
-    (``recdb build`` locks the landing tables while it reads them); nothing was kept.
+    (a migration, an operator's LOCK TABLE; builds never lock writers out); nothing was kept.
 
     Retry in a few seconds.
     """

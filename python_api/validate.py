@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from python_api.errors import ConflictError, ValidationError
-from recdb.landing import LOADED_SEQ_COLUMN, LandingColumn, LandingTable
+from recdb.landing import LandingColumn, LandingTable
 
 ARROW_TYPES: dict[str, pa.DataType] = {
     "bigint": pa.int64(),
@@ -71,11 +71,6 @@ def check_columns(
     repeated = sorted({c for c in names if names.count(c) > 1})
     if repeated:
         raise ValidationError(f"repeated columns {repeated}", table=table.qualified_name)
-    if LOADED_SEQ_COLUMN in names:
-        raise ValidationError(
-            f"{LOADED_SEQ_COLUMN!r} is set by the warehouse: drop it from the DataFrame",
-            table=table.qualified_name,
-        )
     unknown = [c for c in names if c not in table.column_names]
     if unknown:
         raise ValidationError(

@@ -10,9 +10,12 @@ declared here but checked by python_api, set-based, before each write (and on
 delete), not by PostgreSQL foreign keys: a foreign key checks row by row, which
 made bulk writes of sessions several times slower than the COPY itself.
 
-Every table also has ``loaded_seq``, a warehouse-managed sequence number set on
-each insert or update (never by the caller), so incremental dbt models pick up
-exactly the rows that changed since their last build.
+Incremental dbt models find what changed since their last build by the
+transaction that wrote each row (PostgreSQL's ``xmin``, see
+macros/incremental_by_commit.sql): nothing is drawn or stamped per row. A table
+with ``deleted_keys`` also records the keys of its deleted rows, whoever deletes
+them, in ``<schema>.deleted_<table>`` (a statement-level delete trigger), so that
+deletes reach the marts at the next build.
 """
 
 from __future__ import annotations
@@ -26,8 +29,6 @@ from psycopg import sql
 from recdb.settings import ROLE_NAMES
 
 LANDING_SCHEMAS = ("sim", "recs")
-LOAD_SEQUENCE = ("sim", "load_seq")
-LOADED_SEQ_COLUMN = "loaded_seq"
 
 
 @dataclass(frozen=True)
@@ -96,8 +97,9 @@ class LandingTable:
     #: (not a foreign key: dbt rebuilds marts and would drop it).
     title_columns: tuple[str, ...] = ()
     unique: tuple[tuple[str, ...], ...] = field(default=())
-    #: Whether an incremental dbt model reads it by ``loaded_seq`` (then indexed).
-    incremental: bool = False
+    #: The key columns recorded in ``<schema>.deleted_<name>`` when rows are deleted
+    #: (empty: deletions are not recorded). The marts' incremental builds read them.
+    deleted_keys: tuple[str, ...] = ()
     #: A column whose every value gets a partition of its own (list partitioning):
     #: see :func:`run_partition_functions`.
     partition_key: str | None = None
@@ -106,6 +108,11 @@ class LandingTable:
     def qualified_name(self) -> str:
         """``schema.table``."""
         return f"{self.schema}.{self.name}"
+
+    @property
+    def deleted_table(self) -> str:
+        """The name of the table of deleted keys, ``deleted_<name>`` (same schema)."""
+        return f"deleted_{self.name}"
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -145,7 +152,7 @@ USERS = LandingTable(
     ),
     primary_key=("user_id",),
     row_checks=(RowCheck("churned_at", ">=", "signup_at"),),
-    incremental=True,
+    deleted_keys=("user_id",),
 )
 
 SESSIONS = LandingTable(
@@ -173,7 +180,7 @@ SESSIONS = LandingTable(
     foreign_keys=(ForeignKey(("user_id",), "sim.users", ("user_id",)),),
     row_checks=(RowCheck("ended_at", ">=", "started_at"),),
     title_columns=("title_id",),
-    incremental=True,
+    deleted_keys=("session_id",),
 )
 
 RATINGS = LandingTable(
@@ -187,7 +194,7 @@ RATINGS = LandingTable(
     ),
     primary_key=("session_id",),
     foreign_keys=(ForeignKey(("session_id",), "sim.sessions", ("session_id",)),),
-    incremental=True,
+    deleted_keys=("session_id",),
 )
 
 USER_TASTES = LandingTable(
@@ -214,14 +221,38 @@ USER_TASTES = LandingTable(
     foreign_keys=(ForeignKey(("user_id",), "sim.users", ("user_id",), on_delete="cascade"),),
 )
 
+#: What a run id may be: it names a partition, a model folder and a URL path segment.
+RUN_ID_PATTERN = r"[\w.:-]{1,64}"
+
+RUNS = LandingTable(
+    "recs",
+    "runs",
+    "Recommender runs: a run's recommendations are served and reach the marts once it is "
+    "published (published_at set), never half-written.",
+    (
+        LandingColumn("run_id", "text", "The run's id.", pattern=RUN_ID_PATTERN),
+        LandingColumn(
+            "published_at",
+            "timestamptz",
+            "When the run was published, complete (UTC); null while it is being written.",
+            nullable=True,
+        ),  # fmt: skip
+    ),
+    primary_key=("run_id",),
+    deleted_keys=("run_id",),
+)
+
 RECOMMENDATIONS = LandingTable(
     "recs",
     "recommendations",
     "Recommendations written by a recommender run: the top titles for each user.",
     (
         LandingColumn(
-            "run_id", "text", "The recommender run that wrote the row.", pattern=r"[\w.:-]{1,64}"
-        ),
+            "run_id",
+            "text",
+            "The recommender run that wrote the row (recs.runs).",
+            pattern=RUN_ID_PATTERN,
+        ),  # fmt: skip
         LandingColumn("user_id", "bigint", "For whom (sim.users)."),
         LandingColumn("title_id", "text", "What is recommended (marts.dim_titles)."),
         LandingColumn(
@@ -235,14 +266,18 @@ RECOMMENDATIONS = LandingTable(
         ),  # fmt: skip
     ),
     primary_key=("run_id", "user_id", "rank"),
-    foreign_keys=(ForeignKey(("user_id",), "sim.users", ("user_id",), on_delete="cascade"),),
+    foreign_keys=(
+        ForeignKey(("run_id",), "recs.runs", ("run_id",), on_delete="cascade"),
+        ForeignKey(("user_id",), "sim.users", ("user_id",), on_delete="cascade"),
+    ),
     title_columns=("title_id",),
     unique=(("run_id", "user_id", "title_id"),),
     partition_key="run_id",
+    deleted_keys=("run_id",),
 )
 
 LANDING_TABLES: dict[str, LandingTable] = {
-    t.name: t for t in (USERS, SESSIONS, RATINGS, USER_TASTES, RECOMMENDATIONS)
+    t.name: t for t in (USERS, SESSIONS, RATINGS, USER_TASTES, RUNS, RECOMMENDATIONS)
 }
 
 
@@ -284,11 +319,6 @@ def table_ddl(table: LandingTable) -> sql.Composable:
     """``create table if not exists`` for one landing table."""
     items = [_column_ddl(c, partition_key=c.name == table.partition_key) for c in table.columns]
     items.append(
-        sql.SQL("{} bigint not null default nextval({})").format(
-            sql.Identifier(LOADED_SEQ_COLUMN), sql.Literal(".".join(LOAD_SEQUENCE))
-        )
-    )
-    items.append(
         sql.SQL("primary key ({})").format(
             sql.SQL(", ").join(sql.Identifier(c) for c in table.primary_key)
         )
@@ -325,29 +355,13 @@ def ensure_landing_tables(conn: psycopg.Connection) -> None:
         conn.execute(
             sql.SQL("grant usage on schema {} to {}").format(sql.Identifier(schema), scientist)
         )
-    conn.execute(sql.SQL("create sequence if not exists {}").format(sql.Identifier(*LOAD_SEQUENCE)))
-    conn.execute(
-        sql.SQL("grant usage on sequence {} to {}").format(
-            sql.Identifier(*LOAD_SEQUENCE), scientist
-        )
-    )
     for table in LANDING_TABLES.values():
-        unpartitioned = _set_aside_unpartitioned(conn, table) if table.partition_key else None
         conn.execute(table_ddl(table))
-        _drop_foreign_keys(conn, table)
         if table.partition_key:
             for function in run_partition_functions(table):
                 conn.execute(function)
-        if unpartitioned is not None:
-            _move_rows(conn, table, unpartitioned)
-        if table.incremental:
-            conn.execute(
-                sql.SQL("create index if not exists {} on {} ({})").format(
-                    sql.Identifier(f"{table.name}_{LOADED_SEQ_COLUMN}_idx"),
-                    sql.Identifier(table.schema, table.name),
-                    sql.Identifier(LOADED_SEQ_COLUMN),
-                )
-            )
+        if table.deleted_keys:
+            _ensure_deleted_keys(conn, table)
         conn.execute(
             sql.SQL("grant select, insert, update, delete on {} to {}").format(
                 sql.Identifier(table.schema, table.name), scientist
@@ -355,18 +369,66 @@ def ensure_landing_tables(conn: psycopg.Connection) -> None:
         )
 
 
-def _drop_foreign_keys(conn: psycopg.Connection, table: LandingTable) -> None:
-    """Remove foreign keys that earlier versions of the project created (see module doc)."""
-    names = conn.execute(
-        "select conname from pg_constraint where contype = 'f' and conrelid = to_regclass(%s)",
-        (table.qualified_name,),
-    ).fetchall()
-    for (name,) in names:
-        conn.execute(
-            sql.SQL("alter table {} drop constraint {}").format(
-                sql.Identifier(table.schema, table.name), sql.Identifier(name)
-            )
-        )
+def _ensure_deleted_keys(conn: psycopg.Connection, table: LandingTable) -> None:
+    """:func:`deleted_keys_ddl`, the trigger only when missing: CREATE TRIGGER locks the
+    table, even to replace a trigger by the same one, and would wait for every open
+    writer (this runs before every build)."""
+    *setup, trigger, grant = deleted_keys_ddl(table)
+    for statement in setup:
+        conn.execute(statement)
+    exists = conn.execute(
+        "select 1 from pg_trigger where tgrelid = to_regclass(%s) and tgname = %s",
+        (table.qualified_name, f"record_{table.deleted_table}"),
+    ).fetchone()
+    if not exists:
+        conn.execute(trigger)
+    conn.execute(grant)
+
+
+def deleted_keys_ddl(table: LandingTable) -> list[sql.Composable]:
+    """The table of ``table``'s deleted keys, and the trigger that fills it.
+
+    ``<schema>.deleted_<name>`` holds the key columns of every deleted row (a key
+    deleted twice, after being written again, twice) and when. An AFTER DELETE
+    trigger for each statement copies them from the statement's transition table:
+    one insert per DELETE, whoever sends it (python_api, the web API or plain SQL).
+    TRUNCATE records nothing: delete rows with DELETE.
+    """
+    target = sql.Identifier(table.schema, table.deleted_table)
+    keys = sql.SQL(", ").join(sql.Identifier(k) for k in table.deleted_keys)
+    key_columns = sql.SQL(", ").join(
+        sql.SQL("{} {} not null").format(sql.Identifier(k), sql.SQL(table.column(k).pg_type))
+        for k in table.deleted_keys
+    )
+    function = sql.Identifier(table.schema, f"record_{table.deleted_table}")
+    return [
+        sql.SQL(
+            "create table if not exists {} ({}, deleted_at timestamptz not null default now())"
+        ).format(target, key_columns),
+        sql.SQL(
+            """
+            create or replace function {function}() returns trigger
+            language plpgsql set search_path = pg_catalog, pg_temp
+            as $function$
+            begin
+                insert into {target} ({keys}) select distinct {keys} from deleted_rows;
+                return null;
+            end
+            $function$
+            """
+        ).format(function=function, target=target, keys=keys),
+        sql.SQL(
+            "create trigger {} after delete on {} referencing old table as "
+            "deleted_rows for each statement execute function {}()"
+        ).format(
+            sql.Identifier(f"record_{table.deleted_table}"),
+            sql.Identifier(table.schema, table.name),
+            function,
+        ),
+        sql.SQL("grant select, insert on {} to {}").format(
+            target, sql.Identifier(ROLE_NAMES["scientist"])
+        ),
+    ]
 
 
 # -- one partition per run ------------------------------------------------------------
@@ -443,11 +505,19 @@ def run_partition_functions(table: LandingTable) -> list[sql.Composable]:
         ),
     ]
     add_indexes = sql.SQL(", ").join(sql.SQL("add ") + index for index in indexes)
-    seq_index = (
-        sql.SQL("execute format('create index on %I.%I ({})', {schema}, stage);").format(
-            sql.Identifier(LOADED_SEQ_COLUMN), schema=schema
+    # The old partition's rows go with it: recorded as deleted, as a DELETE would be.
+    record_deleted = (
+        sql.SQL(
+            """
+        if to_regclass(format('%I.%I', {schema}, part)) is not null then
+            insert into {deleted} ({key_ident}) values (value);
+        end if;"""
+        ).format(
+            schema=schema,
+            deleted=sql.Identifier(table.schema, table.deleted_table),
+            key_ident=sql.Identifier(table.partition_key),
         )
-        if table.incremental
+        if table.deleted_keys == (table.partition_key,)
         else sql.SQL("")
     )
 
@@ -493,10 +563,6 @@ def run_partition_functions(table: LandingTable) -> list[sql.Composable]:
             {schema}, stage);
         -- the partition's own bound, as a check: attaching then skips scanning the rows
         execute format('alter table %I.%I add check ({key_ident} = %L)', {schema}, stage, value);
-        -- one loaded_seq for the whole run (drawn now): a sequence call per row costs
-        -- more than the rest of the row's default handling
-        execute format('alter table %I.%I alter column {seq_column} set default %s',
-            {schema}, stage, nextval({sequence}));
         execute format('grant select, insert on %I.%I to {scientist}', {schema}, stage);
         return format('%I.%I', {schema}, stage);
         """
@@ -504,8 +570,6 @@ def run_partition_functions(table: LandingTable) -> list[sql.Composable]:
         schema=schema,
         parent=parent,
         key_ident=sql.Identifier(table.partition_key),
-        seq_column=sql.Identifier(LOADED_SEQ_COLUMN),
-        sequence=sql.Literal(".".join(LOAD_SEQUENCE)),
         scientist=scientist,
     )
     publish = sql.SQL(
@@ -515,7 +579,7 @@ def run_partition_functions(table: LandingTable) -> list[sql.Composable]:
                 message = format('{key} %L has no staged rows to publish', value);
         end if;
         execute format('alter table %I.%I {add_indexes}', {schema}, stage);
-        {seq_index}
+        {record_deleted}
         execute format('drop table if exists %I.%I', {schema}, part);
         execute format('alter table %I.%I rename to %I', {schema}, stage, part);
         execute format('alter table {parent} attach partition %I.%I for values in (%L)',
@@ -527,7 +591,7 @@ def run_partition_functions(table: LandingTable) -> list[sql.Composable]:
         schema=schema,
         key=sql.SQL(table.partition_key),
         add_indexes=sql.SQL(add_indexes.as_string(None).replace("%", "%%").replace("'", "''")),
-        seq_index=seq_index,
+        record_deleted=record_deleted,
         parent=parent,
         scientist=scientist,
     )
@@ -536,42 +600,3 @@ def run_partition_functions(table: LandingTable) -> list[sql.Composable]:
         function(names["stage"], "text", stage),
         function(names["publish"], "void", publish),
     ]
-
-
-def _set_aside_unpartitioned(
-    conn: psycopg.Connection, table: LandingTable
-) -> sql.Identifier | None:
-    """Rename a table that earlier versions created unpartitioned out of the way (its
-    rows move into the partitioned one with :func:`_move_rows`, in this transaction);
-    None when there is none."""
-    kind = conn.execute(
-        "select relkind from pg_class where oid = to_regclass(%s)", (table.qualified_name,)
-    ).fetchone()
-    if kind is None or kind[0] == "p":
-        return None
-    aside = f"{table.name}_unpartitioned"
-    conn.execute(
-        sql.SQL("alter table {} rename to {}").format(
-            sql.Identifier(table.schema, table.name), sql.Identifier(aside)
-        )
-    )
-    return sql.Identifier(table.schema, aside)
-
-
-def _move_rows(conn: psycopg.Connection, table: LandingTable, old: sql.Identifier) -> None:
-    """Rows of the set-aside table into their partitions, then drop it; views on it (dbt's
-    staging view) go with it, and the next ``recdb build`` recreates them."""
-    values = conn.execute(
-        sql.SQL("select distinct {} from {}").format(sql.Identifier(table.partition_key), old)
-    ).fetchall()
-    for (value,) in values:
-        conn.execute(sql.SQL("select {}(%s)").format(partition_function(table, "ensure")), (value,))
-    columns = sql.SQL(", ").join(
-        sql.Identifier(c) for c in (*table.column_names, LOADED_SEQ_COLUMN)
-    )
-    conn.execute(
-        sql.SQL("insert into {} ({}) select {} from {}").format(
-            sql.Identifier(table.schema, table.name), columns, columns, old
-        )
-    )
-    conn.execute(sql.SQL("drop table {} cascade").format(old))

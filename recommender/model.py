@@ -24,6 +24,7 @@ import pandas as pd
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
+from recdb import landing
 from recdb.settings import recdb_home
 from recommender.config import AlsConfig, RecommenderConfig, load_config
 from recommender.errors import ModelNotFoundError, UnknownTitleError, UnknownUserError
@@ -32,7 +33,7 @@ logger = logging.getLogger(__name__)
 
 MODEL_FILE = "model.npz"
 RUN_FILE = "run.json"
-RUN_ID_PATTERN = re.compile(r"^[\w.:-]{1,64}$")
+RUN_ID_PATTERN = re.compile(f"^{landing.RUN_ID_PATTERN}$")
 
 
 #: Modes of what a run saves: the models hold who watched what, so only their owner reads them.

@@ -27,9 +27,9 @@ Every endpoint but `/v1/health` needs an `X-API-Key` header with a key from
 from the marts as of the last `recdb build`; writes land in the landing tables
 (`sim.*`, `recs.*`) through python_api, with its validation. Errors are JSON:
 `{"error": {"status", "code", "message", "fields": [{"field", "message"}]}}`.
-A write that would wait behind a `recdb build` (which locks the landing tables)
-answers 503 with a `Retry-After` header; a request line and headers over the
-server's limit (16 KiB by default) answer 431.
+A write that would wait long for a lock another transaction holds (a migration,
+an operator's LOCK TABLE) answers 503 with a `Retry-After` header; a request line
+and headers over the server's limit (16 KiB by default) answer 431.
 """
 
 

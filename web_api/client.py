@@ -124,9 +124,9 @@ class RecdbClient:
 
     # -- recommendations -----------------------------------------------------------------
     def write_recommendations(self, run_id: str, frame: pd.DataFrame) -> int:
-        """Write rows of recs.recommendations (columns user_id, title_id, rank, score,
+        """Write rows of a begun, unpublished run (columns user_id, title_id, rank, score,
         is_cold_start; a run_id column, if any, must equal ``run_id``), in POSTs of up to
-        5,000 rows, each all or nothing. Returns the rows written."""
+        5,000 rows, each all or nothing. Returns the rows written. See :meth:`write_run`."""
         if "run_id" in frame.columns and not (frame["run_id"] == run_id).all():
             raise ValidationError(f"rows of another run than {run_id!r}", column="run_id")
         written = 0
@@ -136,6 +136,23 @@ class RecdbClient:
                 "POST", "/v1/recommendations", json={"run_id": run_id, "rows": rows}
             )
             written += int(body["written"])
+        return written
+
+    def begin_run(self, run_id: str) -> int:
+        """POST /v1/runs: begin ``run_id`` unpublished (an earlier run of that id stops being
+        served and loses its rows); how many rows it had."""
+        return int(self.request("POST", "/v1/runs", json={"run_id": run_id})["replaced"])
+
+    def publish_run(self, run_id: str) -> None:
+        """POST /v1/runs/{run_id}/publish: its lists are served from the next build on."""
+        self.request("POST", f"/v1/runs/{run_id}/publish")
+
+    def write_run(self, run_id: str, frame: pd.DataFrame) -> int:
+        """A whole run: begin it, write ``frame`` (as :meth:`write_recommendations`), publish
+        it. A failure half-way leaves the run unpublished, never served half-written."""
+        self.begin_run(run_id)
+        written = self.write_recommendations(run_id, frame)
+        self.publish_run(run_id)
         return written
 
     def delete_run(self, run_id: str) -> int:
@@ -152,8 +169,9 @@ class RecdbClient:
 
 class HttpRecommendationSink:
     """The recommender's rows over HTTP. Each POST is one transaction on the server; a run
-    is not: the run's earlier rows are deleted first, then batches land as they are sent
-    (a run that fails half-way keeps what was sent; re-running its id replaces it)."""
+    is not, but it is published only at the end: begun first (its earlier rows dropped, no
+    longer served), written in batches, published when every batch is in. A run that fails
+    half-way stays unpublished, never served; re-running its id replaces it."""
 
     def __init__(self, client: RecdbClient) -> None:
         self.client = client
@@ -161,13 +179,15 @@ class HttpRecommendationSink:
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
-        """No run-wide transaction over HTTP (see the class)."""
+        """Publish the run begun inside, once everything inside succeeded (see the class)."""
         yield
+        if self._run_id is not None:
+            self.client.publish_run(self._run_id)
 
     def replace_run(self, run_id: str) -> int:
-        """Delete the run's earlier rows now; how many there were."""
+        """Begin the run (unpublished; its earlier rows dropped); how many there were."""
         self._run_id = run_id
-        return self.client.delete_run(run_id)
+        return self.client.begin_run(run_id)
 
     def write(self, frame: pd.DataFrame) -> int:
         """POST the rows (one run's)."""

@@ -265,6 +265,10 @@ class Recommendations(BaseModel):
 
     user_id: int
     run_id: str | None = Field(description="The run the list comes from; null when computed.")
+    published_at: dt.datetime | None = Field(
+        description="When that run was published (the newest published run is served); "
+        "null when computed."
+    )
     is_cold_start: bool
     items: list[RecommendedTitle]
 
@@ -303,6 +307,26 @@ class RecommendationBatch(_Body):
 
     run_id: landing_type(RECOMMENDATIONS, "run_id")
     rows: list[RecommendationRow] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class RunToBegin(_Body):
+    """A run to begin (or to begin again, dropping its rows)."""
+
+    run_id: landing_type(RECOMMENDATIONS, "run_id")
+
+
+class RunBegun(BaseModel):
+    """A run begun, unpublished."""
+
+    run_id: str
+    replaced: int = Field(description="Rows the run had before (now dropped).")
+
+
+class RunPublished(BaseModel):
+    """A run published."""
+
+    run_id: str
+    published: bool
 
 
 class Written(BaseModel):

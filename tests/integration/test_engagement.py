@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from python_api import Warehouse
-from recdb.landing import LANDING_TABLES, LOADED_SEQ_COLUMN
+from recdb.landing import LANDING_TABLES
 from tests.conftest import PROJECT_DIR
 
 pytestmark = pytest.mark.integration
@@ -24,10 +24,21 @@ def test_dbt_sources_declare_exactly_the_landing_tables():
             for table in source["tables"]:
                 columns = [c["name"] for c in table["columns"]]
                 declared[f"{source.get('schema', source['name'])}.{table['name']}"] = columns
-    expected = {
-        t.qualified_name: [*t.column_names, LOADED_SEQ_COLUMN] for t in LANDING_TABLES.values()
-    }
+    expected = {t.qualified_name: list(t.column_names) for t in LANDING_TABLES.values()}
+    for table in LANDING_TABLES.values():
+        if table.deleted_keys:
+            expected[f"{table.schema}.{table.deleted_table}"] = [*table.deleted_keys, "deleted_at"]
     assert declared == expected
+
+
+def written_by_latest_build(warehouse, model: str, key: str, relation: str | None = None) -> set:
+    """The keys of the rows ``model``'s latest build wrote (their xmin is its transaction)."""
+    rows = warehouse.query(
+        f"select {key} from {relation or 'marts.' + model} where xmin = (select built_xid "
+        "from intermediate.incremental_watermarks where model_name = %s)",
+        (model,),
+    )
+    return {r[0] for r in rows}
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +103,7 @@ def test_write_build_read_round_trip_and_incremental_append(engagement):
     )
     rated = fact.set_index("session_id").rating.dropna()
     assert rated.to_dict() == {5: 2, 6: 5}
-    assert (fact.load_watermark_seq == 0).all()  # a full first build
+    assert written_by_latest_build(warehouse, "fact_sessions", "session_id") == set(range(1, 201))
 
     # append 1%-style: new sessions and a rating of an old session
     more = sessions_frame(range(201, 211), [1, 2], titles)
@@ -104,7 +115,7 @@ def test_write_build_read_round_trip_and_incremental_append(engagement):
     warehouse.dbt("build")
     fact = wh.read("select * from marts.fact_sessions order by session_id").set_index("session_id")
     assert len(fact) == 210
-    rebuilt = set(fact.index[fact.load_watermark_seq > 0])
+    rebuilt = written_by_latest_build(warehouse, "fact_sessions", "session_id")
     assert rebuilt == set(range(201, 211)) | {7}  # only what changed was processed
     assert fact.rating.dropna().to_dict() == {5: 2, 6: 5, 7: 4}
 
@@ -131,14 +142,13 @@ def test_plan_changes_through_update_are_kept_by_the_snapshot(engagement):
 def _versions(wh, user_ids=None) -> pd.DataFrame:
     where = "" if user_ids is None else f"where user_id in ({', '.join(map(str, user_ids))})"
     return wh.read(
-        "select user_id, plan, churned_at, country_code, loaded_seq, load_watermark_seq,"
-        " dbt_scd_id, dbt_valid_from, dbt_valid_to"
+        "select user_id, plan, churned_at, country_code, dbt_scd_id, dbt_valid_from, dbt_valid_to"
         f" from snapshots.users_snapshot {where} order by user_id, dbt_valid_from"
     ).reset_index(drop=True)
 
 
 def _assert_dim_users_is_sim_users(wh) -> None:
-    columns = "user_id, signup_at, birth_year, gender, country_code, plan, churned_at, loaded_seq"
+    columns = "user_id, signup_at, birth_year, gender, country_code, plan, churned_at"
     dim = wh.read(f"select {columns} from marts.dim_users order by user_id")
     sim = wh.read(f"select {columns} from sim.users order by user_id")
     pd.testing.assert_frame_equal(dim.reset_index(drop=True), sim.reset_index(drop=True))
@@ -179,9 +189,7 @@ def test_dim_users_and_snapshot_take_only_the_users_changed_since_their_last_bui
     _assert_dim_users_is_sim_users(wh)
     _assert_one_current_version_per_user(wh)
     dim = wh.read("select * from marts.dim_users order by user_id").set_index("user_id")
-    previous_mark = dim_before.loaded_seq.max()
-    assert set(dim.index[dim.load_watermark_seq == previous_mark]) == {601, 602, 603}
-    assert set(dim.index[dim.loaded_seq > previous_mark]) == {601, 602, 603}
+    assert written_by_latest_build(warehouse, "dim_users", "user_id") == {601, 602, 603}
     assert dim.loc[601, "plan"] == "premium"
     assert dim.loc[603, "is_churned"]
     assert dim.loc[602, "country_code"] == "FR"
@@ -199,7 +207,6 @@ def test_dim_users_and_snapshot_take_only_the_users_changed_since_their_last_bui
         assert versions.dbt_valid_to[0] == versions.dbt_valid_from[1]
         assert versions.dbt_valid_from[0] == first[first.user_id == user_id].dbt_valid_from.iloc[0]
         assert pd.isna(versions.dbt_valid_to[1])
-        assert versions.load_watermark_seq[1] == history_before.loaded_seq.max()
     # the other users keep exactly the versions they had (602: no tracked column changed)
     unchanged = ~history_before.user_id.isin([601, 603])
     pd.testing.assert_frame_equal(
@@ -207,7 +214,7 @@ def test_dim_users_and_snapshot_take_only_the_users_changed_since_their_last_bui
         history_before[unchanged].reset_index(drop=True),
     )
 
-    # nothing changed since: the next build changes nothing (602 is compared again, unchanged)
+    # nothing changed since: the next build changes nothing
     history = _versions(wh)
     dim_before = wh.read("select * from marts.dim_users order by user_id")
     warehouse.dbt("build")
@@ -219,18 +226,21 @@ def test_dim_users_and_snapshot_take_only_the_users_changed_since_their_last_bui
     warehouse.dbt("test", "--select", "dim_users users_snapshot", "--vars", "{test_all_rows: true}")
 
 
-def test_a_deleted_user_keeps_its_snapshot_version_open(engagement):
+def test_a_deleted_user_leaves_dim_users_and_closes_its_snapshot_version(engagement):
     warehouse, wh, _ = engagement
-    wh.write("users", users_frame([700]))
+    wh.write("users", users_frame([700, 701]))
     warehouse.dbt("build")
     wh.delete("users", [700])
     warehouse.dbt("build")
-    # hard_deletes: ignore (the snapshot sees only changed users, not deletions)
-    versions = _versions(wh, [700])
-    assert len(versions) == 1 and versions.dbt_valid_to.isna().all()
-    # dim_users drops it on a full refresh
-    warehouse.dbt("build", "--select", "dim_users", "--full-refresh")
+    _assert_dim_users_is_sim_users(wh)  # at an incremental build, no --full-refresh
+    versions = _versions(wh, [700, 701])
+    assert versions.user_id.tolist() == [700, 701]
+    assert versions.dbt_valid_to.notna().tolist() == [True, False]  # hard_deletes: invalidate
+    _assert_one_current_version_per_user(wh)
+    wh.write("users", users_frame([700]))  # the same key again: back in, a new version
+    warehouse.dbt("build")
     _assert_dim_users_is_sim_users(wh)
+    assert _versions(wh, [700]).dbt_valid_to.isna().tolist() == [False, True]
 
 
 def test_a_new_snapshot_takes_every_user(engagement):
@@ -240,4 +250,3 @@ def test_a_new_snapshot_takes_every_user(engagement):
     _assert_one_current_version_per_user(wh)
     versions = _versions(wh)
     assert len(versions) == warehouse.scalar("select count(*) from sim.users")
-    assert (versions.load_watermark_seq == 0).all()

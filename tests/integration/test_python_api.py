@@ -35,7 +35,8 @@ INJECTIONS = [
 def warehouse(built_warehouse):
     """The built warehouse with empty landing tables, as a scientist."""
     built_warehouse.execute(
-        "truncate sim.users, sim.sessions, sim.ratings, sim.user_tastes, recs.recommendations"
+        "truncate sim.users, sim.sessions, sim.ratings, sim.user_tastes, recs.runs, "
+        "recs.recommendations"
     )
     with Warehouse("scientist", built_warehouse.settings("scientist")) as wh:
         yield wh
@@ -84,7 +85,7 @@ def count(built_warehouse, table: str) -> int:
 
 
 def assert_same(written: pd.DataFrame, read: pd.DataFrame, key: str) -> None:
-    read = read.drop(columns="loaded_seq").sort_values(key).reset_index(drop=True)
+    read = read.sort_values(key).reset_index(drop=True)
     written = written.sort_values(key).reset_index(drop=True)
     pd.testing.assert_frame_equal(read[written.columns], written, check_dtype=False)
 
@@ -118,6 +119,7 @@ def test_text_that_looks_like_sql_is_stored_as_data(warehouse, title_ids):
         {"run_id": "run-1", "user_id": 1, "title_id": title_ids[:1], "rank": [1],
          "score": [0.5], "is_cold_start": [False]}
     )  # fmt: skip
+    warehouse.write("runs", pd.DataFrame({"run_id": ["run-1"]}))  # begun, unpublished
     warehouse.write("recommendations", frame)
     back = warehouse.read("select * from recs.recommendations where run_id = %s", ["run-1"])
     assert back.title_id.tolist() == title_ids[:1]
@@ -326,6 +328,7 @@ def test_deleting_a_user_takes_its_tastes_and_recommendations(
         pd.DataFrame({"user_id": [1, 2], "genre_affinities": [[1.0], [1.0]],
                       "popularity_bias": [1.0, 1.0]}),
     )  # fmt: skip
+    warehouse.write("runs", pd.DataFrame({"run_id": ["r"]}))
     warehouse.write(
         "recommendations",
         pd.DataFrame({"run_id": "r", "user_id": [1, 2], "title_id": title_ids[:2], "rank": 1,

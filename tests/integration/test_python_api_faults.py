@@ -35,7 +35,7 @@ def warehouse(built_warehouse):
 
 
 def test_a_write_behind_a_builds_lock_gives_up_after_the_lock_timeout(warehouse):
-    """`recdb build` holds a SHARE lock on the landing tables while a model reads them."""
+    """A SHARE lock held by another transaction (a migration, an operator's LOCK TABLE)."""
     with Warehouse("scientist", warehouse.settings("scientist"), lock_timeout=0.5) as wh:
         wh.write("users", user(1))  # connected before the lock: the timeout is the session's
         with warehouse.connect("owner") as holder:

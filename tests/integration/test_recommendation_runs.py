@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from python_api import ApiError, ValidationError, Warehouse
-from recdb.landing import RECOMMENDATIONS, ensure_landing_tables, partition_name
+from recdb.landing import RECOMMENDATIONS, partition_name
 from tests.integration.test_python_api import users_frame
 
 pytestmark = pytest.mark.integration
@@ -14,10 +14,13 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def warehouse(built_warehouse):
-    """The built warehouse with users 1-3 and no recommendations, as a scientist."""
-    built_warehouse.execute("truncate sim.users, sim.user_tastes, recs.recommendations")
+    """The built warehouse with users 1-3, published runs a and b without rows, and no other
+    recommendations, as a scientist."""
+    built_warehouse.execute("truncate sim.users, sim.user_tastes, recs.runs, recs.recommendations")
     with Warehouse("scientist", built_warehouse.settings("scientist")) as wh:
         wh.write("users", users_frame((1, 2, 3)))
+        now = pd.Timestamp.now("UTC")
+        wh.write("runs", pd.DataFrame({"run_id": ["a", "b"], "published_at": [now, now]}))
         yield wh
 
 
@@ -80,12 +83,9 @@ def test_replace_run_swaps_the_run_and_leaves_the_others(built_warehouse, wareho
         # until the commit, everybody else still reads the old rows
         assert len(run_rows(built_warehouse, "a")) == 4
     assert run_rows(built_warehouse, "a") == [(3, title_ids[3], 1), (3, title_ids[4], 2)]
-    # the replaced run's rows carry one loaded_seq, newer than every earlier row's
-    seqs = built_warehouse.query(
-        "select min(loaded_seq), max(loaded_seq) from recs.recommendations group by run_id "
-        "order by run_id"
-    )
-    assert seqs[0][0] == seqs[0][1] > seqs[1][1]
+    # published when the replacing transaction committed, after run b
+    published = built_warehouse.query("select run_id from recs.runs order by published_at")
+    assert published == [("b",), ("a",)]
     assert run_rows(built_warehouse, "b") == before_b
     assert not any(name.endswith("_new") for name in partitions(built_warehouse))
     staged = built_warehouse.scalar(
@@ -152,30 +152,3 @@ def test_the_scientist_cannot_call_the_functions_with_bad_ids(built_warehouse):
         )
     with pytest.raises(Exception, match="permission denied"):
         built_warehouse.execute("select recs.stage_run_id('a')", role="analyst")
-
-
-def test_an_unpartitioned_table_from_an_earlier_version_is_migrated(built_warehouse):
-    built_warehouse.execute("drop table recs.recommendations cascade")
-    built_warehouse.execute(
-        "create table recs.recommendations (run_id text not null, user_id bigint not null, "
-        "title_id text not null, rank smallint not null, score double precision not null, "
-        "is_cold_start boolean not null, loaded_seq bigint not null default "
-        "nextval('sim.load_seq'), primary key (run_id, user_id, rank))"
-    )
-    built_warehouse.execute(
-        "insert into recs.recommendations (run_id, user_id, title_id, rank, score, "
-        "is_cold_start) values ('old', 1, 'tm1', 1, 1.0, false), ('old', 2, 'tm2', 1, 0.5, true),"
-        " ('older', 1, 'tm3', 1, 0.1, false)"
-    )
-    with built_warehouse.connect() as conn:
-        ensure_landing_tables(conn)
-        conn.commit()
-    kind = built_warehouse.scalar(
-        "select relkind from pg_class where oid = 'recs.recommendations'::regclass"
-    )
-    assert kind == "p"
-    assert built_warehouse.scalar("select count(*) from recs.recommendations") == 3
-    assert len(partitions(built_warehouse)) == 2
-    # dbt's staging view went with the old table; the next build brings it back
-    built_warehouse.dbt("run", "--select", "stg_recs__recommendations")
-    assert built_warehouse.scalar("select count(*) from staging.stg_recs__recommendations") == 3

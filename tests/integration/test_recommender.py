@@ -128,9 +128,7 @@ def test_users_without_history_get_the_cold_start_list_marked(setup, first_run):
 def test_rerunning_a_run_id_replaces_its_rows_and_the_seed_fixes_the_lists(setup, first_run):
     warehouse, folder, _ = setup
     before = rows_of(warehouse, "it-1")
-    seq_before = warehouse.scalar(
-        "select max(loaded_seq) from recs.recommendations where run_id = 'it-1'"
-    )
+    published_before = warehouse.scalar("select published_at from recs.runs where run_id = 'it-1'")
     again = warehouse.recdb(
         "recommend", "--run-id", "it-1", "--k", "5", "--config", str(folder / "recommender.toml")
     )
@@ -138,8 +136,8 @@ def test_rerunning_a_run_id_replaces_its_rows_and_the_seed_fixes_the_lists(setup
     after = rows_of(warehouse, "it-1")
     assert len(after) == len(before)
     assert (
-        warehouse.scalar("select min(loaded_seq) from recs.recommendations where run_id = 'it-1'")
-        > seq_before
+        warehouse.scalar("select published_at from recs.runs where run_id = 'it-1'")
+        > published_before
     )
     assert [r[:3] for r in after] == [r[:3] for r in before]
     assert np.allclose([r[3] for r in after], [r[3] for r in before])

@@ -119,8 +119,8 @@ def test_reads_and_writes_recover_within_seconds_of_an_outage(served):
 
 
 def test_a_write_behind_a_builds_lock_is_a_fast_503_with_retry_after(served):
-    """`recdb build` holds a SHARE lock on the landing tables while it runs
-    (lock_for_consistent_read): a write waits at most the lock timeout, then 503."""
+    """A lock another transaction holds (here a SHARE lock, as a migration or an operator's
+    LOCK TABLE takes; builds take none): a write waits at most the lock timeout, then 503."""
     user_id = next_ids(1)[0]
     with served.warehouse.connect("owner") as holder:
         holder.execute("lock table sim.users in share mode")  # until this transaction ends

@@ -23,6 +23,7 @@ from web_api.routes.titles import like_pattern, search_query
 from web_api.settings import ApiSettings, parse_api_keys
 
 ANALYST = "analyst-key-for-tests"
+PUBLISHED = dt.datetime(2024, 5, 1, 12, tzinfo=dt.UTC)
 SCIENTIST = "scientist-key-for-tests"
 USER = {
     "user_id": 7,
@@ -69,6 +70,8 @@ class FakeWarehouse:
         return 1
 
     def read(self, query, params=None):
+        if "from recs.runs" in query:  # a run being written: begun, not published
+            return pd.DataFrame({"published": [False]})
         return pd.DataFrame([{**USER, "signup_at": pd.Timestamp(USER["signup_at"])}]).assign(
             plan="premium", churned_at=pd.NaT
         )
@@ -77,6 +80,15 @@ class FakeWarehouse:
         import contextlib
 
         return contextlib.nullcontext(self)
+
+    def replace_run(self, run_id, publish=True):
+        self.calls.append(("replace_run", run_id, publish))
+        return 3
+
+    def publish_run(self, run_id):
+        self.calls.append(("publish_run", run_id))
+        if self.error:
+            raise self.error
 
 
 class FakeDatabase:
@@ -464,7 +476,8 @@ def test_a_batch_of_recommendations_is_written_as_one_frame(client, db):
         "/v1/recommendations", json={"run_id": "r-1", "rows": rows}, headers=as_scientist()
     )
     assert response.status_code == 201 and response.json() == {"written": 2}
-    frame = db.warehouse.calls[0][2]
+    (call,) = db.warehouse.calls
+    frame = call[2]
     assert list(frame.columns) == [
         "run_id",
         "user_id",
@@ -476,16 +489,44 @@ def test_a_batch_of_recommendations_is_written_as_one_frame(client, db):
     assert set(frame["run_id"]) == {"r-1"}
 
 
+def test_a_run_is_begun_written_then_published(client, db):
+    begun = client.post("/v1/runs", json={"run_id": "r-1"}, headers=as_scientist())
+    assert begun.status_code == 201 and begun.json() == {"run_id": "r-1", "replaced": 3}
+    published = client.post("/v1/runs/r-1/publish", headers=as_scientist())
+    assert published.status_code == 200 and published.json() == {"run_id": "r-1", "published": True}
+    assert db.warehouse.calls == [("replace_run", "r-1", False), ("publish_run", "r-1")]
+    refused = client.post("/v1/runs/r-1/publish", headers=as_analyst())
+    assert refused.status_code == 403
+
+
+def test_rows_of_a_published_run_are_refused(client, db):
+    db.warehouse.read = lambda query, params=None: pd.DataFrame({"published": [True]})
+    rows = [{"user_id": 1, "title_id": "tm1", "rank": 1, "score": 1.0, "is_cold_start": False}]
+    response = client.post(
+        "/v1/recommendations", json={"run_id": "r-1", "rows": rows}, headers=as_scientist()
+    )
+    assert response.status_code == 409
+    assert "begin it again" in error_of(response)["message"]
+    assert db.warehouse.calls == []
+
+
+def test_publishing_a_run_never_begun_is_404(client, db):
+    db.warehouse.error = python_api.NotFoundError("no run 'nope'", table="recs.runs")
+    response = client.post("/v1/runs/nope/publish", headers=as_scientist())
+    assert response.status_code == 404
+
+
 # -- the hot path ----------------------------------------------------------------------
 def test_a_users_list_from_the_newest_run(client, db):
     db.rows_result = [
-        ("run-2", 1, "tm1", "One", "movie", 2020, 7.5, 0.9, False),
-        ("run-2", 2, "ts2", None, "show", None, None, 0.8, False),
+        ("run-2", 1, "tm1", "One", "movie", 2020, 7.5, 0.9, False, PUBLISHED),
+        ("run-2", 2, "ts2", None, "show", None, None, 0.8, False, PUBLISHED),
     ]
     response = client.get("/v1/users/7/recommendations?k=2", headers=as_analyst())
     assert response.json() == {
         "user_id": 7,
         "run_id": "run-2",
+        "published_at": "2024-05-01T12:00:00Z",
         "is_cold_start": False,
         "items": [
             {"rank": 1, "title_id": "tm1", "title_name": "One", "title_type": "movie",
@@ -508,7 +549,7 @@ def test_an_unknown_user_is_404(client, db):
 
 def test_a_user_without_a_list_gets_the_cold_start_list(client, db):
     answers = [
-        [(None,) * 9],  # the user exists; the run has no list for them
+        [(None,) * 10],  # the user exists; the run has no list for them
         [("tm9", "Nine", "movie", 2001, 8.0, 2.5), ("tm8", "Eight", "movie", 2002, 7.0, 2.4)],
     ]
 
@@ -522,6 +563,7 @@ def test_a_user_without_a_list_gets_the_cold_start_list(client, db):
     assert response.json() == {
         "user_id": 7,
         "run_id": None,
+        "published_at": None,
         "is_cold_start": True,
         "items": [{"rank": 1, "title_id": "tm9", "title_name": "Nine", "title_type": "movie",
                    "release_year": 2001, "imdb_score": 8.0, "score": 2.5}],

@@ -7,18 +7,21 @@ import json
 import httpx
 import numpy as np
 import pandas as pd
+import pytest
 
 from recommender.pipeline import WarehouseSink, recommendation_frame
 from web_api.client import RecdbClient
 
 
-def test_the_http_sink_deletes_the_run_then_posts_its_rows():
+def test_the_http_sink_begins_the_run_posts_its_rows_then_publishes_it():
     calls = []
 
     def handler(request: httpx.Request) -> httpx.Response:
         calls.append((request.method, request.url.path))
-        if request.method == "DELETE":
-            return httpx.Response(200, json={"deleted": 7})
+        if request.url.path == "/v1/runs":
+            return httpx.Response(201, json={"run_id": "run-1", "replaced": 7})
+        if request.url.path.endswith("/publish"):
+            return httpx.Response(200, json={"run_id": "run-1", "published": True})
         return httpx.Response(201, json={"written": len(json.loads(request.content)["rows"])})
 
     client = RecdbClient("http://api.test", "k" * 20, transport=httpx.MockTransport(handler))
@@ -35,17 +38,27 @@ def test_the_http_sink_deletes_the_run_then_posts_its_rows():
         assert sink.replace_run("run-1") == 7
         assert sink.write(frame) == 3
         assert sink.write(frame.iloc[:0]) == 0
+        assert ("POST", "/v1/runs/run-1/publish") not in calls  # not before every row is in
     assert calls == [
-        ("DELETE", "/v1/recommendations/run-1"),
+        ("POST", "/v1/runs"),
         ("POST", "/v1/recommendations"),
+        ("POST", "/v1/runs/run-1/publish"),
     ]
 
 
-def test_an_unknown_run_deletes_nothing():
-    body = {"error": {"status": 404, "code": "not_found", "message": "no run", "fields": []}}
-    transport = httpx.MockTransport(lambda request: httpx.Response(404, json=body))
-    client = RecdbClient("http://api.test", "k" * 20, transport=transport)
-    assert client.recommendation_sink().replace_run("new-run") == 0
+def test_a_run_that_fails_half_way_is_never_published():
+    calls = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append((request.method, request.url.path))
+        return httpx.Response(201, json={"run_id": "run-1", "replaced": 0})
+
+    client = RecdbClient("http://api.test", "k" * 20, transport=httpx.MockTransport(handler))
+    sink = client.recommendation_sink()
+    with pytest.raises(RuntimeError), sink.transaction():
+        sink.replace_run("run-1")
+        raise RuntimeError("the fit failed")
+    assert calls == [("POST", "/v1/runs")]
 
 
 def test_the_default_sink_is_python_api_in_one_transaction():

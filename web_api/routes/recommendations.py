@@ -11,22 +11,32 @@ import pandas as pd
 import psycopg
 from fastapi import APIRouter, Path, Query, Request
 
-from python_api import ApiError, NotFoundError, Warehouse
+from python_api import ApiError, ConflictError, NotFoundError, Warehouse
+from recdb.landing import RUN_ID_PATTERN
 from web_api.auth import Reader, Writer
 from web_api.db import Database
 from web_api.errors import ApiHttpError, api_error_to_http
 from web_api.routes.common import READ_ERRORS, WRITE_ERRORS, database
 from web_api.routes.users import UserIdPath
-from web_api.schemas import Deleted, RecommendationBatch, Recommendations, Written
+from web_api.schemas import (
+    Deleted,
+    RecommendationBatch,
+    Recommendations,
+    RunBegun,
+    RunPublished,
+    RunToBegin,
+    Written,
+)
 
 logger = logging.getLogger(__name__)
 router = APIRouter(tags=["recommendations"])
 
-RunIdPath = Annotated[str, Path(pattern=r"^[\w.:-]{1,64}$", description="A recommender run id.")]
+RunIdPath = Annotated[str, Path(pattern=f"^{RUN_ID_PATTERN}$", description="A recommender run id.")]
 
-#: One round trip: the user (404 when unknown) left-joined to their list in the newest run
-#: (the run with the newest row: a re-run id counts as new). Both lookups are index scans:
-#: dim_users' key, and fact_recommendations' key (run_id, user_id, recommendation_rank).
+#: One round trip: the user (404 when unknown) left-joined to their list in the newest
+#: published run (fact_recommendations holds published runs only; a re-published id counts
+#: as new). Index scans: dim_users' key, fact_recommendations' run_published_at (the newest
+#: run) and key (run_id, user_id, recommendation_rank).
 _LIST_QUERY = """
 select
     r.run_id,
@@ -37,13 +47,14 @@ select
     r.release_year,
     r.imdb_score::float8,
     r.recommendation_score,
-    r.is_cold_start
+    r.is_cold_start,
+    r.run_published_at
 from marts.dim_users as u
 left join marts.fact_recommendations as r
     on r.user_id = u.user_id
     and r.run_id = (
         select newest.run_id from marts.fact_recommendations as newest
-        order by newest.loaded_seq desc limit 1
+        order by newest.run_published_at desc limit 1
     )
     and r.recommendation_rank <= %s
 where u.user_id = %s
@@ -127,6 +138,7 @@ async def user_recommendations(
         return {
             "user_id": user_id,
             "run_id": rows[0][0],
+            "published_at": rows[0][9],
             "is_cold_start": rows[0][8],
             "items": [
                 {
@@ -145,6 +157,7 @@ async def user_recommendations(
     return {
         "user_id": user_id,
         "run_id": None,
+        "published_at": None,
         "is_cold_start": True,
         "items": [
             {
@@ -162,6 +175,49 @@ async def user_recommendations(
 
 
 @router.post(
+    "/v1/runs",
+    response_model=RunBegun,
+    status_code=201,
+    responses=WRITE_ERRORS,
+    summary="Begin a run",
+)
+async def begin_run(request: Request, body: RunToBegin, who: Writer) -> dict:
+    """Begin run `run_id`, unpublished: a new run, or an earlier one whose rows are dropped
+    (it stops being served). Write its rows with `POST /v1/recommendations`, then publish it
+    (`POST /v1/runs/{run_id}/publish`): until then nobody is served it, and the marts do not
+    have it, so a run is never seen half-written."""
+
+    def begin(wh: Warehouse) -> int:
+        with wh.transaction():
+            return wh.replace_run(body.run_id, publish=False)
+
+    try:
+        replaced = await database(request).write(begin)
+    except ApiError as error:
+        raise api_error_to_http(error) from None
+    return {"run_id": body.run_id, "replaced": replaced}
+
+
+@router.post(
+    "/v1/runs/{run_id}/publish",
+    response_model=RunPublished,
+    responses=WRITE_ERRORS,
+    summary="Publish a run",
+)
+async def publish_run(request: Request, who: Writer, run_id: RunIdPath) -> dict:
+    """Publish run `run_id`: from the next `recdb build` on, its lists are served (the
+    newest published run is) and analysts see it in marts.fact_recommendations. 404 for a
+    run never begun."""
+    try:
+        await database(request).write(lambda wh: wh.publish_run(run_id))
+    except NotFoundError as error:
+        raise ApiHttpError(404, str(error)) from None
+    except ApiError as error:
+        raise api_error_to_http(error) from None
+    return {"run_id": run_id, "published": True}
+
+
+@router.post(
     "/v1/recommendations",
     response_model=Written,
     status_code=201,
@@ -169,15 +225,33 @@ async def user_recommendations(
     summary="Write recommendations",
 )
 async def write_recommendations(request: Request, body: RecommendationBatch, who: Writer) -> dict:
-    """Write rows of a run to recs.recommendations, all or none (python_api's checks: an
-    unknown user or title is a 422 naming the field, an existing (run, user, rank) a 409).
-    The recommender's HTTP writer (`recdb recommend --api-url`) sends its runs in batches
-    of these."""
+    """Write rows of a begun, unpublished run to recs.recommendations, all or none
+    (python_api's checks: an unknown user or title, or a run never begun, is a 422 naming
+    the field, an existing (run, user, rank) a 409; a published run is a 409: begin it again
+    to replace it). The recommender's HTTP writer (`recdb recommend --api-url`) sends its
+    runs in batches of these, between begin and publish."""
     frame = pd.DataFrame([row.model_dump() for row in body.rows])
     frame.insert(0, "run_id", body.run_id)
     frame["rank"] = frame["rank"].astype("int16")
+
+    def write(wh: Warehouse) -> int:
+        with wh.transaction():
+            published = wh.read(
+                "select published_at is not null as published from recs.runs "
+                "where run_id = %s for share",
+                [body.run_id],
+            )
+            if len(published) and bool(published["published"].iloc[0]):
+                raise ConflictError(
+                    f"run {body.run_id!r} is published: begin it again (POST /v1/runs) "
+                    "to replace its rows",
+                    table="recs.runs",
+                    column="run_id",
+                )
+            return wh.write("recommendations", frame)
+
     try:
-        written = await database(request).write(lambda wh: wh.write("recommendations", frame))
+        written = await database(request).write(write)
     except NotFoundError as error:
         http = api_error_to_http(error, rows_at="body.rows")
         raise ApiHttpError(422, str(http.detail), fields=http.fields) from None
@@ -193,24 +267,24 @@ async def write_recommendations(request: Request, body: RecommendationBatch, who
     summary="Delete a run's recommendations",
 )
 async def delete_run(request: Request, who: Writer, run_id: RunIdPath) -> dict:
-    """Delete every row of run `run_id` from recs.recommendations (404 when it has none)."""
+    """Delete run `run_id` and every row of it (404 for an unknown run): it stops being
+    served at once, and leaves the marts at the next `recdb build`."""
 
-    def delete(wh: Warehouse) -> int:
+    def delete(wh: Warehouse) -> int | None:
         with wh.transaction():
-            found = wh.read(
-                "select count(*) as n from recs.recommendations where run_id = %s", [run_id]
-            )
-            count = int(found["n"].iloc[0])
-            if count:
-                # Replaced by nothing: python_api swaps in an empty partition at commit
-                # (cheap for millions of rows, unlike deleting them key by key).
-                wh.replace_run(run_id)
-            return count
+            known = wh.read("select 1 as known from recs.runs where run_id = %s", [run_id])
+            if known.empty:
+                return None
+            # Replaced by nothing, unpublished: python_api swaps in an empty partition at
+            # commit (cheap for millions of rows, unlike deleting them key by key) ...
+            count = wh.replace_run(run_id, publish=False)
+        wh.delete("runs", [run_id])  # ... then the run itself, with no rows left
+        return count
 
     try:
         deleted = await database(request).write(delete)
     except ApiError as error:
         raise api_error_to_http(error) from None
-    if not deleted:
-        raise ApiHttpError(404, f"no recommendations of run {run_id!r}")
+    if deleted is None:
+        raise ApiHttpError(404, f"no run {run_id!r}")
     return {"deleted": deleted}

@@ -4,37 +4,29 @@
         incremental_strategy='merge',
         unique_key='user_id',
         on_schema_change='fail',
-        indexes=[{'columns': ['loaded_seq']}],
-        pre_hook="{{ lock_for_consistent_read([ref('stg_sim__users')]) }}",
-        post_hook="{% if not is_incremental() %}{{ analyze_table(this) }}{% endif %}"
+        pre_hook=[read_from_one_snapshot()],
+        post_hook=[
+            "{% if is_incremental() %}{{ delete_deleted_rows('user_id', [ref('stg_sim__deleted_users')], ref('stg_sim__users')) }}{% endif %}",
+            "{{ record_build_watermark() }}",
+            "{% if not is_incremental() %}{{ analyze_table(this) }}{% endif %}",
+        ]
     )
 }}
 
-{%- set watermark = incremental_watermark('loaded_seq') %}
+-- Read only by incremental builds and the post-hook, which removes deleted rows:
+-- depends_on: {{ ref('stg_sim__deleted_users') }}
 
 with
 
-{% if is_incremental() -%}
+users as (
 
-    -- Users written or updated since the dimension's last build (a plan
-    -- change through python_api's update bumps loaded_seq), found through
-    -- sim.users' loaded_seq index.
-    users as (
+    select * from {{ ref('stg_sim__users') }}
+    {% if is_incremental() -%}
+        -- users written or updated since the last build (see incremental_by_commit)
+        where {{ changed_since_last_build('row_xid') }}
+    {%- endif %}
 
-        select * from {{ ref('stg_sim__users') }}
-        where loaded_seq > {{ watermark }}
-
-    ),
-
-{%- else -%}
-
-    users as (
-
-        select * from {{ ref('stg_sim__users') }}
-
-    ),
-
-{%- endif %}
+),
 
 final as (
 
@@ -46,9 +38,7 @@ final as (
         country_code,
         plan,
         churned_at,
-        churned_at is not null as is_churned,
-        loaded_seq,
-        cast({{ watermark }} as {{ dbt.type_bigint() }}) as load_watermark_seq
+        churned_at is not null as is_churned
     from users
 
 )

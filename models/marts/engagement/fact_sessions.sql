@@ -4,65 +4,58 @@
         incremental_strategy='merge',
         unique_key='session_id',
         on_schema_change='fail',
-        indexes=[{'columns': ['loaded_seq']}, {'columns': ['user_id']}],
-        pre_hook="{{ lock_for_consistent_read([ref('stg_sim__sessions'), ref('stg_sim__ratings')]) }}",
-        post_hook="{% if not is_incremental() %}{{ analyze_table(this) }}{% endif %}"
+        indexes=[{'columns': ['user_id']}],
+        pre_hook=[read_from_one_snapshot()],
+        post_hook=[
+            "{% if is_incremental() %}{{ delete_deleted_rows('session_id', [ref('stg_sim__deleted_sessions')], ref('stg_sim__sessions')) }}{% endif %}",
+            "{{ record_build_watermark(also_before=['dim_users']) }}",
+            "{% if not is_incremental() %}{{ analyze_table(this) }}{% endif %}",
+        ]
     )
 }}
 
-{%- set watermark = incremental_watermark('loaded_seq') %}
+-- Read only by incremental builds and the post-hook, which removes deleted rows:
+-- depends_on: {{ ref('stg_sim__deleted_ratings') }}
+-- depends_on: {{ ref('stg_sim__deleted_sessions') }}
 
 with
 
 {% if is_incremental() -%}
 
-    -- Sessions written or updated since the fact's last build, and sessions
-    -- whose rating was: each found through its landing table's loaded_seq index.
+    -- Sessions written, or whose rating was written or deleted, since the last
+    -- build (see incremental_by_commit); deleted sessions leave in the post-hook.
     changed_sessions as (
 
-        select session_id as changed_session_id
-        from {{ ref('stg_sim__sessions') }}
-        where loaded_seq > {{ watermark }}
+        select session_id from {{ ref('stg_sim__sessions') }}
+        where {{ changed_since_last_build('row_xid') }}
 
         union
 
-        select session_id as changed_session_id
-        from {{ ref('stg_sim__ratings') }}
-        where loaded_seq > {{ watermark }}
+        select session_id from {{ ref('stg_sim__ratings') }}
+        where {{ changed_since_last_build('row_xid') }}
+
+        union
+
+        select session_id from {{ ref('stg_sim__deleted_ratings') }}
+        where {{ changed_since_last_build('row_xid') }}
 
     ),
 
-    -- Their session and rating rows, looked up by key: a lateral subquery per
-    -- changed session (changed_session_id is the outer row's), so the work
-    -- grows with the change, not with the table. `limit 1` (a key has one
-    -- row) also keeps PostgreSQL from turning the lookup into a join, which
-    -- it would answer by scanning the whole table. (noqa ST05: a lateral
-    -- subquery cannot be a CTE.)
     sessions as (
 
-        select session_by_key.*
-        from changed_sessions
-        cross join lateral (  -- noqa: ST05
-            select *
-            from {{ ref('stg_sim__sessions') }}
-            where session_id = changed_session_id
-            order by session_id
-            limit 1
-        ) as session_by_key
+        select sessions.*
+        from {{ ref('stg_sim__sessions') }} as sessions
+        inner join changed_sessions
+            on sessions.session_id = changed_sessions.session_id
 
     ),
 
     ratings as (
 
-        select rating_by_key.*
-        from changed_sessions
-        cross join lateral (  -- noqa: ST05
-            select *
-            from {{ ref('stg_sim__ratings') }}
-            where session_id = changed_session_id
-            order by session_id
-            limit 1
-        ) as rating_by_key
+        select ratings.*
+        from {{ ref('stg_sim__ratings') }} as ratings
+        inner join changed_sessions
+            on ratings.session_id = changed_sessions.session_id
 
     ),
 
@@ -82,6 +75,15 @@ with
 
 {%- endif %}
 
+-- Only sessions of users dim_users has: it was built from an older snapshot,
+-- and a session of a newer user waits for the next build (the watermark
+-- recorded is then dim_users', so that build takes it again).
+users as (
+
+    select user_id from {{ ref('dim_users') }}
+
+),
+
 final as (
 
     select
@@ -93,13 +95,10 @@ final as (
         sessions.minutes_watched,
         sessions.completion_ratio,
         ratings.rating,
-        ratings.rated_at,
-        case
-            when ratings.loaded_seq > sessions.loaded_seq then ratings.loaded_seq
-            else sessions.loaded_seq
-        end as loaded_seq,
-        cast({{ watermark }} as {{ dbt.type_bigint() }}) as load_watermark_seq
+        ratings.rated_at
     from sessions
+    inner join users
+        on sessions.user_id = users.user_id
     left join ratings
         on sessions.session_id = ratings.session_id
 

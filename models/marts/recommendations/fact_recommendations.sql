@@ -5,26 +5,53 @@
         unique_key='run_id',
         on_schema_change='fail',
         tags=['recommendations'],
-        indexes=[{'columns': ['loaded_seq']}, {'columns': ['user_id']}],
-        pre_hook="{{ lock_for_consistent_read([ref('stg_recs__recommendations')]) }}",
-        post_hook="{% if not is_incremental() %}{{ analyze_table(this) }}{% endif %}"
+        indexes=[{'columns': ['run_published_at']}, {'columns': ['user_id']}],
+        pre_hook=[read_from_one_snapshot()],
+        post_hook=[
+            "{% if is_incremental() %}{{ delete_deleted_rows('run_id', [ref('stg_recs__deleted_recommendations'), ref('stg_recs__deleted_runs'), ref('stg_recs__runs')], published_runs_with_rows()) }}{% endif %}",
+            "{{ record_build_watermark() }}",
+            "{% if not is_incremental() %}{{ analyze_table(this) }}{% endif %}",
+        ]
     )
 }}
 
-{%- set watermark = incremental_watermark('loaded_seq') %}
+-- Read only by incremental builds and the post-hook, which removes deleted rows:
+-- depends_on: {{ ref('stg_recs__deleted_recommendations') }}
+-- depends_on: {{ ref('stg_recs__deleted_runs') }}
 
 with
 
+published_runs as (
+
+    select
+        run_id,
+        published_at
+    from {{ ref('stg_recs__runs') }}
+    where published_at is not null
+
+),
+
 {% if is_incremental() -%}
 
-    -- Runs with a row written since the last build (a new run, or a run id
-    -- written again, which replaces all its rows): each is rebuilt whole,
-    -- and delete+insert on run_id drops the rows it had here before.
+    -- Runs that changed since the last build (see incremental_by_commit): rows
+    -- written (a new run, or a run id written again), a run published, or rows
+    -- deleted. Each is rebuilt whole: delete+insert on run_id drops the rows
+    -- this table had for it; a run left with no published rows leaves in the
+    -- post-hook.
     changed_runs as (
 
-        select distinct run_id as changed_run_id
-        from {{ ref('stg_recs__recommendations') }}
-        where loaded_seq > {{ watermark }}
+        select run_id from {{ ref('stg_recs__recommendations') }}
+        where {{ changed_since_last_build('row_xid') }}
+
+        union
+
+        select run_id from {{ ref('stg_recs__runs') }}
+        where {{ changed_since_last_build('row_xid') }}
+
+        union
+
+        select run_id from {{ ref('stg_recs__deleted_recommendations') }}
+        where {{ changed_since_last_build('row_xid') }}
 
     ),
 
@@ -33,7 +60,7 @@ with
         select recommendations.*
         from {{ ref('stg_recs__recommendations') }} as recommendations
         inner join changed_runs
-            on recommendations.run_id = changed_runs.changed_run_id
+            on recommendations.run_id = changed_runs.run_id
 
     ),
 
@@ -79,9 +106,10 @@ final as (
         titles.is_year_best,
         recommendations.recommendation_score,
         recommendations.is_cold_start,
-        recommendations.loaded_seq,
-        cast({{ watermark }} as {{ dbt.type_bigint() }}) as load_watermark_seq
+        published_runs.published_at as run_published_at
     from recommendations
+    inner join published_runs
+        on recommendations.run_id = published_runs.run_id
     left join titles
         on recommendations.title_id = titles.title_id
     left join main_genres

@@ -2,7 +2,12 @@ with
 
 source as (
 
-    select * from {{ source('recs', 'recommendations') }}
+    -- xmin: the transaction that wrote the row's current version, by which the
+    -- incremental marts find what changed since their last build.
+    select
+        *,
+        xmin as row_xid
+    from {{ source('recs', 'recommendations') }}
 
 ),
 
@@ -15,7 +20,7 @@ renamed as (
         rank as recommendation_rank,
         score as recommendation_score,
         is_cold_start,
-        loaded_seq
+        row_xid
 
     from source
 

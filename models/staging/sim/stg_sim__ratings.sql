@@ -2,7 +2,12 @@ with
 
 source as (
 
-    select * from {{ source('sim', 'ratings') }}
+    -- xmin: the transaction that wrote the row's current version, by which the
+    -- incremental marts find what changed since their last build.
+    select
+        *,
+        xmin as row_xid
+    from {{ source('sim', 'ratings') }}
 
 ),
 
@@ -12,7 +17,7 @@ renamed as (
         session_id,
         rating,
         rated_at,
-        loaded_seq
+        row_xid
 
     from source
 

@@ -2,7 +2,12 @@ with
 
 source as (
 
-    select * from {{ source('sim', 'sessions') }}
+    -- xmin: the transaction that wrote the row's current version, by which the
+    -- incremental marts find what changed since their last build.
+    select
+        *,
+        xmin as row_xid
+    from {{ source('sim', 'sessions') }}
 
 ),
 
@@ -16,7 +21,7 @@ renamed as (
         ended_at,
         minutes_watched,
         completion_ratio,
-        loaded_seq
+        row_xid
 
     from source
 

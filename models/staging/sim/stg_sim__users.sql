@@ -2,7 +2,12 @@ with
 
 source as (
 
-    select * from {{ source('sim', 'users') }}
+    -- xmin: the transaction that wrote the row's current version, by which the
+    -- incremental marts find what changed since their last build.
+    select
+        *,
+        xmin as row_xid
+    from {{ source('sim', 'users') }}
 
 ),
 
@@ -16,7 +21,7 @@ renamed as (
         country_code,
         plan,
         churned_at,
-        loaded_seq
+        row_xid
 
     from source
 

@@ -1,0 +1,25 @@
+with
+
+source as (
+
+    -- xmin: the transaction that wrote the row's current version, by which the
+    -- incremental marts find what changed since their last build.
+    select
+        *,
+        xmin as row_xid
+    from {{ source('recs', 'runs') }}
+
+),
+
+renamed as (
+
+    select
+        run_id,
+        published_at,
+        row_xid
+
+    from source
+
+)
+
+select * from renamed
