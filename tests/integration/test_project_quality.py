@@ -35,12 +35,15 @@ def test_sqlfluff_lints_every_model_clean(built_warehouse):
         text=True,
         timeout=900,
     )
-    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-3000:]
-    assert (
-        "All Finished" in result.stdout
-        or result.stdout.strip() == ""
-        or "==== " not in (result.stdout)
-    )
+    assert result.stdout.strip(), result.stderr[-3000:]
+    violations = [
+        f"{linted['filepath']}:{violation['start_line_no']} "
+        f"{violation['code']} {violation['description']}"
+        for linted in json.loads(result.stdout)
+        for violation in linted["violations"]
+    ]
+    assert not violations, "\n".join(violations)
+    assert result.returncode == 0, result.stderr[-3000:]
 
 
 @pytest.fixture(scope="module")

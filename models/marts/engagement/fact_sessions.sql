@@ -22,14 +22,21 @@ with
 
 {% if is_incremental() -%}
 
-    -- Sessions written, or whose rating was written or deleted, since the last
-    -- build (see incremental_by_commit); deleted sessions leave in the post-hook.
-    changed_sessions as (
+    -- Sessions written since the last build (see incremental_by_commit): one
+    -- pass over the landing table. Deleted sessions leave in the post-hook.
+    written_sessions as (
 
-        select session_id from {{ ref('stg_sim__sessions') }}
+        select * from {{ ref('stg_sim__sessions') }}
         where {{ changed_since_last_build('row_xid') }}
 
-        union
+    ),
+
+    -- Sessions whose rating was written or deleted since, and not the session:
+    -- each looked up by key (a lateral subquery, `limit 1` as a key has one
+    -- row), as PostgreSQL cannot estimate how few rows the xmin filters keep
+    -- and would otherwise hash every session. (noqa ST05: a lateral subquery
+    -- cannot be a CTE.)
+    rerated_session_ids as (
 
         select session_id from {{ ref('stg_sim__ratings') }}
         where {{ changed_since_last_build('row_xid') }}
@@ -39,23 +46,41 @@ with
         select session_id from {{ ref('stg_sim__deleted_ratings') }}
         where {{ changed_since_last_build('row_xid') }}
 
+        except
+
+        select session_id from written_sessions
+
+    ),
+
+    rerated_sessions as (
+
+        select session_by_key.*
+        from rerated_session_ids
+        cross join lateral (  -- noqa: ST05
+            select *
+            from {{ ref('stg_sim__sessions') }} as landing
+            where landing.session_id = rerated_session_ids.session_id  -- noqa: RF03
+            limit 1  -- noqa: AM09
+        ) as session_by_key
+
     ),
 
     sessions as (
 
-        select sessions.*
-        from {{ ref('stg_sim__sessions') }} as sessions
-        inner join changed_sessions
-            on sessions.session_id = changed_sessions.session_id
+        select * from written_sessions
+        union all
+        select * from rerated_sessions
 
     ),
 
+    -- Their ratings: a hash join with sim.ratings (one pass, whatever the size
+    -- of the change: a bulk load changes every session).
     ratings as (
 
         select ratings.*
         from {{ ref('stg_sim__ratings') }} as ratings
-        inner join changed_sessions
-            on ratings.session_id = changed_sessions.session_id
+        inner join sessions
+            on ratings.session_id = sessions.session_id
 
     ),
 
