@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import psycopg
 import pytest
 import yaml
 
@@ -118,6 +119,59 @@ def test_write_build_read_round_trip_and_incremental_append(engagement):
     rebuilt = written_by_latest_build(warehouse, "fact_sessions", "session_id")
     assert rebuilt == set(range(201, 211)) | {7}  # only what changed was processed
     assert fact.rating.dropna().to_dict() == {5: 2, 6: 5, 7: 4}
+
+
+#: A row breaking each rule of the marts' contracts; PostgreSQL refuses it, so the
+#: marts need no data test repeating the rule (_engagement__models.yml).
+BROKEN_MART_ROWS = {
+    "dim_users: duplicate user_id": "update marts.dim_users set user_id = user_id + 1",
+    "dim_users: null signup_at": "update marts.dim_users set signup_at = null",
+    "dim_users: birth_year 1899": "update marts.dim_users set birth_year = 1899",
+    "dim_users: gender robot": "update marts.dim_users set gender = 'robot'",
+    "dim_users: plan gold": "update marts.dim_users set plan = 'gold'",
+    "dim_users: churned before signup": (
+        "update marts.dim_users set churned_at = signup_at - interval '1 day'"
+    ),
+    "dim_users: null is_churned": "update marts.dim_users set is_churned = null",
+    "fact_sessions: duplicate session_id": (
+        "update marts.fact_sessions set session_id = session_id + 1"
+    ),
+    "fact_sessions: null title_id": "update marts.fact_sessions set title_id = null",
+    "fact_sessions: negative minutes": "update marts.fact_sessions set minutes_watched = -1",
+    "fact_sessions: completion 1.5": "update marts.fact_sessions set completion_ratio = 1.5",
+    "fact_sessions: rating 6": (
+        "update marts.fact_sessions set rating = 6 where rating is not null"
+    ),
+    "fact_sessions: rating without time": (
+        "update marts.fact_sessions set rated_at = null where rating is not null"
+    ),
+    "fact_sessions: ends before it starts": (
+        "update marts.fact_sessions set ended_at = started_at - interval '1 minute'"
+    ),
+}
+
+
+def test_postgresql_refuses_mart_rows_that_break_the_contracts(engagement):
+    warehouse, wh, titles = engagement
+    wh.write("users", users_frame(range(900, 903)))
+    sessions = sessions_frame(range(900, 903), [900, 901, 902], titles)
+    wh.write("sessions", sessions)
+    wh.write(
+        "ratings",
+        pd.DataFrame({"session_id": [900], "rating": [3], "rated_at": sessions.ended_at[:1]}),
+    )
+    warehouse.dbt("build", "--select", "dim_users fact_sessions")
+    accepted = []
+    with warehouse.connect() as conn:
+        for rule, breaking_update in BROKEN_MART_ROWS.items():
+            try:
+                with conn.transaction():
+                    conn.execute(breaking_update)
+                    accepted.append(rule)
+                    raise psycopg.Rollback()
+            except psycopg.errors.IntegrityError:
+                pass
+    assert accepted == []
 
 
 def test_plan_changes_through_update_are_kept_by_the_snapshot(engagement):

@@ -4,12 +4,12 @@
         incremental_strategy='merge',
         unique_key='session_id',
         on_schema_change='fail',
-        indexes=[{'columns': ['user_id']}],
+        indexes=[{'columns': ['user_id']}, {'columns': ['title_id', 'user_id']}],
         pre_hook=[read_from_one_snapshot()],
         post_hook=[
             "{% if is_incremental() %}{{ delete_deleted_rows('session_id', [ref('stg_sim__deleted_sessions')], ref('stg_sim__sessions')) }}{% endif %}",
             "{{ record_build_watermark(also_before=['dim_users']) }}",
-            "{% if not is_incremental() %}{{ analyze_table(this) }}{% endif %}",
+            {'sql': "{{ vacuum_table(this) }}", 'transaction': false},
         ]
     )
 }}

