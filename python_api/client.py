@@ -33,6 +33,7 @@ from recdb.db.connection import ConnectionSettings, check_role, connection_setti
 from recdb.errors import ConnectionSettingsError
 from recdb.landing import (
     LANDING_TABLES,
+    TITLES_TABLE,
     LandingTable,
     landing_table,
     partition_function,
@@ -44,7 +45,6 @@ logger = logging.getLogger(__name__)
 READABLE_SCHEMAS = ("marts", "raw", "sim", "recs", "snapshots")
 _TABLE_NAME = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)(?:\.([A-Za-z_][A-Za-z0-9_]*))?\s*$")
 _KEY_DETAIL = re.compile(r"Key \((?P<columns>[^)]*)\)=\((?P<values>.*)\)")
-_TITLES_QUERY = "select title_id from marts.dim_titles"
 
 
 def _adbc() -> Any:
@@ -273,9 +273,7 @@ class Warehouse:
         if arrow.num_rows == 0:
             return 0
         frame = frame.reset_index(drop=True)
-        self._check_titles(spec, arrow, frame)
         with self._unit_of_work(spec, frame) as cursor:
-            self._check_references(cursor, spec, arrow, frame)
             schema, target = self._write_target(cursor, spec, arrow, frame, upsert=upsert)
             if not upsert:
                 cursor.adbc_ingest(target, arrow, mode="append", db_schema_name=schema)
@@ -425,7 +423,6 @@ class Warehouse:
             )
         arrow = to_arrow_table(spec, frame, required=list(spec.primary_key))
         frame = frame.reset_index(drop=True)
-        self._check_titles(spec, arrow, frame)
         staging = _staging_name(spec)
         assignments = [sql.SQL("{0} = s.{0}").format(sql.Identifier(c)) for c in changed]
         query = sql.SQL(
@@ -437,7 +434,6 @@ class Warehouse:
             match=_key_match(spec),
         )
         with self._unit_of_work(spec, frame) as cursor:
-            self._check_references(cursor, spec, arrow, frame)
             cursor.adbc_ingest(staging, arrow, mode="create", temporary=True)
             self._require_keys_exist(cursor, spec, staging, frame)
             cursor.execute(_render(query))
@@ -467,10 +463,8 @@ class Warehouse:
             match=_key_match(spec),
         )
         with self._unit_of_work(spec, frame) as cursor:
-            _lock_references(cursor, spec, exclusive=True)
             cursor.adbc_ingest(staging, arrow, mode="create", temporary=True)
             self._require_keys_exist(cursor, spec, staging, frame)
-            self._delete_dependents(cursor, spec, staging, frame)
             cursor.execute(_render(query))
             _drop(cursor, staging)
         return arrow.num_rows
@@ -489,112 +483,6 @@ class Warehouse:
             raise ValidationError(
                 f"{table!r} is not a landing table; writable tables: {writable}"
             ) from None
-
-    def _check_references(
-        self, cursor: Any, spec: LandingTable, arrow: pa.Table, frame: pd.DataFrame
-    ) -> None:
-        """Every user (or session) the batch refers to exists: one anti-join per reference.
-
-        A shared advisory lock on the referenced table keeps python_api's
-        deletes out until this transaction ends, as a foreign key would.
-        """
-        for key in spec.foreign_keys:
-            (column,), (ref_column,) = key.columns, key.ref_columns
-            if column not in arrow.column_names:
-                continue
-            values = pc.unique(arrow.column(column).drop_null())
-            if len(values) == 0:
-                continue
-            parent = landing_table(key.table)
-            _lock_references(cursor, parent, exclusive=False)
-            probe = f"_python_api_ref_{column}"
-            cursor.adbc_ingest(probe, pa.table({column: values}), mode="create", temporary=True)
-            query = sql.SQL(
-                "select r.{column} from {probe} as r where not exists "
-                "(select 1 from {parent} as p where p.{ref} = r.{column}) limit 1"
-            ).format(
-                column=sql.Identifier(column),
-                probe=sql.Identifier(probe),
-                parent=sql.Identifier(parent.schema, parent.name),
-                ref=sql.Identifier(ref_column),
-            )
-            cursor.execute(_render(query))
-            missing = cursor.fetchone()
-            _drop(cursor, probe)
-            if missing is not None:
-                position = _locate(frame, {column: missing[0]})
-                raise NotFoundError(
-                    f"{column}={missing[0]} does not exist in {parent.qualified_name}",
-                    table=spec.qualified_name,
-                    column=column,
-                    row_number=position,
-                    row=row_at(frame, position) if position is not None else None,
-                )
-
-    def _delete_dependents(
-        self, cursor: Any, spec: LandingTable, staging: str, frame: pd.DataFrame
-    ) -> None:
-        """Rows of other landing tables that refer to the deleted keys: cascade or refuse."""
-        for child in LANDING_TABLES.values():
-            for key in child.foreign_keys:
-                if key.table != spec.qualified_name:
-                    continue
-                match = sql.SQL(" and ").join(
-                    sql.SQL("c.{} = s.{}").format(sql.Identifier(c), sql.Identifier(r))
-                    for c, r in zip(key.columns, key.ref_columns, strict=True)
-                )
-                child_name = sql.Identifier(child.schema, child.name)
-                if key.on_delete == "cascade":
-                    cursor.execute(
-                        _render(
-                            sql.SQL("delete from {} as c using {} as s where {}").format(
-                                child_name, sql.Identifier(staging), match
-                            )
-                        )
-                    )
-                    continue
-                query = sql.SQL(
-                    "select {refs} from {child} as c join {staging} as s on {match} limit 1"
-                ).format(
-                    refs=sql.SQL(", ").join(sql.Identifier("s", r) for r in key.ref_columns),
-                    child=child_name,
-                    staging=sql.Identifier(staging),
-                    match=match,
-                )
-                cursor.execute(_render(query))
-                referenced = cursor.fetchone()
-                if referenced is not None:
-                    found = dict(zip(key.ref_columns, referenced, strict=True))
-                    position = _locate(frame, found)
-                    shown = ", ".join(f"{k}={v}" for k, v in found.items())
-                    raise ValidationError(
-                        f"{shown} is still referenced from {child.qualified_name}: "
-                        "delete those rows first",
-                        table=spec.qualified_name,
-                        column=key.ref_columns[0],
-                        row_number=position,
-                        row=row_at(frame, position) if position is not None else None,
-                    )
-
-    def _check_titles(self, spec: LandingTable, arrow: pa.Table, frame: pd.DataFrame) -> None:
-        present = [c for c in spec.title_columns if c in arrow.column_names]
-        if not present:
-            return
-        known = self._fetch(_TITLES_QUERY).column("title_id")
-        for column in present:
-            values = arrow.column(column)
-            unknown = pc.and_(values.is_valid(), pc.invert(pc.is_in(values, known)))
-            positions = pc.indices_nonzero(unknown)
-            if len(positions):
-                position = positions[0].as_py()
-                raise NotFoundError(
-                    "unknown title: not in marts.dim_titles (load the catalogue and run "
-                    "`recdb build` first?)",
-                    table=spec.qualified_name,
-                    column=column,
-                    row_number=position,
-                    row=row_at(frame, position),
-                )
 
     def _require_keys_exist(
         self, cursor: Any, spec: LandingTable, staging: str, frame: pd.DataFrame
@@ -670,14 +558,6 @@ def bind_parameters(
     if isinstance(params, Sequence) and len(values) != len(params):
         raise ValidationError(f"{len(params)} params given for {len(values)} %s placeholders")
     return text, tuple(values)
-
-
-def _lock_references(cursor: Any, table: LandingTable, *, exclusive: bool) -> None:
-    """Writers that refer to ``table`` share this lock; deletes from it take it alone."""
-    function = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
-    cursor.execute(
-        f"select {function}(hashtext($1))", parameters=(f"recdb:{table.qualified_name}",)
-    )
 
 
 def _set_run(run_id: str, *, published: bool) -> sql.Composable:
@@ -826,10 +706,14 @@ def _translate(
         if other in LANDING_TABLES:
             other = LANDING_TABLES[other].qualified_name
         if "is still referenced" in detail or sqlstate == "23001":
-            problem = (
-                f"{key_map or detail} is still referenced from {other}: delete those rows first"
-            )
+            problem = f"{key_text} is still referenced from {other}: delete those rows first"
             return ValidationError(problem, table=name, column=column, row_number=position, row=row)
+        if other == ".".join(TITLES_TABLE):
+            return NotFoundError(
+                f"unknown title {key_text}: not in {other} (load the catalogue and run "
+                "`recdb build` first?)",
+                table=name, column=column, row_number=position, row=row,
+            )  # fmt: skip
         return NotFoundError(
             f"{key_text} does not exist in {other}",
             table=name, column=column, row_number=position, row=row,

@@ -6,11 +6,15 @@ never reached the marts, deletes that stayed in them, runs served half-written."
 
 from __future__ import annotations
 
+import concurrent.futures
+import time
+
 import numpy as np
 import pandas as pd
+import psycopg
 import pytest
 
-from python_api import Warehouse
+from python_api import NotFoundError, Warehouse
 from tests.integration.test_engagement import sessions_frame, users_frame
 
 pytestmark = pytest.mark.integration
@@ -64,6 +68,13 @@ def run_rows(warehouse, run_id: str) -> int:
     """How many rows run ``run_id`` has in marts.fact_recommendations."""
     return warehouse.scalar(
         "select count(*) from marts.fact_recommendations where run_id = %s", (run_id,)
+    )
+
+
+def run_rows_landed(warehouse, run_id: str) -> int:
+    """How many rows run ``run_id`` has in recs.recommendations."""
+    return warehouse.scalar(
+        "select count(*) from recs.recommendations where run_id = %s", (run_id,)
     )
 
 
@@ -179,16 +190,140 @@ def test_a_run_is_in_the_marts_only_once_published(landing):
     assert_marts_equal_landing(warehouse)
 
 
-def test_an_orphan_written_and_deleted_again_never_breaks_a_build(landing):
-    """A session of a user that does not exist, written with plain SQL (python_api would
-    refuse it), is not a session of the marts; deleted again, nothing is left to fail."""
+# -- references held by PostgreSQL, whoever writes ----------------------------------
+SESSION_INSERT = (
+    "insert into sim.sessions (session_id, user_id, title_id, started_at, ended_at, "
+    "minutes_watched, completion_ratio) values (%s, %s, %s, now(), now(), 1, 0.1)"
+)
+RECOMMENDATION_INSERT = (
+    "insert into recs.recommendations (run_id, user_id, title_id, rank, score, "
+    "is_cold_start) values (%s, %s, %s, 1, 1.0, false)"
+)
+
+
+def refused(warehouse, statement: str, params=()) -> str:
+    """The foreign-key error PostgreSQL gives the scientist for ``statement``."""
+    with (
+        warehouse.connect("scientist") as conn,
+        pytest.raises(psycopg.errors.ForeignKeyViolation) as caught,
+    ):
+        conn.execute(statement, params)
+    return caught.value.diag.message_detail or ""
+
+
+def test_plain_sql_orphans_are_refused_by_postgresql(landing):
+    """Finding 5: raw SQL as the scientist committed a recommendation for user 999999999
+    and title `nope`; only the next build's tests caught it."""
     warehouse, _, titles = landing
-    orphan = (
-        "insert into sim.sessions (session_id, user_id, title_id, started_at, ended_at, "
-        "minutes_watched, completion_ratio) values (9001, 999999999, %s, now(), now(), 1, 0.1)"
+    warehouse.execute(
+        "insert into recs.runs (run_id, published_at) values ('raw', now()); "
+        "select recs.ensure_run_id_partition('raw'); "
+        "select recs.ensure_run_id_partition('no-run')",
+        role="scientist",
     )
-    warehouse.execute(orphan, (titles[0],), role="scientist")
-    warehouse.dbt("build")  # its tests pass: the fact takes sessions of dim_users' users
-    warehouse.execute("delete from sim.sessions where session_id = 9001", role="scientist")
+    detail = refused(warehouse, RECOMMENDATION_INSERT, ("raw", 999999999, titles[0]))
+    assert detail == 'Key (user_id)=(999999999) is not present in table "sim.users".'
+    detail = refused(warehouse, RECOMMENDATION_INSERT, ("raw", 1, "nope"))
+    assert detail == 'Key (title_id)=(nope) is not present in table "marts.dim_titles".'
+    assert "recs.runs" in refused(warehouse, RECOMMENDATION_INSERT, ("no-run", 1, titles[0]))
+    assert "sim.users" in refused(warehouse, SESSION_INSERT, (9001, 999999999, titles[0]))
+    assert "marts.dim_titles" in refused(warehouse, SESSION_INSERT, (9001, 1, "nope"))
+    assert "sim.sessions" in refused(
+        warehouse, "insert into sim.ratings values (999999999, 3, now())"
+    )
+    assert "sim.users" in refused(
+        warehouse, "update sim.sessions set user_id = 999999999 where session_id = 1"
+    )
+    assert "sim.users" in refused(
+        warehouse, "insert into sim.user_tastes values (999999999, '{1}', 0.5)"
+    )
+    warehouse.execute("delete from recs.runs where run_id = 'raw'", role="scientist")
     warehouse.dbt("build")
     assert_marts_equal_landing(warehouse)
+
+
+def test_deletes_cascade_or_are_refused_as_the_references_say(landing):
+    warehouse, wh, titles = landing
+    wh.write("users", users_frame([70, 71]))
+    wh.write("sessions", sessions_frame([7001], [70], titles))
+    wh.write(
+        "user_tastes",
+        pd.DataFrame({"user_id": [71], "genre_affinities": [[1.0, 0.5]], "popularity_bias": 0.1}),
+    )
+    with wh.transaction():
+        wh.replace_run("cascade", publish=True)
+        wh.write("recommendations", recommendations("cascade", [70, 71], titles))
+
+    detail = refused(warehouse, "delete from sim.users where user_id = 70")
+    assert detail == 'Key (user_id)=(70) is still referenced from table "sim.sessions".'
+    assert "sim.sessions" in refused(
+        warehouse, "update sim.users set user_id = 7070 where user_id = 70"
+    )
+    # a user without sessions: their tastes and recommendations go with them
+    warehouse.execute("delete from sim.users where user_id = 71", role="scientist")
+    assert warehouse.scalar("select count(*) from sim.user_tastes where user_id = 71") == 0
+    assert warehouse.scalar("select count(*) from recs.recommendations where user_id = 71") == 0
+    # a run: its recommendations go with it
+    warehouse.execute("delete from recs.runs where run_id = 'cascade'", role="scientist")
+    assert run_rows_landed(warehouse, "cascade") == 0
+    warehouse.dbt("build")
+    assert_marts_equal_landing(warehouse)
+    assert run_rows(warehouse, "cascade") == 0
+
+
+def test_a_staged_run_that_refers_to_a_missing_user_is_refused_at_commit(landing):
+    """A replaced run's rows are written past the parent table's triggers (into a table of
+    their own): they are checked when the run is swapped in, before the commit."""
+    warehouse, wh, titles = landing
+    orphan = recommendations("staged-orphan", [1, 999999999], titles)
+    with (
+        pytest.raises(NotFoundError, match="user_id=999999999 does not exist in sim.users"),
+        wh.transaction(),
+    ):
+        wh.replace_run("staged-orphan")
+        wh.write("recommendations", orphan)
+    assert warehouse.scalar("select count(*) from recs.runs where run_id = 'staged-orphan'") == 0
+    assert run_rows_landed(warehouse, "staged-orphan") == 0
+
+
+def test_a_delete_and_a_write_that_race_never_leave_an_orphan(landing):
+    """Whichever of a user's delete and a write of their session comes first, the second
+    waits for it to commit, then sees it and is refused."""
+    warehouse, wh, titles = landing
+    wh.write("users", users_frame([80, 81]))
+
+    def in_thread(statement: str, params=()) -> concurrent.futures.Future:
+        def run() -> None:
+            with warehouse.connect("scientist") as conn:
+                conn.execute(statement, params)
+
+        return concurrent.futures.ThreadPoolExecutor(1).submit(run)
+
+    # the write first: the delete waits, then finds the session
+    with warehouse.connect("scientist") as writer:
+        writer.execute(SESSION_INSERT, (8001, 80, titles[0]))
+        delete = in_thread("delete from sim.users where user_id = 80")
+        time.sleep(0.5)
+        assert not delete.done()
+        writer.commit()
+    with pytest.raises(psycopg.errors.ForeignKeyViolation, match="still referenced"):
+        delete.result(timeout=30)
+
+    # the delete first: the write waits, then finds no user
+    with warehouse.connect("scientist") as deleter:
+        deleter.execute("delete from sim.users where user_id = 81")
+        write = in_thread(SESSION_INSERT, (8101, 81, titles[0]))
+        time.sleep(0.5)
+        assert not write.done()
+        deleter.commit()
+    with pytest.raises(psycopg.errors.ForeignKeyViolation, match="sim.users"):
+        write.result(timeout=30)
+    assert warehouse.scalar("select count(*) from sim.sessions where user_id in (80, 81)") == 1
+
+
+def test_writes_outside_read_committed_are_refused_with_a_reason(landing):
+    warehouse, _, titles = landing
+    with warehouse.connect("scientist") as conn:
+        conn.execute("set transaction isolation level repeatable read")
+        with pytest.raises(psycopg.errors.FeatureNotSupported, match="READ COMMITTED"):
+            conn.execute(SESSION_INSERT, (9101, 1, titles[0]))
