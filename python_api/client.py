@@ -263,10 +263,10 @@ class Warehouse:
         """Append ``frame`` to a landing table (``users``, ``sessions``, ``ratings``,
         ``user_tastes``, ``recommendations``); return the number of rows written.
 
-        Everything is checked first (columns, types, nulls, ranges, keys
-        repeated in the batch, unknown titles); a key that already exists is a
-        ConflictError unless ``upsert=True``, which replaces those rows. All or
-        nothing.
+        Columns, types, nulls, ranges and keys repeated in the batch are checked
+        before anything is sent; PostgreSQL refuses unknown users, sessions, runs
+        and titles (NotFoundError). A key that already exists is a ConflictError
+        unless ``upsert=True``, which replaces those rows. All or nothing.
         """
         spec = self._writable(table)
         arrow = to_arrow_table(spec, frame)

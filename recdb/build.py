@@ -1,32 +1,48 @@
-"""`recdb build`: dbt build, skipping the catalogue when nothing it is built from changed.
+"""`recdb build`: dbt build; the catalogue audited, then published at once, or left out.
 
 The catalogue models (tag ``catalog``: staging of raw, intermediate, the catalog
-marts and the reference seeds) depend on raw and on their own files only. After
-a successful build, a fingerprint of both is kept in the warehouse; while it
-still matches, later builds leave those models and their tests out (the marts
-they built are still there), so a build after new sessions costs what the
-sessions cost. Tests that join engagement marts to catalogue marts still run.
+marts and the reference seeds) depend on raw and on their own files only.
 
-The raw part of the fingerprint is the storage identity (relfilenode) of each
-of the six catalogue tables in raw, which every `recdb load` and every
-`dbt seed` renews (the reference seeds count through their files). Changing raw
-by hand with INSERT/UPDATE does not: run ``recdb build --all`` after that.
+**Write, audit, publish.** When they changed, they are built and tested first in
+twin schemas out of readers' sight (``marts__audit``, ``staging__audit``…: the
+var ``audit_schema_suffix``, see macros/generate_schema_name.sql). Only when every
+catalogue test passes are their relations moved into ``marts``, ``staging``…, all
+in one transaction (:func:`publish_audited`), so analysts and the web API see the
+old catalogue or the new one, never a mix; when a test fails, the schemas they
+read are untouched and the audited build stays in the ``__audit`` schemas for
+inspection (the next build replaces it). The rest of the project is then built
+in place, as dbt does: its models are incremental, and each one's rules are
+enforced contracts, so a model that would break one fails whole.
+
+**Left out when unchanged.** After a catalogue is published, a fingerprint of
+its files and of raw is kept in the warehouse; while it still matches, later
+builds leave the catalogue out (its marts are still there), so a build after new
+sessions costs what the sessions cost. Tests that join engagement marts to
+catalogue marts still run. The raw part of the fingerprint is the storage
+identity (relfilenode) of each of the six catalogue tables in raw, which every
+`recdb load` and every `dbt seed` renews (the reference seeds count through
+their files). Changing raw by hand with INSERT/UPDATE does not: run ``recdb
+build --all`` after that.
+
+With a selection or ``--full-refresh``, dbt decides alone and builds in place.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
 
 import psycopg
+import yaml
 from psycopg import sql
 
 from recdb.catalog.tables import RAW_SCHEMA, RAW_TABLES
 from recdb.db.connection import ConnectionSettings, connection_settings
 from recdb.db.roles import prepare_warehouse
-from recdb.settings import project_dir
+from recdb.settings import ROLE_NAMES, project_dir
 from recdb.transform import run_dbt
 
 logger = logging.getLogger(__name__)
@@ -43,6 +59,12 @@ CATALOG_SOURCES = (
 )
 STATE_TABLE = ("intermediate", "recdb_build_state")
 SKIP_ARGS = ("--exclude", f"tag:{CATALOG_TAG}", "--indirect-selection", "cautious")
+AUDIT_ARGS = ("--select", f"tag:{CATALOG_TAG}", "--indirect-selection", "cautious")
+AUDIT_SUFFIX = "__audit"
+#: The schemas catalogue nodes are built in, in the order they are published.
+CATALOG_SCHEMAS = ("raw", "staging", "intermediate", "marts")
+#: Of those, the schemas the read roles may read (macros/grant_warehouse_access.sql).
+READABLE_SCHEMAS = ("raw", "marts")
 #: dbt options that choose what is built: with any of them, dbt decides alone.
 SELECTION_OPTIONS = frozenset(
     ("-s", "--select", "--exclude", "--selector", "-m", "--models", "--resource-type",
@@ -94,6 +116,79 @@ def _store_fingerprint(conn: psycopg.Connection, fingerprint: str) -> None:
     )
 
 
+def with_vars(dbt_args: Sequence[str], extra: dict[str, object]) -> list[str]:
+    """``dbt_args`` with ``extra`` merged into its ``--vars`` (added when it has none)."""
+    args = list(dbt_args)
+    for position, arg in enumerate(args):
+        if arg == "--vars" and position + 1 < len(args):
+            merged = {**(yaml.safe_load(args[position + 1]) or {}), **extra}
+            args[position + 1] = json.dumps(merged)
+            return args
+        if arg.startswith("--vars="):
+            merged = {**(yaml.safe_load(arg.split("=", 1)[1]) or {}), **extra}
+            args[position] = f"--vars={json.dumps(merged)}"
+            return args
+    return [*args, "--vars", json.dumps(extra)]
+
+
+def drop_audited(conn: psycopg.Connection) -> None:
+    """Drop the ``__audit`` schemas a failed build left behind."""
+    for schema in CATALOG_SCHEMAS:
+        conn.execute(
+            sql.SQL("drop schema if exists {} cascade").format(
+                sql.Identifier(schema + AUDIT_SUFFIX)
+            )
+        )
+
+
+_KINDS = {"r": "table", "p": "table", "v": "view", "m": "materialized view"}
+
+
+def publish_audited(conn: psycopg.Connection) -> list[str]:
+    """Move every relation of the ``__audit`` schemas into its schema, replacing the one
+    of the same name, grant the read roles what they read, drop the ``__audit``
+    schemas; return the relations published. In the caller's transaction: commit
+    to publish them all at once (readers wait only for the moves, milliseconds)."""
+    audited = [schema + AUDIT_SUFFIX for schema in CATALOG_SCHEMAS]
+    relations = conn.execute(
+        "select n.nspname, c.relname, c.relkind from pg_class as c "
+        "join pg_namespace as n on n.oid = c.relnamespace "
+        "where n.nspname = any(%s) and c.relkind = any(%s) "
+        "order by array_position(%s, n.nspname::text), c.relname",
+        (audited, list(_KINDS), audited),
+    ).fetchall()
+    readers = [
+        row[0]
+        for row in conn.execute(
+            "select rolname from pg_roles where rolname = any(%s)",
+            ([ROLE_NAMES["analyst"], ROLE_NAMES["scientist"]],),
+        ).fetchall()
+    ]
+    published = []
+    for audit_schema, name, relkind in relations:
+        schema = audit_schema.removesuffix(AUDIT_SUFFIX)
+        kind = sql.SQL(_KINDS[relkind])
+        # dbt replaces a table the same way (its backup is dropped with cascade)
+        conn.execute(
+            sql.SQL("drop {} if exists {} cascade").format(kind, sql.Identifier(schema, name))
+        )
+        conn.execute(
+            sql.SQL("alter {} {} set schema {}").format(
+                kind, sql.Identifier(audit_schema, name), sql.Identifier(schema)
+            )
+        )
+        if schema in READABLE_SCHEMAS and readers:
+            conn.execute(
+                sql.SQL("grant select on {} to {}").format(
+                    sql.Identifier(schema, name),
+                    sql.SQL(", ").join(sql.Identifier(r) for r in readers),
+                )
+            )
+        published.append(f"{schema}.{name}")
+    drop_audited(conn)
+    return published
+
+
 def build(
     dbt_args: Sequence[str] = (),
     *,
@@ -102,23 +197,32 @@ def build(
 ) -> bool:
     """Run ``dbt build``; return whether the catalogue was left out as unchanged.
 
-    With a selection or ``--full-refresh`` in ``dbt_args`` dbt decides alone
-    (other options, like ``--quiet``, are passed on); ``everything`` builds the
-    catalogue whatever the fingerprint says.
+    A changed catalogue (or any, with ``everything``) is built and tested out of
+    sight, then published at once (see the module's docstring); the rest is built
+    next. With a selection or ``--full-refresh`` in ``dbt_args`` dbt decides alone
+    (other options, like ``--quiet``, are passed on). Raises DbtError when dbt fails.
     """
     owner = settings or connection_settings("owner")
-    selective = any(arg.split("=")[0] in SELECTION_OPTIONS for arg in dbt_args)
-    plain = not selective and not everything
+    if any(arg.split("=")[0] in SELECTION_OPTIONS for arg in dbt_args):
+        run_dbt(["build", *dbt_args], settings=owner)
+        return False
     with owner.connect(autocommit=True) as conn:
         # run_dbt prepares too; here first, so that a role that is not the owner
         # is told so (RolesError) before the fingerprint reads the owner's schemas
         prepare_warehouse(conn)
         fingerprint = catalog_fingerprint(conn)
-        skip = plain and _stored_fingerprint(conn) == fingerprint
+        skip = not everything and _stored_fingerprint(conn) == fingerprint
+        if not skip:
+            drop_audited(conn)
     if skip:
         logger.info("catalogue unchanged since the last build: leaving tag:%s out", CATALOG_TAG)
-    run_dbt(["build", *(SKIP_ARGS if skip else ()), *dbt_args], settings=owner)
-    if not selective:
-        with owner.connect(autocommit=True) as conn:
+    else:
+        audit_args = with_vars(dbt_args, {"audit_schema_suffix": AUDIT_SUFFIX})
+        run_dbt(["build", *AUDIT_ARGS, *audit_args], settings=owner)
+        with owner.connect() as conn:
+            published = publish_audited(conn)
             _store_fingerprint(conn, fingerprint)
+            conn.commit()
+        logger.info("catalogue passed its tests: published %d relations", len(published))
+    run_dbt(["build", *SKIP_ARGS, *dbt_args], settings=owner)
     return skip

@@ -208,3 +208,49 @@ def test_lists_that_are_not_list_literals_fail_before_any_mart_changes(
     with pytest.raises(DbtError):
         fresh_warehouse.dbt("build")
     assert mart_digests(fresh_warehouse) == before
+
+
+def test_a_catalogue_that_fails_a_test_publishes_nothing(fresh_warehouse, tmp_path):
+    """Finding 4: a mart test failed after dim_credits and bridge_title_prod_countries were
+    rebuilt from the new catalogue and while bridge_title_genres kept the old one.
+    `recdb build` audits a changed catalogue out of sight and publishes it whole."""
+    import csv
+
+    from recdb.build import build
+    from recdb.errors import DbtError
+
+    owner = fresh_warehouse.settings("owner")
+    fresh_warehouse.load()
+    build(settings=owner)
+    before = mart_digests(fresh_warehouse)
+
+    other = tmp_path / "other"
+    generate_catalog(other, titles=900, seed=7, layout="seed")
+    with open(other / "best_movies.csv", encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    rows[0]["title"] = "No Such Film Anywhere"  # a best-of entry that matches no title
+    with open(other / "best_movies.csv", "w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    fresh_warehouse.load(other)
+    with pytest.raises(DbtError):
+        build(settings=owner)
+    assert mart_digests(fresh_warehouse) == before
+    # what passed its tests before the failure (under plain dbt, published already) waits
+    # in the audit schema, for inspection
+    audited = fresh_warehouse.scalar("select count(*) from marts__audit.dim_persons")
+    assert audited == fresh_warehouse.scalar("select count(distinct person_id) from raw.credits")
+    assert audited != fresh_warehouse.scalar("select count(*) from marts.dim_persons")
+
+    generate_catalog(other, titles=900, seed=7, layout="seed")  # the lists as generated
+    fresh_warehouse.load(other)
+    build(settings=owner)
+    assert_complete(fresh_warehouse)
+    assert mart_digests(fresh_warehouse) != before
+    assert fresh_warehouse.scalar("select to_regnamespace('marts__audit')") is None
+    analyst_sees = {
+        mart: fresh_warehouse.scalar(f"select count(*) from marts.{mart}", role="analyst")
+        for mart in MARTS
+    }
+    assert all(count > 0 for count in analyst_sees.values())
