@@ -369,11 +369,7 @@ def ensure_landing_tables(conn: psycopg.Connection) -> None:
         for function in functions:
             conn.execute(function)
         _ensure_triggers(conn, table, triggers)
-        conn.execute(
-            sql.SQL("grant select, insert, update, delete on {} to {}").format(
-                sql.Identifier(table.schema, table.name), scientist
-            )
-        )
+        _grant_if_missing(conn, table.qualified_name, "select, insert, update, delete")
 
 
 def _ensure_deleted_keys(conn: psycopg.Connection, table: LandingTable) -> None:
@@ -382,7 +378,32 @@ def _ensure_deleted_keys(conn: psycopg.Connection, table: LandingTable) -> None:
     for statement in setup:
         conn.execute(statement)
     _ensure_triggers(conn, table, {f"record_{table.deleted_table}": trigger})
-    conn.execute(grant)
+    if not _scientist_may(conn, f"{table.schema}.{table.deleted_table}", "select, insert"):
+        conn.execute(grant)
+
+
+def _scientist_may(conn: psycopg.Connection, table_name: str, privileges: str) -> bool:
+    # has_table_privilege is true when any one of a list is held: ask for each
+    return conn.execute(
+        "select bool_and(has_table_privilege(%s, %s, privilege)) "
+        "from unnest(string_to_array(%s, ', ')) as privilege",
+        (ROLE_NAMES["scientist"], table_name, privileges),
+    ).fetchone()[0]
+
+
+def _grant_if_missing(conn: psycopg.Connection, table_name: str, privileges: str) -> None:
+    """Grant the scientist ``privileges`` on ``table_name`` unless it has them all: GRANT
+    rewrites the table's catalogue row, and so waits for any open transaction that
+    changed it (a run's partition attached, say), and would hold the next build up."""
+    if not _scientist_may(conn, table_name, privileges):
+        schema, name = table_name.split(".")
+        conn.execute(
+            sql.SQL("grant {} on {} to {}").format(
+                sql.SQL(privileges),
+                sql.Identifier(schema, name),
+                sql.Identifier(ROLE_NAMES["scientist"]),
+            )
+        )
 
 
 def _ensure_triggers(
