@@ -501,35 +501,50 @@ def _missing_detail(column: str, parent: str) -> sql.Composable:
     )
 
 
-def reference_checks(table: LandingTable, rows: sql.Composable) -> sql.Composable:
+def reference_checks(
+    table: LandingTable, rows: sql.Composable, partition_value: sql.Composable | None = None
+) -> sql.Composable:
     """PL/pgSQL statements that raise foreign_key_violation (23503) when a row of ``rows``
     (a FROM item aliased ``r``) refers to a user, session, run or title that does not exist.
 
     Each parent's advisory lock is taken shared first, so a concurrent delete of a
     parent either finishes before the check reads (and is seen) or waits until this
     transaction ends (and then sees these rows). Needs a ``missing text`` variable.
+    ``partition_value``: every row's partition key is this value (one run's rows),
+    so a reference through that key is checked once, not once per row.
     """
     statements: list[sql.Composable] = []
     for key in table.foreign_keys:
         (column,), (ref_column,) = key.columns, key.ref_columns
         parent_schema, parent_name = key.table.split(".")
+        missing = (
+            sql.SQL(
+                "(select r.{column}::text from {rows} where r.{column} is not null "
+                "and not exists (select from {parent} as p where p.{ref} = r.{column}) limit 1)"
+            )
+            if partition_value is None or column != table.partition_key
+            else sql.SQL(
+                "(select {value} where not exists (select from {parent} as p "
+                "where p.{ref} = {value}))"
+            )
+        ).format(
+            column=sql.Identifier(column),
+            rows=rows,
+            parent=sql.Identifier(parent_schema, parent_name),
+            ref=sql.Identifier(ref_column),
+            value=partition_value if partition_value is not None else sql.SQL("null"),
+        )
         statements.append(
             sql.SQL(
                 """
                 perform pg_advisory_xact_lock_shared({lock});
-                missing := (
-                    select r.{column}::text from {rows} where r.{column} is not null
-                    and not exists (select from {parent} as p where p.{ref} = r.{column})
-                    limit 1);
+                missing := {missing};
                 if missing is not null then
                     {refused}
                 end if;"""
             ).format(
                 lock=_lock_key(key.table),
-                column=sql.Identifier(column),
-                rows=rows,
-                parent=sql.Identifier(parent_schema, parent_name),
-                ref=sql.Identifier(ref_column),
+                missing=missing,
                 refused=_refused(
                     "23503",
                     table,
@@ -903,6 +918,7 @@ def run_partition_functions(table: LandingTable) -> list[sql.Composable]:
             sql.SQL("(select * from {} where {} = value) as r").format(
                 parent, sql.Identifier(table.partition_key)
             ),
+            partition_value=sql.SQL("value"),
         ),
         schema=schema,
         key=sql.SQL(table.partition_key),
