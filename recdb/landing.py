@@ -680,7 +680,23 @@ def references_ddl(table: LandingTable) -> tuple[list[sql.Composable], dict[str,
                     )
                 ),
             )
-            if key.on_delete == "cascade":
+            if key.on_delete == "cascade" and child.partition_key == column:
+                # One statement per partition, its value a literal: PostgreSQL then
+                # locks that partition alone, not every run's (a join would lock all,
+                # and a run being swapped in elsewhere would wait for this transaction).
+                on_delete.append(
+                    sql.SQL(
+                        """
+                        for missing in select distinct o.{ref} from old_rows as o loop
+                            execute format('delete from {child} where {column} = %L', missing);
+                        end loop;"""
+                    ).format(
+                        ref=sql.Identifier(ref_column),
+                        child=sql.SQL(sql.Identifier(child.schema, child.name).as_string(None)),
+                        column=sql.SQL(sql.Identifier(column).as_string(None)),
+                    )
+                )
+            elif key.on_delete == "cascade":
                 on_delete.append(
                     sql.SQL(
                         "delete from {child} as c using old_rows as o where c.{column} = o.{ref};"
