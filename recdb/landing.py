@@ -609,6 +609,25 @@ _READ_COMMITTED_ONLY = sql.SQL(
 )
 
 
+def _reference_trigger_function(function: sql.Identifier, body: sql.Composable) -> sql.Composable:
+    """A statement-level trigger function running ``body`` in READ COMMITTED only, with
+    the ``missing text`` variable :func:`reference_checks` needs."""
+    return sql.SQL(
+        """
+        create or replace function {function}() returns trigger
+        language plpgsql set search_path = pg_catalog, pg_temp
+        as $function$
+        declare
+            missing text;
+        begin
+            {read_committed}
+            {body}
+            return null;
+        end
+        $function$"""
+    ).format(function=function, read_committed=_READ_COMMITTED_ONLY, body=body)
+
+
 def references_ddl(table: LandingTable) -> tuple[list[sql.Composable], dict[str, sql.Composable]]:
     """Functions and triggers (name: DDL) that hold ``table``'s references, whoever writes.
 
@@ -629,24 +648,7 @@ def references_ddl(table: LandingTable) -> tuple[list[sql.Composable], dict[str,
     if table.foreign_keys or table.title_columns:
         function = sql.Identifier(table.schema, f"check_{table.name}_references")
         functions.append(
-            sql.SQL(
-                """
-                create or replace function {function}() returns trigger
-                language plpgsql set search_path = pg_catalog, pg_temp
-                as $function$
-                declare
-                    missing text;
-                begin
-                    {read_committed}
-                    {checks}
-                    return null;
-                end
-                $function$"""
-            ).format(
-                function=function,
-                read_committed=_READ_COMMITTED_ONLY,
-                checks=reference_checks(table, sql.SQL("new_rows as r")),
-            )
+            _reference_trigger_function(function, reference_checks(table, sql.SQL("new_rows as r")))
         )
         for event in ("insert", "update"):
             name = f"check_{table.name}_references_on_{event}"
@@ -726,38 +728,25 @@ def references_ddl(table: LandingTable) -> tuple[list[sql.Composable], dict[str,
                     end if;"""
                 ).format(**parts, refused=refused)
             )
-        functions.append(
-            sql.SQL(
-                """
-                create or replace function {function}() returns trigger
-                language plpgsql set search_path = pg_catalog, pg_temp
-                as $function$
-                declare
-                    missing text;
-                begin
-                    {read_committed}
-                    if TG_OP = 'DELETE' then
-                        perform pg_advisory_xact_lock({lock});
-                        {on_delete}
-                    -- an update that keeps every key (a plan, a publication) locks nobody out
-                    elsif exists (select from old_rows as o
-                            where not exists (select from new_rows as n where n.{key} = o.{key}))
-                    then
-                        perform pg_advisory_xact_lock({lock});
-                        {on_key_update}
-                    end if;
-                    return null;
-                end
-                $function$"""
-            ).format(
-                function=function,
-                read_committed=_READ_COMMITTED_ONLY,
-                lock=_lock_key(table.qualified_name),
-                key=sql.Identifier(referred_key),
-                on_delete=sql.SQL("\n").join(on_delete),
-                on_key_update=sql.SQL("\n").join(on_key_update),
-            )
+        body = sql.SQL(
+            """
+            if TG_OP = 'DELETE' then
+                perform pg_advisory_xact_lock({lock});
+                {on_delete}
+            -- an update that keeps every key (a plan, a publication) locks nobody out
+            elsif exists (select from old_rows as o
+                    where not exists (select from new_rows as n where n.{key} = o.{key}))
+            then
+                perform pg_advisory_xact_lock({lock});
+                {on_key_update}
+            end if;"""
+        ).format(
+            lock=_lock_key(table.qualified_name),
+            key=sql.Identifier(referred_key),
+            on_delete=sql.SQL("\n").join(on_delete),
+            on_key_update=sql.SQL("\n").join(on_key_update),
         )
+        functions.append(_reference_trigger_function(function, body))
         triggers[f"enforce_{table.name}_references_on_delete"] = sql.SQL(
             "create trigger {} after delete on {} referencing old table as old_rows "
             "for each statement execute function {}()"
