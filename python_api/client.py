@@ -289,11 +289,12 @@ class Warehouse:
         The run is published when the transaction commits (``recs.runs.published_at``:
         its rows are served and built into the marts from then on, all at once), or,
         with ``publish=False``, left unpublished (hidden) until :meth:`publish_run`.
-        The new rows go to a table of their own (indexed once, when the transaction
-        commits, then swapped in as the run's partition), so replacing millions of
-        rows costs about what writing them does; until the commit, everyone,
-        this transaction included, reads the run's old rows. Write the run's rows
-        with :meth:`write` as usual (a batch holding only this run).
+        A new run's rows go to a table of their own (indexed once, when the transaction
+        commits, then attached as the run's partition), so writing millions of rows
+        costs about what ``COPY`` into an unindexed table does; an existing run's rows
+        are deleted and the new ones written through ``recs.recommendations``. Until the
+        commit, everyone else reads the run's old rows. Write the run's rows with
+        :meth:`write` as usual (a batch holding only this run).
         """
         spec = landing_table("recommendations")
         if not self._in_transaction:

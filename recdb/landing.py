@@ -759,14 +759,17 @@ def references_ddl(table: LandingTable) -> tuple[list[sql.Composable], dict[str,
 
 
 # -- one partition per run ------------------------------------------------------------
-# recs.recommendations has one partition per run_id. A run that replaces its rows
-# writes them into a table created in its own transaction (which PostgreSQL with
-# wal_level=minimal, the embedded server's setting, fills without writing WAL),
-# builds its indexes once when full, and swaps it in for the run's old partition
-# at the end: several times cheaper than deleting and re-inserting millions of
-# index entries, and readers of the other runs never wait on it. The scientist
-# owns none of these tables: three SECURITY DEFINER functions, owned by the
-# owner, do the DDL for it, each checking the run id first.
+# recs.recommendations has one partition per run_id. A new run written in one
+# transaction (`recdb recommend`'s) goes to a table created in that transaction
+# (which PostgreSQL with wal_level=minimal, the embedded server's setting, fills
+# without writing WAL), indexed once when full and attached as the run's partition
+# at the end: several times cheaper than inserting millions of index entries, and
+# attaching locks no reader or writer of the other runs out. A run that already has
+# a partition is replaced by a DELETE and writes through the parent: dropping or
+# detaching a partition would take ACCESS EXCLUSIVE on the parent, waiting for every
+# open transaction that used any run, with every reader queued behind it. The
+# scientist owns none of these tables: three SECURITY DEFINER functions, owned by
+# the owner, do the DDL for it, each checking the run id first.
 
 
 def partition_name(table: LandingTable, value: str) -> str:
@@ -792,10 +795,11 @@ def run_partition_functions(table: LandingTable) -> list[sql.Composable]:
     """DDL of the three functions that manage ``table``'s partitions (see above).
 
     * ``ensure_<key>_partition(value)``: creates the value's partition if missing;
-    * ``stage_<key>(value)``: creates an empty table for the value's new rows, with
-      the table's columns, defaults and checks but no index; returns its name;
-    * ``publish_<key>(value)``: indexes the staged table as the partitions are
-      indexed, drops the value's old partition and attaches the staged one.
+    * ``stage_<key>(value)``: returns the table the value's new rows go to: a new,
+      empty table with the table's columns, defaults and checks but no index, or,
+      where the value has a partition, the table itself, the value's rows deleted;
+    * ``publish_<key>(value)``: indexes the staged table, if any, as the partitions
+      are indexed, attaches it as the value's partition and checks its references.
     """
     key = next(c for c in table.columns if c.name == table.partition_key)
     parent = sql.Identifier(table.schema, table.name)
@@ -832,22 +836,6 @@ def run_partition_functions(table: LandingTable) -> list[sql.Composable]:
         ),
     ]
     add_indexes = sql.SQL(", ").join(sql.SQL("add ") + index for index in indexes)
-    # The old partition's rows go with it: recorded as deleted, as a DELETE would be.
-    record_deleted = (
-        sql.SQL(
-            """
-        if to_regclass(format('%I.%I', {schema}, part)) is not null then
-            insert into {deleted} ({key_ident}) values (value);
-        end if;"""
-        ).format(
-            schema=schema,
-            deleted=sql.Identifier(table.schema, table.deleted_table),
-            key_ident=sql.Identifier(table.partition_key),
-        )
-        if table.deleted_keys == (table.partition_key,)
-        else sql.SQL("")
-    )
-
     def function(name: str, returns: str, body: sql.Composable) -> sql.Composable:
         qualified = sql.Identifier(table.schema, name)
         return sql.SQL(
@@ -885,6 +873,12 @@ def run_partition_functions(table: LandingTable) -> list[sql.Composable]:
     ).format(schema=schema, parent=parent)
     stage = sql.SQL(
         """
+        if to_regclass(format('%I.%I', {schema}, part)) is not null then
+            -- dropping the old partition would lock the parent (ACCESS EXCLUSIVE) behind
+            -- every open transaction using any run, and every reader behind that
+            execute format('delete from {parent} where {key_ident} = %L', value);
+            return format('%I.%I', {schema}, {name});
+        end if;
         execute format('drop table if exists %I.%I', {schema}, stage);
         execute format(
             'create table %I.%I (like {parent} including defaults including constraints)',
@@ -897,18 +891,16 @@ def run_partition_functions(table: LandingTable) -> list[sql.Composable]:
     ).format(
         schema=schema,
         parent=parent,
+        name=sql.Literal(table.name),
         key_ident=sql.Identifier(table.partition_key),
         scientist=scientist,
     )
     publish = sql.SQL(
         """
         if to_regclass(format('%I.%I', {schema}, stage)) is null then
-            raise exception using errcode = '55000',
-                message = format('{key} %L has no staged rows to publish', value);
+            return;  -- the rows went to the run's partition, through the parent
         end if;
         execute format('alter table %I.%I {add_indexes}', {schema}, stage);
-        {record_deleted}
-        execute format('drop table if exists %I.%I', {schema}, part);
         execute format('alter table %I.%I rename to %I', {schema}, stage, part);
         execute format('alter table {parent} attach partition %I.%I for values in (%L)',
             {schema}, part, value);
@@ -926,9 +918,7 @@ def run_partition_functions(table: LandingTable) -> list[sql.Composable]:
             partition_value=sql.SQL("value"),
         ),
         schema=schema,
-        key=sql.SQL(table.partition_key),
         add_indexes=sql.SQL(add_indexes.as_string(None).replace("%", "%%").replace("'", "''")),
-        record_deleted=record_deleted,
         parent=parent,
         scientist=scientist,
     )

@@ -94,6 +94,28 @@ def test_replace_run_swaps_the_run_and_leaves_the_others(built_warehouse, wareho
     assert staged == 0
 
 
+def test_replacing_a_run_waits_for_no_one_using_the_other_runs(
+    built_warehouse, warehouse, title_ids
+):
+    """Run a's replacement commits while a transaction that read and wrote run b is still
+    open, and a reader of every run meanwhile reads without waiting (dropping a's old
+    partition took an ACCESS EXCLUSIVE lock on recs.recommendations: it waited for
+    the open transaction, and every reader queued behind it)."""
+    warehouse.write("recommendations", recommendations("a", title_ids))
+    with built_warehouse.connect("owner") as other:
+        other.execute("select count(*) from recs.recommendations")
+        other.execute(
+            "delete from recs.recommendations where run_id = 'b'"
+        )  # a writer of another run, still open
+        with Warehouse(
+            "scientist", built_warehouse.settings("scientist"), lock_timeout=1
+        ) as wh, wh.transaction():
+            assert wh.replace_run("a") == 4
+            wh.write("recommendations", recommendations("a", title_ids, users=(3,), offset=3))
+        other.rollback()
+    assert run_rows(built_warehouse, "a") == [(3, title_ids[3], 1), (3, title_ids[4], 2)]
+
+
 def test_a_new_run_can_be_staged_too(built_warehouse, warehouse, title_ids):
     with warehouse.transaction():
         assert warehouse.replace_run("fresh") == 0
