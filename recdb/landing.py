@@ -836,6 +836,7 @@ def run_partition_functions(table: LandingTable) -> list[sql.Composable]:
         ),
     ]
     add_indexes = sql.SQL(", ").join(sql.SQL("add ") + index for index in indexes)
+
     def function(name: str, returns: str, body: sql.Composable) -> sql.Composable:
         qualified = sql.Identifier(table.schema, name)
         return sql.SQL(

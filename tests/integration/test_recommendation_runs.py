@@ -107,9 +107,10 @@ def test_replacing_a_run_waits_for_no_one_using_the_other_runs(
         other.execute(
             "delete from recs.recommendations where run_id = 'b'"
         )  # a writer of another run, still open
-        with Warehouse(
-            "scientist", built_warehouse.settings("scientist"), lock_timeout=1
-        ) as wh, wh.transaction():
+        with (
+            Warehouse("scientist", built_warehouse.settings("scientist"), lock_timeout=1) as wh,
+            wh.transaction(),
+        ):
             assert wh.replace_run("a") == 4
             wh.write("recommendations", recommendations("a", title_ids, users=(3,), offset=3))
         other.rollback()
