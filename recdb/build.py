@@ -8,7 +8,9 @@ twin schemas out of readers' sight (``marts__audit``, ``staging__audit``…: the
 var ``audit_schema_suffix``, see macros/generate_schema_name.sql). Only when every
 catalogue test passes are their relations moved into ``marts``, ``staging``…, all
 in one transaction (:func:`publish_audited`), so analysts and the web API see the
-old catalogue or the new one, never a mix; when a test fails, the schemas they
+old catalogue or the new one, never a mix (the publish waits for open transactions
+that read the old one, a second at a time, so that readers never queue behind it
+for longer); when a test fails, the schemas they
 read are untouched and the audited build stays in the ``__audit`` schemas for
 inspection (the next build replaces it). The rest of the project is then built
 in place, as dbt does: its models are incremental, and each one's rules are
@@ -32,6 +34,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -42,6 +45,7 @@ from psycopg import sql
 from recdb.catalog.tables import RAW_SCHEMA, RAW_TABLES
 from recdb.db.connection import ConnectionSettings, connection_settings
 from recdb.db.roles import prepare_warehouse
+from recdb.errors import BuildError
 from recdb.settings import ROLE_NAMES, project_dir
 from recdb.transform import run_dbt
 
@@ -65,6 +69,10 @@ AUDIT_SUFFIX = "__audit"
 CATALOG_SCHEMAS = ("raw", "staging", "intermediate", "marts")
 #: Of those, the schemas the read roles may read (macros/grant_warehouse_access.sql).
 READABLE_SCHEMAS = ("raw", "marts")
+#: How long one try to publish the catalogue waits for a lock (a reader queued behind
+#: it waits as long), and how long the tries go on (see _publish_when_unused).
+PUBLISH_LOCK_TIMEOUT = "1s"
+PUBLISH_PATIENCE = 300.0
 #: dbt options that choose what is built: with any of them, dbt decides alone.
 SELECTION_OPTIONS = frozenset(
     ("-s", "--select", "--exclude", "--selector", "-m", "--models", "--resource-type",
@@ -189,6 +197,39 @@ def publish_audited(conn: psycopg.Connection) -> list[str]:
     return published
 
 
+def _publish_when_unused(owner: ConnectionSettings, fingerprint: str) -> list[str]:
+    """Publish the audited catalogue and store its fingerprint, in one transaction.
+
+    Replacing a table waits for every open transaction that read it (a writer of
+    sessions reads dim_titles to check its titles), and every later reader queues
+    behind that wait. So each try gives up after PUBLISH_LOCK_TIMEOUT and the next
+    comes after a pause, for PUBLISH_PATIENCE seconds in all: a reader waits at most
+    PUBLISH_LOCK_TIMEOUT. Raises BuildError when the catalogue stayed in use.
+    """
+    deadline = time.monotonic() + PUBLISH_PATIENCE
+    pause = 0.1
+    while True:
+        with owner.connect() as conn:
+            conn.execute(sql.SQL("set lock_timeout = {}").format(sql.Literal(PUBLISH_LOCK_TIMEOUT)))
+            try:
+                published = publish_audited(conn)
+                _store_fingerprint(conn, fingerprint)
+                conn.commit()
+                return published
+            except psycopg.errors.LockNotAvailable:
+                conn.rollback()
+        if time.monotonic() + pause > deadline:
+            raise BuildError(
+                f"the new catalogue passed its tests but was not published: open "
+                f"transactions kept using the catalogue marts for {PUBLISH_PATIENCE:.0f} s "
+                "(see pg_stat_activity); it waits in the __audit schemas: end those "
+                "transactions and run `recdb build` again"
+            )
+        logger.info("catalogue marts in use by open transactions: publishing again shortly")
+        time.sleep(pause)
+        pause = min(pause * 2, 5.0)
+
+
 def build(
     dbt_args: Sequence[str] = (),
     *,
@@ -219,10 +260,7 @@ def build(
     else:
         audit_args = with_vars(dbt_args, {"audit_schema_suffix": AUDIT_SUFFIX})
         run_dbt(["build", *AUDIT_ARGS, *audit_args], settings=owner)
-        with owner.connect() as conn:
-            published = publish_audited(conn)
-            _store_fingerprint(conn, fingerprint)
-            conn.commit()
+        published = _publish_when_unused(owner, fingerprint)
         logger.info("catalogue passed its tests: published %d relations", len(published))
     run_dbt(["build", *SKIP_ARGS, *dbt_args], settings=owner)
     return skip

@@ -76,3 +76,7 @@ class CatalogLoadError(RecdbError):
 
 class DbtError(RecdbError):
     """A dbt command failed; dbt's own output above says which node and why."""
+
+
+class BuildError(RecdbError):
+    """`recdb build` built and tested the catalogue but could not publish it."""

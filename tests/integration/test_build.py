@@ -254,3 +254,59 @@ def test_a_catalogue_that_fails_a_test_publishes_nothing(fresh_warehouse, tmp_pa
         for mart in MARTS
     }
     assert all(count > 0 for count in analyst_sees.values())
+
+
+def test_publishing_a_catalogue_keeps_no_reader_waiting_behind_an_open_writer(
+    fresh_warehouse, tmp_path
+):
+    """A new catalogue's publish replaces the catalogue marts (ACCESS EXCLUSIVE), so it waits
+    for every open transaction that read them: a writer of sessions reads dim_titles
+    (its reference check). Every reader of dim_titles queued behind that wait, for as long
+    as the writer stayed open (bench/marts_consistency.py --seed 11, step 22). The publish
+    gives up after a short lock timeout and tries again, so readers wait at most that
+    long, and it publishes once the writer is done."""
+    import threading
+    import time
+
+    import psycopg
+
+    from recdb.build import build
+
+    owner = fresh_warehouse.settings("owner")
+    fresh_warehouse.load()
+    build(settings=owner)
+    before = mart_digests(fresh_warehouse)
+    generate_catalog(tmp_path / "other", titles=700, seed=8, layout="seed")
+    fresh_warehouse.load(tmp_path / "other")
+
+    outcome: list[object] = []
+    with fresh_warehouse.connect("owner") as writer:
+        writer.execute("select count(*) from marts.dim_titles")  # an open transaction
+        building = threading.Thread(
+            target=lambda: outcome.append(build(settings=owner) or "published"), daemon=True
+        )
+        building.start()
+        while (
+            fresh_warehouse.scalar(
+                "select count(*) from pg_stat_activity where wait_event_type = 'Lock' "
+                "and query like 'drop table%%'"
+            )
+            == 0
+        ):
+            assert building.is_alive(), outcome
+            time.sleep(0.2)
+        # the publish waits for the writer: readers must not wait behind it
+        for _ in range(5):
+            with fresh_warehouse.connect("analyst") as reader:
+                reader.execute("set lock_timeout = '5s'")
+                try:
+                    reader.execute("select count(*) from marts.dim_titles").fetchone()
+                except psycopg.errors.LockNotAvailable:
+                    pytest.fail("a reader of dim_titles waited behind the catalogue's publish")
+            time.sleep(0.5)
+        assert mart_digests(fresh_warehouse) == before  # not published while the writer is open
+        writer.rollback()
+    building.join(timeout=600)
+    assert outcome == ["published"]
+    assert mart_digests(fresh_warehouse) != before
+    assert_complete(fresh_warehouse)
