@@ -48,7 +48,14 @@ logger = logging.getLogger(__name__)
 #: ``progress(phase, fraction)``: the phase now running and the share of the run done.
 ProgressCallback = Callable[[str, float], None]
 
-_WORK = {"read": 0.1, "prepare": 0.05, "fit": 0.4, "recommend and write": 0.4, "save": 0.05}
+_WORK = {
+    "read": 0.1,
+    "prepare": 0.05,
+    "fit": 0.35,
+    "recommend and write": 0.3,
+    "commit": 0.15,  # indexing the run's rows, checking their references
+    "save": 0.05,
+}
 
 
 @dataclass(frozen=True)
@@ -91,9 +98,16 @@ class _Meter:
 
     @contextmanager
     def phase(self, name: str) -> Iterator[None]:
-        self.report(name)
-        started = time.perf_counter()
+        started = self.start(name)
         yield
+        self.stop(name, started)
+
+    def start(self, name: str) -> float:
+        """Begin phase ``name`` (for a phase that ends outside the block it begins in)."""
+        self.report(name)
+        return time.perf_counter()
+
+    def stop(self, name: str, started: float) -> None:
         self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - started
         self._done += _WORK[name]
         self.report(name)
@@ -377,6 +391,8 @@ def fit_and_write(
                     )
                     meter.report("recommend and write", (start + len(rows)) / max(users, 1) * 0.9)
                 written = writer.wait()
+            committing = meter.start("commit")  # ends as the transaction does
+        meter.stop("commit", committing)
     finally:
         writer.close()
     return model, written, replaced[0] if replaced else 0
