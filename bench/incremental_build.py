@@ -22,7 +22,7 @@ from pathlib import Path
 from throwaway import throwaway_warehouse, timed
 
 import python_api
-from recdb.build import build
+from recdb.warehouse.build import build
 from simulation import simulate
 
 

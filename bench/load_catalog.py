@@ -25,8 +25,8 @@ from pathlib import Path
 
 from recdb.catalog.generate import generate_catalog
 from recdb.catalog.load import find_catalog_files, load_catalog
-from recdb.db.server import EmbeddedServer, _bin, free_port
-from recdb.transform import run_dbt
+from recdb.warehouse.server import EmbeddedServer, _bin, free_port
+from recdb.warehouse.transform import run_dbt
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 REAL_DIR = PROJECT_DIR.parent / "shared" / "data" / "netflix"
@@ -90,7 +90,7 @@ def main() -> None:
     server = EmbeddedServer(work / "home")
     server.start()
     try:
-        from recdb.db.connection import connection_settings
+        from recdb.core.connection import connection_settings
 
         owner = connection_settings("owner", home=server.home)
         create_sql, copy_script = psql_copy_script(source_dir)

@@ -40,8 +40,8 @@ from throwaway import catalogue_dir, throwaway_warehouse
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))  # the shared logic lives beside the tests
 
-from recdb.db.connection import connection_settings  # noqa: E402
-from recdb.settings import default_catalog_dir  # noqa: E402
+from recdb.core.connection import connection_settings  # noqa: E402
+from recdb.core.settings import default_catalog_dir  # noqa: E402
 from tests.consistency import Consistency, Target  # noqa: E402
 from tests.integration.test_web_api import SCIENTIST, serving  # noqa: E402
 

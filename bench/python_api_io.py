@@ -25,8 +25,8 @@ import pyarrow.csv as pacsv
 from throwaway import throwaway_warehouse, timed
 
 import python_api
-from recdb.db.connection import connection_settings
-from recdb.db.server import _bin
+from recdb.core.connection import connection_settings
+from recdb.warehouse.server import _bin
 
 SESSION_COLUMNS = (
     "session_id, user_id, title_id, started_at, ended_at, minutes_watched, completion_ratio"

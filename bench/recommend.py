@@ -35,8 +35,8 @@ from pathlib import Path
 import numpy as np
 from throwaway import catalogue_dir, recdb_command, throwaway_warehouse
 
-from recdb.build import build
-from recdb.db.connection import connection_settings
+from recdb.core.connection import connection_settings
+from recdb.warehouse.build import build
 
 SPEED_TARGET = 1.3
 POPULARITY_TARGET = 2.0

@@ -20,7 +20,7 @@ import time
 
 from throwaway import catalogue_dir, recdb_command, throwaway_warehouse
 
-from recdb.db.connection import connection_settings
+from recdb.core.connection import connection_settings
 
 TARGET_SECONDS = 120
 

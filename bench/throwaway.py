@@ -12,9 +12,9 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from recdb.build import build
 from recdb.catalog.load import load_catalog
-from recdb.db.server import EmbeddedServer, free_port
+from recdb.warehouse.build import build
+from recdb.warehouse.server import EmbeddedServer, free_port
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 REAL_CATALOG_DIR = PROJECT_DIR.parent / "shared" / "data" / "netflix"

@@ -50,8 +50,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from throwaway import recdb_command, throwaway_warehouse  # noqa: E402
 
-from recdb.db.connection import connection_settings  # noqa: E402
-from recdb.db.server import free_port  # noqa: E402
+from recdb.core.connection import connection_settings  # noqa: E402
+from recdb.warehouse.server import free_port  # noqa: E402
 from web_api.routes.recommendations import _LIST_QUERY  # noqa: E402
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent

@@ -20,7 +20,7 @@
 
     Writers never wait for a build, and a build never waits for writers.
     Deleted rows are recorded by the landing tables' delete triggers in
-    sim.deleted_* and recs.deleted_recommendations (recdb/landing.py), whose
+    sim.deleted_* and recs.deleted_recommendations (recdb/core/landing.py), whose
     rows are read by the same rule.
 -#}
 

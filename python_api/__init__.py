@@ -30,7 +30,7 @@ from python_api.errors import (
     PermissionDeniedError,
     ValidationError,
 )
-from recdb.landing import LANDING_TABLES
+from recdb.core.landing import LANDING_TABLES
 
 __all__ = [
     "LANDING_TABLES",

@@ -29,9 +29,9 @@ from python_api.errors import (
     ValidationError,
 )
 from python_api.validate import row_at, to_arrow_table
-from recdb.db.connection import ConnectionSettings, check_role, connection_settings
-from recdb.errors import ConnectionSettingsError
-from recdb.landing import (
+from recdb.core.connection import ConnectionSettings, check_role, connection_settings
+from recdb.core.errors import ConnectionSettingsError
+from recdb.core.landing import (
     LANDING_TABLES,
     TITLES_TABLE,
     LandingTable,
@@ -575,7 +575,7 @@ def _set_run(run_id: str, *, published: bool) -> sql.Composable:
 
 
 def _call(spec: LandingTable, purpose: str, value: str) -> sql.Composable:
-    """``select <the table's partition function>(value)`` (see recdb.landing)."""
+    """``select <the table's partition function>(value)`` (see recdb.core.landing)."""
     return sql.SQL("select {}({})").format(partition_function(spec, purpose), sql.Literal(value))
 
 

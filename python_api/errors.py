@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from recdb.errors import RecdbError
+from recdb.core.errors import RecdbError
 
 _MAX_VALUE_CHARS = 60
 

@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from python_api.errors import ConflictError, ValidationError
-from recdb.landing import LandingColumn, LandingTable
+from recdb.core.landing import LandingColumn, LandingTable
 
 ARROW_TYPES: dict[str, pa.DataType] = {
     "bigint": pa.int64(),

@@ -12,7 +12,7 @@
 Sessions become implicit feedback with the confidence formula of
 :mod:`recommender.confidence`; hyper-parameters live in
 ``recommender/recommender.toml`` (or a TOML file of your own). Every error
-is a :class:`recdb.errors.RecdbError`: :class:`EmptyMartsError`,
+is a :class:`recdb.core.errors.RecdbError`: :class:`EmptyMartsError`,
 :class:`UnknownUserError`, :class:`UnknownTitleError`,
 :class:`RecommenderConfigError`, :class:`ModelNotFoundError`.
 """

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+import python_api
 from recommender.errors import RecommenderError, UnknownTitleError, UnknownUserError
 from recommender.model import check_run_id, latest_run_id, load_model
 
@@ -31,8 +32,6 @@ _NAMES_QUERY = 'select title_id, title_name from marts.dim_titles order by title
 def _connected(warehouse: Any) -> tuple[Any, bool]:
     if warehouse is not None:
         return warehouse, False
-    import python_api
-
     return python_api.connect(role="scientist"), True
 
 

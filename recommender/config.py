@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from recdb.sectioned_config import ConfigSchema, knob
+from recdb.core.sectioned_config import ConfigSchema, knob
 from recommender.errors import RecommenderConfigError
 
 DEFAULT_CONFIG_NAME = "recommender.toml"

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+import python_api
 from recommender.confidence import Interactions, aggregate
 from recommender.errors import EmptyMartsError, RecommenderError
 
@@ -141,8 +142,6 @@ def _dense_rows(user_id: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _read(warehouse: Any, query: str) -> pd.DataFrame:
-    import python_api
-
     try:
         return warehouse.read(query)
     except python_api.ApiError as error:

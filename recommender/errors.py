@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from recdb.errors import RecdbError
-from recdb.sectioned_config import ConfigError
+from recdb.core.errors import RecdbError
+from recdb.core.sectioned_config import ConfigError
 
 
 class RecommenderError(RecdbError):
@@ -39,6 +39,7 @@ class ModelNotFoundError(RecommenderError):
 
 class RecommenderConfigError(RecommenderError, ConfigError):
     """A recommender config is invalid: an unknown key, a wrong type or a value out of range
-    (``key``, ``allowed`` and ``source`` as :class:`recdb.sectioned_config.ConfigError` says)."""
+    (``key``, ``allowed`` and ``source`` as :class:`recdb.core.sectioned_config.ConfigError`
+    says)."""
 
     label = "recommender config"

@@ -9,8 +9,9 @@ user, the titles that user had not watched in training:
 * ``popularity``: titles by how many users watched them in training;
 * ``best_of``: the cold-start list: all-time best, then year best, then the
   rest, each by training popularity;
-* ``oracle``: the simulation's hidden utility (``simulation.oracle_scores``
-  from ``sim.user_tastes``): the best any ranker can do, the ceiling.
+* ``oracle``: the simulation's hidden utility (``simulation.TasteOracle``,
+  handed in by the command line, from ``sim.user_tastes``): the best any
+  ranker can do, the ceiling.
 
 A test user watched something in training and something new in the test
 period; their relevant titles are the ones first watched in the test period.
@@ -28,13 +29,16 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 
+import python_api
 from recommender.config import RecommenderConfig, as_config
 from recommender.data import Dataset, Sessions, read_dataset
 from recommender.errors import EmptyMartsError, RecommenderError
@@ -151,53 +155,11 @@ def _fixed_ranking(scores: np.ndarray, seen: Any, threads: int) -> np.ndarray:
     return ids
 
 
-def _oracle_ranking(
-    tastes: pd.DataFrame, title_ids: np.ndarray, seen: Any, simulation_config: Any, warehouse: Any
-) -> np.ndarray:
-    """Top K unseen titles by the simulation's hidden utility, in chunks of users."""
-    from simulation import oracle_scores, read_catalogue
-
-    catalogue = read_catalogue(warehouse)
-    position = pd.Index(catalogue.title_ids).get_indexer(title_ids)
-    if (position < 0).any():
-        raise RecommenderError("the simulation's catalogue does not match marts.dim_titles")
-    out = np.empty((len(tastes), K), dtype=np.int64)
-    chunk = 5_000
-    for start in range(0, len(tastes), chunk):
-        scores = oracle_scores(tastes.iloc[start : start + chunk], catalogue, simulation_config)
-        scores = scores[:, position]
-        block = seen[start : start + chunk]
-        rows, cols = block.nonzero()
-        scores[rows, cols] = -np.inf
-        top = np.argpartition(-scores, K, axis=1)[:, :K]
-        order = np.argsort(-np.take_along_axis(scores, top, axis=1), axis=1, kind="stable")
-        out[start : start + chunk] = np.take_along_axis(top, order, axis=1)
-    return out
-
-
-def _read_tastes(warehouse: Any, user_ids: np.ndarray) -> pd.DataFrame | None:
-    """The hidden tastes of ``user_ids`` (in that order), or None when sim has none for them."""
-    import python_api
-
-    try:
-        tastes = warehouse.read(
-            "select user_id, genre_affinities, popularity_bias from sim.user_tastes"
-        )
-    except python_api.ApiError as error:
-        logger.warning("no oracle: cannot read sim.user_tastes (%s)", error)
-        return None
-    tastes = tastes.set_index("user_id")
-    if not np.isin(user_ids, tastes.index.to_numpy()).all():
-        logger.warning("no oracle: sim.user_tastes lacks some test users")
-        return None
-    return tastes.loc[user_ids].reset_index()
-
-
 def evaluate_dataset(
     dataset: Dataset,
     config: RecommenderConfig,
     *,
-    oracle: Any = None,
+    oracle: Callable[[np.ndarray, sparse.csr_matrix], np.ndarray | None] | None = None,
 ) -> Evaluation:
     """The hold-out evaluation of a dataset (sessions with start times). Pure.
 
@@ -278,23 +240,35 @@ def evaluate_dataset(
     return Evaluation(models=models, holdout=holdout, seconds=seconds)
 
 
+class Oracle(Protocol):
+    """Ranks titles by the ground truth: ``simulation.TasteOracle`` is one."""
+
+    def __call__(
+        self,
+        warehouse: python_api.Warehouse,
+        user_ids: np.ndarray,
+        title_ids: np.ndarray,
+        seen: sparse.csr_matrix,
+        k: int,
+    ) -> np.ndarray | None:
+        """The top ``k`` unseen titles of each user (indices into ``title_ids``), or None
+        when there is no ground truth for them."""
+
+
 def evaluate(
     out_dir: Path | str | None = None,
     config: RecommenderConfig | Path | str | None = None,
     *,
-    simulation_config: Any = None,
-    warehouse: Any = None,
+    oracle: Oracle | None = None,
+    warehouse: python_api.Warehouse | None = None,
 ) -> Evaluation:
     """Evaluate ALS and the baselines on the marts; write ``out_dir``/evaluation.json and .png.
 
-    ``simulation_config``: the simulation config the users were simulated
-    with (a ``SimulationConfig``, a TOML path, or None for the defaults),
-    for the oracle's utility. The oracle is left out (its metrics null) when
-    ``sim.user_tastes`` has no ground truth for the test users.
+    ``oracle``: the ground truth's ranking (``simulation.TasteOracle(config)``
+    for simulated users). Without one, or when it has no ground truth for the
+    test users, the oracle's metrics are null.
     """
     config = as_config(config)
-    import python_api
-
     own_connection = warehouse is None
     if own_connection:
         warehouse = python_api.connect(role="scientist")
@@ -303,18 +277,12 @@ def evaluate(
         dataset = read_dataset(warehouse, with_times=True)
         read_seconds = time.perf_counter() - started
 
-        def oracle(user_ids: np.ndarray, seen: Any) -> np.ndarray | None:
-            from simulation import load_config as load_simulation_config
+        def rank_by_oracle(user_ids: np.ndarray, seen: sparse.csr_matrix) -> np.ndarray | None:
+            return oracle(warehouse, user_ids, dataset.titles.title_ids, seen, K)
 
-            tastes = _read_tastes(warehouse, user_ids)
-            if tastes is None:
-                return None
-            sim_config = simulation_config
-            if not hasattr(sim_config, "tastes"):
-                sim_config = load_simulation_config(sim_config)
-            return _oracle_ranking(tastes, dataset.titles.title_ids, seen, sim_config, warehouse)
-
-        evaluation = evaluate_dataset(dataset, config, oracle=oracle)
+        evaluation = evaluate_dataset(
+            dataset, config, oracle=rank_by_oracle if oracle is not None else None
+        )
     finally:
         if own_connection:
             warehouse.close()

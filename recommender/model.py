@@ -24,10 +24,15 @@ import pandas as pd
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
-from recdb import landing
-from recdb.settings import recdb_home
+from recdb.core import landing
+from recdb.core.settings import recdb_home
 from recommender.config import AlsConfig, RecommenderConfig, load_config
-from recommender.errors import ModelNotFoundError, UnknownTitleError, UnknownUserError
+from recommender.errors import (
+    ModelNotFoundError,
+    RecommenderError,
+    UnknownTitleError,
+    UnknownUserError,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -110,8 +115,6 @@ def claim_run_folder(run_id: str) -> Path:
 
 def check_run_id(run_id: str) -> str:
     """``run_id`` if it is 1 to 64 letters, digits, ``_``, ``.``, ``:`` or ``-``."""
-    from recommender.errors import RecommenderError
-
     if not isinstance(run_id, str) or not RUN_ID_PATTERN.match(run_id):
         raise RecommenderError(
             f"run id {run_id!r}: use 1 to 64 letters, digits, '_', '.', ':' or '-'"

@@ -9,8 +9,8 @@ one transaction through python_api: every user's list is written, in batches
 written by a background thread while the next batch is ranked, and replaces the
 run's earlier rows (if the run id was used before) when the transaction commits.
 Another :class:`RecommendationSink` can take the rows instead:
-``recommend(api_url=...)`` sends them over HTTP to the web API
-(:mod:`web_api.client`).
+``recommend(sink=RecdbClient(url).recommendation_sink())`` sends them over HTTP
+to the web API (:mod:`web_api.client`; the recommender does not know it).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
+import python_api
 from recommender.confidence import confidence
 from recommender.config import RecommenderConfig, as_config
 from recommender.data import Dataset, feedback, read_dataset
@@ -405,7 +406,6 @@ def recommend(
     *,
     warehouse: Any = None,
     progress: ProgressCallback | None = None,
-    api_url: str | None = None,
     sink: RecommendationSink | None = None,
 ) -> RecommendReport:
     """Fit ALS on the marts and write the top ``k`` unseen titles of every user.
@@ -421,11 +421,11 @@ def recommend(
     :class:`RecommenderConfig`, a TOML file, or None (the defaults). The same data
     and config (seed included) give the same recommendations.
 
-    ``api_url``: send the rows over HTTP to the web API at that URL instead (the key
-    from ``$RECDB_API_KEY``, a scientist's), in batches each written whole: the run's
+    ``sink``: where the rows go instead of python_api's one transaction, any
+    :class:`RecommendationSink`: ``web_api.client.RecdbClient(url).recommendation_sink()``
+    sends them over HTTP to the web API in batches each written whole (the run's
     earlier rows are deleted first, and a run that fails half-way keeps the batches
-    sent (re-running its id replaces them). ``sink``: any other
-    :class:`RecommendationSink`. Reading is in-process either way.
+    sent; re-running its id replaces them). Reading is in-process either way.
 
     Raises EmptyMartsError when there are no sessions yet,
     RecommenderConfigError for a bad config, and python_api errors translated
@@ -438,14 +438,7 @@ def recommend(
         check_run_id(run_id)
     started = time.perf_counter()
     meter = _Meter(progress)
-    import python_api
-
     own_connection = warehouse is None
-    own_sink = sink is None and api_url is not None
-    if own_sink:
-        from web_api.client import RecdbClient
-
-        sink = RecdbClient(api_url).recommendation_sink()
     if own_connection:
         warehouse = python_api.connect(role="scientist")
     claimed: Path | None = None
@@ -478,8 +471,6 @@ def recommend(
     finally:
         if own_connection:
             warehouse.close()
-        if own_sink:
-            sink.close()
     with meter.phase("save"):
         model.info.update(
             {

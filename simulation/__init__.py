@@ -9,7 +9,8 @@
 
 The ground truth (each user's genre affinities and popularity bias) lands in
 ``sim.user_tastes``; :func:`oracle_scores` / :func:`user_title_utility`
-compute the hidden utility that drove every choice, for scoring recommenders.
+compute the hidden utility that drove every choice, and :class:`TasteOracle`
+ranks titles by it for ``recdb evaluate``.
 Knobs: ``simulation/simulation.toml`` (documented there), or a TOML file of
 your own passed as ``config``.
 """
@@ -20,6 +21,7 @@ from simulation.catalogue import Catalogue, catalogue_from_frames, read_catalogu
 from simulation.config import SimulationConfig, default_config_text, load_config
 from simulation.engine import Population, SimulationReport, generate_population, simulate
 from simulation.errors import IdOverflowError, SimulationConfigError, SimulationError
+from simulation.oracle import TasteOracle
 from simulation.tastes import oracle_scores, oracle_top_n, user_title_utility
 
 __all__ = [
@@ -30,6 +32,7 @@ __all__ = [
     "SimulationConfigError",
     "SimulationError",
     "SimulationReport",
+    "TasteOracle",
     "catalogue_from_frames",
     "default_config_text",
     "generate_population",

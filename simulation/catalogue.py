@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+import python_api
 from simulation.errors import SimulationError
 
 logger = logging.getLogger(__name__)
@@ -127,8 +128,6 @@ def catalogue_from_frames(
 
 def read_catalogue(warehouse: Any) -> Catalogue:
     """The catalogue from the marts, read through a python_api ``Warehouse``."""
-    import python_api
-
     try:
         titles = warehouse.read(
             "select title_id, title_type, runtime_minutes, imdb_score, imdb_vote_count "

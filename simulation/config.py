@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from recdb.landing import USERS
-from recdb.sectioned_config import ConfigSchema, knob
+from recdb.core.landing import USERS
+from recdb.core.sectioned_config import ConfigSchema, knob
 from simulation.errors import SimulationConfigError
 
 DEFAULT_CONFIG_NAME = "simulation.toml"

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+import python_api
 from simulation import frames
 from simulation.catalogue import Catalogue, read_catalogue
 from simulation.config import SimulationConfig, as_config
@@ -315,8 +316,6 @@ def simulate(
     _check_arguments(users, seed)
     config = as_config(config)
     started = time.perf_counter()
-    import python_api
-
     own_connection = warehouse is None
     if own_connection:
         warehouse = python_api.connect(role="scientist")

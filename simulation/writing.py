@@ -54,7 +54,7 @@ def write_chunk(
 
     Call it inside ``warehouse.transaction()`` for all or nothing.
     ``on_table(table, seconds)`` is called after each table. Errors are
-    python_api's (``recdb.errors.RecdbError`` subclasses).
+    python_api's (``recdb.core.errors.RecdbError`` subclasses).
     """
     for table in WRITE_ORDER:
         frame = frames[table]

@@ -15,9 +15,9 @@ import psycopg
 import pytest
 
 from recdb.catalog.load import LoadReport, load_catalog
-from recdb.db.connection import ConnectionSettings, connection_settings
-from recdb.db.server import EmbeddedServer, free_port
-from recdb.transform import run_dbt
+from recdb.core.connection import ConnectionSettings, connection_settings
+from recdb.warehouse.server import EmbeddedServer, free_port
+from recdb.warehouse.transform import run_dbt
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 REAL_CATALOG_DIR = PROJECT_DIR.parent / "shared" / "data" / "netflix"

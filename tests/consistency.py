@@ -48,8 +48,8 @@ import psycopg
 from psycopg import sql
 
 import python_api
-from recdb.db.connection import ConnectionSettings
-from recdb.transform import run_dbt
+from recdb.core.connection import ConnectionSettings
+from recdb.warehouse.transform import run_dbt
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 

@@ -38,7 +38,7 @@ from psycopg_pool import AsyncConnectionPool
 from starlette.concurrency import run_in_threadpool
 
 from python_api import ApiError, DatabaseError, Warehouse
-from recdb.db.connection import connection_settings
+from recdb.core.connection import connection_settings
 from web_api.settings import WRITE_ROLE, ApiSettings
 
 logger = logging.getLogger(__name__)

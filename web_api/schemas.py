@@ -1,5 +1,5 @@
 """Request and response bodies. Request fields take their rules from the landing tables'
-spec (:mod:`recdb.landing`), the same rules python_api checks, so a bad value is a 422
+spec (:mod:`recdb.core.landing`), the same rules python_api checks, so a bad value is a 422
 naming the field before anything reaches PostgreSQL."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pydantic import (
     StrictInt,
 )
 
-from recdb.landing import RECOMMENDATIONS, SESSIONS, USERS, LandingTable
+from recdb.core.landing import RECOMMENDATIONS, SESSIONS, USERS, LandingTable
 
 _INTEGER_BOUNDS = {
     "bigint": (-(2**63), 2**63 - 1),

@@ -44,7 +44,7 @@ def serve(host: str, port: int, workers: int, log_level: str, access_log: bool) 
     """
     import uvicorn
 
-    from recdb.db.connection import connection_settings
+    from recdb.core.connection import connection_settings
     from web_api.protocol import HeadSizeLimitedProtocol
     from web_api.settings import ApiSettings
 

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from recdb.errors import RecdbError
+from recdb.core.errors import RecdbError
 
 KEYS_ENV = "RECDB_API_KEYS"
 MAX_BODY_ENV = "RECDB_API_MAX_BODY_BYTES"

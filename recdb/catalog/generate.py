@@ -15,7 +15,7 @@ Two layouts:
 
 ``seed``
     The project's default catalogue (``seeds/netflix``): files named after the
-    raw tables, lower-case headers in the order of :mod:`recdb.catalog.tables`,
+    raw tables, lower-case headers in the order of :mod:`recdb.core.raw_tables`,
     integers written as integers.
 ``kaggle``
     Exactly the Kaggle download: its file names, a leading pandas ``index``
@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Generic, Literal, TypeVar
 
-from recdb.catalog.tables import (
+from recdb.core.raw_tables import (
     BEST_MOVIES,
     BEST_MOVIES_BY_YEAR,
     BEST_SHOWS,
@@ -1128,7 +1128,7 @@ def generate_catalog(
 
     Returns:
         Raw table name -> path of the file written, in the order of
-        :data:`recdb.catalog.tables.RAW_TABLES`.
+        :data:`recdb.core.raw_tables.RAW_TABLES`.
 
     Raises:
         ValueError: ``titles`` below :data:`MIN_TITLES` or an unknown layout.

@@ -6,7 +6,7 @@ lower-case headers, integers written as floats (``795222.0``), and any file
 names: each file is recognised by its header, not its name.
 
 The whole load is one transaction: a malformed file raises
-:class:`~recdb.errors.CatalogLoadError` naming the file, line, column and
+:class:`~recdb.core.errors.CatalogLoadError` naming the file, line, column and
 value, and the raw tables keep what they held before.
 """
 
@@ -23,11 +23,11 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from recdb.catalog.tables import RAW_SCHEMA, RAW_TABLES, RawTable
-from recdb.db.connection import connect
-from recdb.db.roles import prepare_warehouse
-from recdb.errors import CatalogLoadError
-from recdb.settings import default_catalog_dir
+from recdb.core.connection import connect
+from recdb.core.errors import CatalogLoadError
+from recdb.core.raw_tables import RAW_SCHEMA, RAW_TABLES, RawTable
+from recdb.core.settings import default_catalog_dir
+from recdb.warehouse.roles import prepare_warehouse
 
 logger = logging.getLogger(__name__)
 

@@ -134,7 +134,7 @@ def test_an_unchanged_catalogue_is_left_out_and_a_load_brings_it_back(fresh_ware
     import os
     import shutil
 
-    from recdb.build import CATALOG_SOURCES, build, catalog_fingerprint
+    from recdb.warehouse.build import CATALOG_SOURCES, build, catalog_fingerprint
     from tests.conftest import PROJECT_DIR
 
     owner = fresh_warehouse.settings("owner")
@@ -186,7 +186,7 @@ def test_lists_that_are_not_list_literals_fail_before_any_mart_changes(
     so the build stops before a mart is rebuilt from it."""
     import csv
 
-    from recdb.errors import DbtError
+    from recdb.core.errors import DbtError
     from tests.conftest import PROJECT_DIR
 
     fresh_warehouse.load()
@@ -216,8 +216,8 @@ def test_a_catalogue_that_fails_a_test_publishes_nothing(fresh_warehouse, tmp_pa
     `recdb build` audits a changed catalogue out of sight and publishes it whole."""
     import csv
 
-    from recdb.build import build
-    from recdb.errors import DbtError
+    from recdb.core.errors import DbtError
+    from recdb.warehouse.build import build
 
     owner = fresh_warehouse.settings("owner")
     fresh_warehouse.load()
@@ -270,7 +270,7 @@ def test_publishing_a_catalogue_keeps_no_reader_waiting_behind_an_open_writer(
 
     import psycopg
 
-    from recdb.build import build
+    from recdb.warehouse.build import build
 
     owner = fresh_warehouse.settings("owner")
     fresh_warehouse.load()

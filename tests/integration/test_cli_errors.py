@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from recdb.db.server import free_port
+from recdb.warehouse.server import free_port
 from tests.conftest import PROJECT_DIR
 
 pytestmark = pytest.mark.integration

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from python_api import Warehouse
-from recdb import docs
-from recdb.db.server import free_port
+from recdb.docs import site as docs
+from recdb.warehouse.server import free_port
 from simulation import simulate
 from tests.conftest import PROJECT_DIR
 

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from python_api import Warehouse
-from recdb.landing import LANDING_TABLES
+from recdb.core.landing import LANDING_TABLES
 from tests.conftest import PROJECT_DIR
 
 pytestmark = pytest.mark.integration

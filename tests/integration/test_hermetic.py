@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from recdb.db.server import free_port
-from recdb.settings import DEFAULT_PORT
+from recdb.core.settings import DEFAULT_PORT
+from recdb.warehouse.server import free_port
 
 pytestmark = pytest.mark.integration
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from recdb.db.server import free_port
+from recdb.warehouse.server import free_port
 
 pytestmark = pytest.mark.integration
 

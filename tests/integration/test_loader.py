@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from recdb.catalog.generate import generate_catalog
-from recdb.catalog.tables import KAGGLE_FILE_NAMES, RAW_TABLES
-from recdb.errors import CatalogLoadError
+from recdb.core.errors import CatalogLoadError
+from recdb.core.raw_tables import KAGGLE_FILE_NAMES, RAW_TABLES
 
 pytestmark = pytest.mark.integration
 

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from recdb.transform import dbt_environment
+from recdb.warehouse.transform import dbt_environment
 from tests.conftest import PROJECT_DIR
 
 pytestmark = pytest.mark.integration

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from recdb.db.server import free_port
+from recdb.warehouse.server import free_port
 from tests.readme_blocks import PROJECT_DIR, README, RUNNABLE, blocks, script
 
 #: Languages of blocks that are shown, not run (sample outputs, diagrams, config files).

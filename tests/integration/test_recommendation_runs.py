@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from python_api import ApiError, ValidationError, Warehouse
-from recdb.landing import RECOMMENDATIONS, partition_name
+from recdb.core.landing import RECOMMENDATIONS, partition_name
 from tests.integration.test_python_api import users_frame
 
 pytestmark = pytest.mark.integration

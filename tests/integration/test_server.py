@@ -14,9 +14,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from recdb.db.connection import ConnectionSettings
-from recdb.db.server import EmbeddedServer, free_port
-from recdb.errors import DatabaseUnavailableError
+from recdb.core.connection import ConnectionSettings
+from recdb.core.errors import DatabaseUnavailableError
+from recdb.warehouse.server import EmbeddedServer, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -191,7 +191,7 @@ def test_dbt_connects_with_an_empty_password_and_pgpassfile(fresh_warehouse, tmp
 
 @pytest.mark.parametrize("port", ["fivefour", "0", "70000"])
 def test_a_bad_recdb_port_is_a_clear_error_before_anything_is_created(tmp_path, monkeypatch, port):
-    from recdb.errors import ServerError
+    from recdb.core.errors import ServerError
 
     monkeypatch.setenv("RECDB_PORT", port)
     server = EmbeddedServer(tmp_path / "home")

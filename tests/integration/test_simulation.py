@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from python_api import Warehouse
-from recdb.landing import LANDING_TABLES
+from recdb.core.landing import LANDING_TABLES
 from simulation import generate_population, load_config, read_catalogue, simulate
 
 pytestmark = pytest.mark.integration

@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 import recommender
-from recdb.db.server import free_port
+from recdb.warehouse.server import free_port
 
 pytestmark = pytest.mark.integration
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from recdb.catalog.load import find_catalog_files, match_table, read_header
-from recdb.catalog.tables import KAGGLE_FILE_NAMES, RAW_TABLES
-from recdb.errors import CatalogLoadError
+from recdb.core.errors import CatalogLoadError
+from recdb.core.raw_tables import KAGGLE_FILE_NAMES, RAW_TABLES
 
 
 def write(path: Path, text: str, *, bom: bool = False, crlf: bool = False) -> Path:

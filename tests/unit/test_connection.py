@@ -6,14 +6,14 @@ import json
 
 import pytest
 
-from recdb.db.connection import (
+from recdb.core.connection import (
     ConnectionSettings,
     check_role,
     client_env,
     connection_settings,
     write_client_files,
 )
-from recdb.errors import ConnectionSettingsError, DatabaseUnavailableError, RecdbError
+from recdb.core.errors import ConnectionSettingsError, DatabaseUnavailableError, RecdbError
 
 
 def test_url_escapes_user_and_password():
@@ -184,7 +184,7 @@ def test_client_env_points_psql_at_the_service(tmp_path, monkeypatch):
 
 
 def test_a_refused_connection_is_one_line_that_says_what_to_do(tmp_path):
-    from recdb.db.server import free_port
+    from recdb.warehouse.server import free_port
 
     port = free_port()
     settings = ConnectionSettings("127.0.0.1", port, "recdb", "recdb_owner", "x", home=tmp_path)
@@ -199,7 +199,7 @@ def test_a_refused_connection_is_one_line_that_says_what_to_do(tmp_path):
 
 
 def test_your_own_server_unreachable_points_at_the_pg_variables():
-    from recdb.db.server import free_port
+    from recdb.warehouse.server import free_port
 
     settings = ConnectionSettings("127.0.0.1", free_port(), "recdb", "me", None)
     with pytest.raises(DatabaseUnavailableError, match="PGHOST"):

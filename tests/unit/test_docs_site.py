@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from recdb import docs
+from recdb.docs import site as docs
 from tests.readme_blocks import PROJECT_DIR, fenced
 
 README = (PROJECT_DIR / "README.md").read_text(encoding="utf-8")

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from recdb import erd
+from recdb.docs import erd
 from tests.conftest import PROJECT_DIR
 
 

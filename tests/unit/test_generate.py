@@ -22,7 +22,7 @@ from recdb.catalog.generate import (
     SHOW_CERTIFICATIONS,
     generate_catalog,
 )
-from recdb.catalog.tables import KAGGLE_FILE_NAMES, RAW_TABLES
+from recdb.core.raw_tables import KAGGLE_FILE_NAMES, RAW_TABLES
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 NETFLIX_SEEDS = PROJECT_DIR / "seeds" / "netflix"

@@ -6,10 +6,10 @@ import json
 import stat
 from pathlib import Path
 
-from recdb import docs
-from recdb.db.connection import ConnectionSettings
-from recdb.settings import private_home_mode
-from recdb.transform import write_profile
+from recdb.core.connection import ConnectionSettings
+from recdb.core.settings import private_home_mode
+from recdb.docs import site as docs
+from recdb.warehouse.transform import write_profile
 
 
 def mode(path: Path) -> int:

@@ -12,7 +12,7 @@ import pytest
 from python_api.client import bind_parameters
 from python_api.errors import ConflictError, ValidationError
 from python_api.validate import to_arrow_table
-from recdb.landing import LANDING_TABLES
+from recdb.core.landing import LANDING_TABLES
 
 USERS = LANDING_TABLES["users"]
 SESSIONS = LANDING_TABLES["sessions"]

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from recdb.errors import RecdbError
+from recdb.core.errors import RecdbError
 from recommender import (
     EmptyMartsError,
     ModelNotFoundError,

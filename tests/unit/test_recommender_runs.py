@@ -10,7 +10,7 @@ import stat
 import pandas as pd
 import pytest
 
-from recdb.landing import LANDING_TABLES
+from recdb.core.landing import LANDING_TABLES
 from recommender import load_config, load_model, train
 from recommender import model as model_module
 from recommender.errors import RecommenderError

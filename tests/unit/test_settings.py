@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from recdb.errors import ConnectionSettingsError, ProjectNotFoundError
-from recdb.settings import (
+from recdb.core.errors import ConnectionSettingsError, ProjectNotFoundError
+from recdb.core.settings import (
     ensure_home,
     find_project,
     private_home_mode,

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from python_api.validate import to_arrow_table
-from recdb.landing import LANDING_TABLES
+from recdb.core.landing import LANDING_TABLES
 from simulation import (
     SimulationError,
     catalogue_from_frames,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from recdb.errors import RecdbError
+from recdb.core.errors import RecdbError
 from simulation import SimulationConfigError, default_config_text, load_config
 from simulation.config import _SECTIONS
 

@@ -12,7 +12,7 @@ import time
 import pytest
 import uvicorn
 
-from recdb.db.server import free_port
+from recdb.warehouse.server import free_port
 from web_api.protocol import HeadSizeLimitedProtocol
 
 LIMIT = 4096

@@ -12,7 +12,7 @@ import psycopg
 from fastapi import APIRouter, Path, Query, Request
 
 from python_api import ApiError, ConflictError, NotFoundError, Warehouse
-from recdb.landing import RUN_ID_PATTERN
+from recdb.core.landing import RUN_ID_PATTERN
 from web_api.auth import Reader, Writer
 from web_api.db import Database
 from web_api.errors import ApiHttpError, api_error_to_http

@@ -11,7 +11,7 @@ from psycopg.rows import dict_row
 from pydantic import Discriminator, Field, Tag
 
 from python_api import ApiError, NotFoundError, Warehouse
-from recdb.landing import RATINGS, SESSIONS
+from recdb.core.landing import RATINGS, SESSIONS
 from web_api.auth import Reader, Writer
 from web_api.errors import ApiHttpError, api_error_to_http
 from web_api.routes.common import READ_ERRORS, WRITE_ERRORS, Limit, Offset, database, next_offset

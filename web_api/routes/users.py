@@ -8,7 +8,7 @@ import pandas as pd
 from fastapi import APIRouter, Path, Request, Response
 
 from python_api import ApiError, NotFoundError, ValidationError, Warehouse
-from recdb.landing import USERS
+from recdb.core.landing import USERS
 from web_api.auth import Reader, Writer
 from web_api.errors import ApiHttpError, api_error_to_http
 from web_api.routes.common import READ_ERRORS, WRITE_ERRORS, database

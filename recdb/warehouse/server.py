@@ -19,6 +19,7 @@ import os
 import secrets
 import shutil
 import socket
+import stat
 import subprocess
 import time
 import warnings
@@ -29,7 +30,7 @@ from types import ModuleType
 
 import psutil
 
-from recdb.db.connection import (
+from recdb.core.connection import (
     CREDENTIALS_FILE,
     EMBEDDED_HOST,
     SERVER_FILE,
@@ -38,9 +39,8 @@ from recdb.db.connection import (
     read_state,
     write_client_files,
 )
-from recdb.db.roles import apply_guardrails, bootstrap_warehouse
-from recdb.errors import DatabaseUnavailableError, ServerError
-from recdb.settings import (
+from recdb.core.errors import DatabaseUnavailableError, ServerError
+from recdb.core.settings import (
     DEFAULT_PORT,
     PGDATA_FOLDER,
     ROLES,
@@ -50,6 +50,7 @@ from recdb.settings import (
     tighten_home,
     write_private_text,
 )
+from recdb.warehouse.roles import apply_guardrails, bootstrap_warehouse
 
 logger = logging.getLogger(__name__)
 
@@ -145,7 +146,7 @@ def _make_prefix_traversable(path: Path) -> None:
 def _prepare_for_system_user(home: Path) -> None:
     """As root, make the binaries and ``home`` usable by the unprivileged server user.
 
-    The home itself is 0711 then (see :func:`recdb.settings.private_home_mode`).
+    The home itself is 0711 then (see :func:`recdb.core.settings.private_home_mode`).
     """
     if os.geteuid() != 0:
         return
@@ -156,8 +157,6 @@ def _prepare_for_system_user(home: Path) -> None:
     _make_prefix_traversable(home)
     _make_prefix_traversable(home.resolve())  # a home reached through a link
     ensure_prefix_permissions(_bin("postgres").parent)
-    import stat
-
     readable = stat.S_IRGRP | stat.S_IROTH
     ensure_folder_permissions(_bin("postgres").parent, readable | stat.S_IXGRP | stat.S_IXOTH)
     ensure_folder_permissions(_bin("postgres").parent.parent / "lib", readable)
@@ -279,7 +278,7 @@ class EmbeddedServer:
 
         Either way the home is made private, the client files (``pgpass``,
         ``pg_service.conf``) are brought up to date, and the roles get the
-        guardrails an older server may lack (see :func:`recdb.db.roles.apply_guardrails`).
+        guardrails an older server may lack (see :func:`recdb.warehouse.roles.apply_guardrails`).
         """
         _wanted_port()  # a bad RECDB_PORT fails before anything is created
         with _home_lock(self.home):

@@ -18,7 +18,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from recdb.errors import RecdbError
+from recdb.core.errors import RecdbError
 
 
 class ConfigError(RecdbError):

@@ -42,12 +42,12 @@ import psycopg
 import yaml
 from psycopg import sql
 
-from recdb.catalog.tables import RAW_SCHEMA, RAW_TABLES
-from recdb.db.connection import ConnectionSettings, connection_settings
-from recdb.db.roles import prepare_warehouse
-from recdb.errors import BuildError
-from recdb.settings import ROLE_NAMES, project_dir
-from recdb.transform import run_dbt
+from recdb.core.connection import ConnectionSettings, connection_settings
+from recdb.core.errors import BuildError
+from recdb.core.raw_tables import RAW_SCHEMA, RAW_TABLES
+from recdb.core.settings import ROLE_NAMES, project_dir
+from recdb.warehouse.roles import prepare_warehouse
+from recdb.warehouse.transform import run_dbt
 
 logger = logging.getLogger(__name__)
 

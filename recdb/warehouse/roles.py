@@ -22,10 +22,10 @@ import logging
 import psycopg
 from psycopg import sql
 
-from recdb.db.connection import ConnectionSettings
-from recdb.errors import RolesError
-from recdb.landing import ensure_landing_tables
-from recdb.settings import DATABASE_NAME, ROLE_NAMES
+from recdb.core.connection import ConnectionSettings
+from recdb.core.errors import RolesError
+from recdb.core.landing import ensure_landing_tables
+from recdb.core.settings import DATABASE_NAME, ROLE_NAMES
 
 logger = logging.getLogger(__name__)
 

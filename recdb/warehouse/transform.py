@@ -9,10 +9,10 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from recdb.db.connection import ConnectionSettings, connection_settings
-from recdb.db.roles import prepare_warehouse
-from recdb.errors import DbtError
-from recdb.settings import ensure_home, project_dir, write_private_text
+from recdb.core.connection import ConnectionSettings, connection_settings
+from recdb.core.errors import DbtError
+from recdb.core.settings import ensure_home, project_dir, write_private_text
+from recdb.warehouse.roles import prepare_warehouse
 
 logger = logging.getLogger(__name__)
 

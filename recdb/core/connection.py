@@ -3,7 +3,7 @@
 Two modes:
 
 * **embedded** (default): the project's own server, whose port and passwords
-  live in ``$RECDB_HOME`` (see :mod:`recdb.db.server`);
+  live in ``$RECDB_HOME`` (see :mod:`recdb.warehouse.server`);
 * **bring your own server**: when ``PGHOST`` is set, the standard libpq
   variables (``PGHOST``, ``PGPORT``, ``PGDATABASE``, ``PGUSER``,
   ``PGPASSWORD``, ``PGSSLMODE``) describe the owner's connection, and
@@ -29,8 +29,8 @@ from urllib.parse import quote
 
 import psycopg
 
-from recdb.errors import ConnectionSettingsError, DatabaseUnavailableError
-from recdb.settings import (
+from recdb.core.errors import ConnectionSettingsError, DatabaseUnavailableError
+from recdb.core.settings import (
     DATABASE_NAME,
     DEFAULT_PORT,
     ROLE_NAMES,

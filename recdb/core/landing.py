@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import psycopg
 from psycopg import sql
 
-from recdb.settings import ROLE_NAMES
+from recdb.core.settings import ROLE_NAMES
 
 LANDING_SCHEMAS = ("sim", "recs")
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import click
 
-from recdb.errors import RecdbError
-from recdb.settings import ROLES
+from recdb.core.errors import RecdbError
+from recdb.core.settings import ROLES
 
 logger = logging.getLogger("recdb")
 
@@ -49,13 +49,13 @@ def db() -> None:
 
 
 def _server():  # noqa: ANN202 - imported lazily to keep --help fast
-    from recdb.db.server import EmbeddedServer
+    from recdb.warehouse.server import EmbeddedServer
 
     return EmbeddedServer()
 
 
 def _external_note() -> bool:
-    from recdb.db.connection import is_external
+    from recdb.core.connection import is_external
 
     if is_external():
         click.echo("PGHOST is set: recdb uses your server; the embedded one is not involved.")
@@ -110,7 +110,7 @@ def url(role: str) -> None:
     ($RECDB_HOME/pgpass, readable by you only); for your own server libpq
     finds the password as usual (PGPASSWORD, ~/.pgpass).
     """
-    from recdb.db.connection import connection_settings, write_client_files
+    from recdb.core.connection import connection_settings, write_client_files
 
     settings = connection_settings(role)
     if settings.home is not None:
@@ -129,8 +129,8 @@ def env_command(role: str) -> None:
     (recdb_<role>); the password stays in $RECDB_HOME/pgpass. Embedded server
     only: with PGHOST set, your PG* variables already configure psql.
     """
-    from recdb.db.connection import client_env, is_external
-    from recdb.errors import ConnectionSettingsError
+    from recdb.core.connection import client_env, is_external
+    from recdb.core.errors import ConnectionSettingsError
 
     if is_external():
         raise ConnectionSettingsError(
@@ -162,7 +162,7 @@ def _admin_settings():  # noqa: ANN202 - ConnectionSettings, imported lazily
     """
     import os
 
-    from recdb.db.connection import ConnectionSettings, external_port, is_external
+    from recdb.core.connection import ConnectionSettings, external_port, is_external
 
     if not is_external():
         return _server().superuser_settings()
@@ -206,7 +206,7 @@ def timeouts(role: str | None, statement: str | None, idle_in_transaction: str |
     embedded server's, used for you) or, on your own server, a role with
     CREATEROLE in the PG* variables.
     """
-    from recdb.db.roles import READER_ROLES, role_timeouts, set_timeouts
+    from recdb.warehouse.roles import READER_ROLES, role_timeouts, set_timeouts
 
     values = {
         setting: value
@@ -238,8 +238,8 @@ def init() -> None:
     `recdb build` before they run; on your own server, run it once before a
     plain `dbt build`.
     """
-    from recdb.db.connection import connect
-    from recdb.db.roles import prepare_warehouse
+    from recdb.core.connection import connect
+    from recdb.warehouse.roles import prepare_warehouse
 
     with connect("owner", autocommit=True) as conn:
         prepare_warehouse(conn)
@@ -257,8 +257,8 @@ def create_roles_command() -> None:
     """
     import os
 
-    from recdb.db.connection import is_external
-    from recdb.db.roles import create_roles
+    from recdb.core.connection import is_external
+    from recdb.warehouse.roles import create_roles
 
     if not is_external():
         raise click.UsageError("the embedded server creates its roles itself at first start")
@@ -333,7 +333,7 @@ def build(everything: bool, dbt_args: tuple[str, ...]) -> None:
     The catalogue models (tag catalog) are left out while neither raw nor their
     files changed since the last build; --all builds them anyway.
     """
-    from recdb.build import build as build_warehouse
+    from recdb.warehouse.build import build as build_warehouse
 
     build_warehouse(dbt_args, everything=everything)
 
@@ -529,14 +529,19 @@ def recommend(
         return
     config = recommender.load_config(config_path)
     previous = _quiet_libraries(("python_api", "recommender"))
+    sink = None
+    if api_url is not None:
+        from web_api.client import RecdbClient
+
+        sink = RecdbClient(api_url).recommendation_sink()
     try:
         report = _run_with_progress(
             "recommending",
-            lambda progress: recommender.recommend(
-                k, config, run_id, progress=progress, api_url=api_url
-            ),
+            lambda progress: recommender.recommend(k, config, run_id, progress=progress, sink=sink),
         )
     finally:
+        if sink is not None:
+            sink.close()
         for name, level in previous.items():
             logging.getLogger(name).setLevel(level)
     click.echo(report.describe())
@@ -575,13 +580,13 @@ def evaluate(out_dir: Path, config_path: Path | None, simulation_config_path: Pa
     and DIR/evaluation.png and prints the table.
     """
     import recommender
-    from simulation import load_config as load_simulation_config
+    from simulation import TasteOracle
 
     config = recommender.load_config(config_path)
-    simulation_config = load_simulation_config(simulation_config_path)
+    oracle = TasteOracle(simulation_config_path)
     previous = _quiet_libraries(("python_api", "recommender", "simulation"))
     try:
-        result = recommender.evaluate(out_dir, config, simulation_config=simulation_config)
+        result = recommender.evaluate(out_dir, config, oracle=oracle)
     finally:
         for name, level in previous.items():
             logging.getLogger(name).setLevel(level)
@@ -617,10 +622,10 @@ def docs(port: int, out_dir: Path | None, erd: bool) -> None:
     build`): the docs list the real tables and columns. Nodes without a
     description are reported as warnings.
     """
-    from recdb import docs as docs_site
+    from recdb.docs import site as docs_site
 
     if erd:
-        from recdb.erd import generate_erd
+        from recdb.docs.erd import generate_erd
 
         for path in generate_erd():
             click.echo(f"wrote {path}")
@@ -652,9 +657,9 @@ def demo(users: int) -> None:
     warehouse, simulate a few thousand users and recommend to them, so every example of
     the README has data; then say how to connect."""
     import python_api
-    from recdb.build import build as build_warehouse
     from recdb.catalog.load import load_catalog
-    from recdb.db.connection import connection_settings, is_external, write_client_files
+    from recdb.core.connection import connection_settings, is_external, write_client_files
+    from recdb.warehouse.build import build as build_warehouse
 
     if not is_external():
         click.echo(_server().start().describe())

@@ -26,10 +26,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from recdb.db.connection import ConnectionSettings, connection_settings
-from recdb.errors import RecdbError
-from recdb.settings import ensure_home, ensure_private_dir, project_dir, recdb_home
-from recdb.transform import run_dbt
+from recdb.core.connection import ConnectionSettings, connection_settings
+from recdb.core.errors import RecdbError
+from recdb.core.settings import ensure_home, ensure_private_dir, project_dir, recdb_home
+from recdb.docs.erd import ERD_DOT, read_schema, to_dot
+from recdb.warehouse.transform import run_dbt
 
 logger = logging.getLogger(__name__)
 
@@ -109,8 +110,6 @@ def undocumented(manifest: dict, catalog: dict, package: str = "recdb") -> list[
 
 def stale_erd(manifest: dict) -> list[str]:
     """A warning when the committed ERD no longer matches the models, else nothing."""
-    from recdb.erd import ERD_DOT, read_schema, to_dot
-
     committed = project_dir() / ERD_DOT
     current = to_dot(read_schema(manifest))
     if committed.is_file() and committed.read_text(encoding="utf-8") == current:

@@ -13,7 +13,7 @@ import re
 import stat
 from pathlib import Path
 
-from recdb.errors import HomeError, ProjectNotFoundError
+from recdb.core.errors import HomeError, ProjectNotFoundError
 
 #: The PostgreSQL roles of the warehouse, by the name users pick them with.
 ROLE_NAMES: dict[str, str] = {
@@ -81,7 +81,7 @@ def project_dir() -> Path:
     directory up with recdb's ``dbt_project.yml``, else the checkout this
     package was installed from (its models are the same).
     """
-    return _explicit_project() or find_project() or Path(__file__).resolve().parent.parent
+    return _explicit_project() or find_project() or Path(__file__).resolve().parents[2]
 
 
 def port_number(value: str) -> int | None:

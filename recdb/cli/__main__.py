@@ -1,0 +1,5 @@
+"""``python -m recdb.cli``: the same as the ``recdb`` command."""
+
+from recdb.cli import main
+
+main()

@@ -1,1 +1,0 @@
-"""PostgreSQL: the embedded server, how to connect to it (or to yours), and its roles."""

@@ -1,0 +1,1 @@
+"""The documentation site: dbt docs with the schema's diagram, served to analysts."""
