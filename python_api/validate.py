@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from python_api.errors import ConflictError, ValidationError
-from recdb.core.landing import LandingColumn, LandingTable
+from recdb.core.landing import INTEGER_RANGES, LandingColumn, LandingTable
 
 ARROW_TYPES: dict[str, pa.DataType] = {
     "bigint": pa.int64(),
@@ -29,11 +29,6 @@ ARROW_TYPES: dict[str, pa.DataType] = {
     "boolean": pa.bool_(),
     "timestamptz": pa.timestamp("us", tz="UTC"),
     "double precision[]": pa.list_(pa.float64()),
-}
-_INTEGER_BOUNDS = {
-    "bigint": (-(2**63), 2**63 - 1),
-    "integer": (-(2**31), 2**31 - 1),
-    "smallint": (-(2**15), 2**15 - 1),
 }
 
 
@@ -180,7 +175,7 @@ def _integers(
         pd.api.types.is_integer_dtype(series) or pd.api.types.is_float_dtype(series)
     ):
         _raise_wrong_type(table, column, series, frame, "whole numbers")
-    low, high = _INTEGER_BOUNDS[column.pg_type]
+    low, high = INTEGER_RANGES[column.pg_type]
     missing = series.isna().to_numpy(dtype=bool)
     if pd.api.types.is_integer_dtype(series):
         signed = pd.api.types.is_signed_integer_dtype(series)
@@ -222,7 +217,7 @@ def _object_integers(
     target: pa.DataType,
 ) -> pa.Array:
     """An object column value by value: Python ints keep every digit."""
-    low, high = _INTEGER_BOUNDS[column.pg_type]
+    low, high = INTEGER_RANGES[column.pg_type]
     if pd.api.types.infer_dtype(series, skipna=False) == "integer":
         # Only ints: numpy converts each exactly or raises OverflowError (then the loop
         # below finds the row), many times faster than the loop.

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 from recdb.core.errors import RecdbError
+from recdb.core.landing import BIGINT_MAX
 from recdb.core.sectioned_config import ConfigError
-
-#: PostgreSQL's bigint maximum: the largest user_id or session_id the simulation may allocate.
-BIGINT_MAX = 2**63 - 1
 
 
 class SimulationError(RecdbError):

@@ -49,6 +49,7 @@ from psycopg import sql
 
 import python_api
 from recdb.core.connection import ConnectionSettings
+from recdb.core.landing import USERS
 from recdb.warehouse.transform import run_dbt
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -68,8 +69,8 @@ SHOWN_ROWS = 5
 #: safety net: a build that waits for it is seen waiting long before).
 HOLD_LIMIT_S = 600
 
-_PLANS = ("basic", "standard", "premium")
-_GENDERS = ("female", "male", "nonbinary", "undisclosed")
+_PLANS = USERS.column("plan").allowed
+_GENDERS = USERS.column("gender").allowed
 _COUNTRIES = ("FR", "US", "DE", "GB", "JP", "BR", "IN")
 _EPOCH = dt.datetime(2023, 1, 1, tzinfo=dt.UTC)
 _TIMESTAMP_COLUMNS = frozenset({"signup_at", "churned_at", "started_at", "ended_at", "rated_at"})

@@ -17,18 +17,12 @@ from pydantic import (
     StrictInt,
 )
 
-from recdb.core.landing import RECOMMENDATIONS, SESSIONS, USERS, LandingTable
+from recdb.core.landing import RATINGS, RECOMMENDATIONS, SESSIONS, USERS, LandingTable
 
-_INTEGER_BOUNDS = {
-    "bigint": (-(2**63), 2**63 - 1),
-    "integer": (-(2**31), 2**31 - 1),
-    "smallint": (-(2**15), 2**15 - 1),
-}
 #: Free text: no NUL (PostgreSQL text cannot hold it), bounded length.
 NO_NUL = r"^[^\x00]*$"
 MAX_TEXT = 200
 MAX_BATCH = 10_000
-BIGINT_MAX = 2**63 - 1
 
 
 def landing_type(table: LandingTable, name: str) -> Any:
@@ -38,9 +32,7 @@ def landing_type(table: LandingTable, name: str) -> Any:
     extra: dict[str, Any] = {"description": column.description}
     kind = column.kind
     if kind == "integer":
-        low, high = _INTEGER_BOUNDS[column.pg_type]
-        extra["ge"] = max(low, int(column.minimum)) if column.minimum is not None else low
-        extra["le"] = min(high, int(column.maximum)) if column.maximum is not None else high
+        extra["ge"], extra["le"] = column.integer_range
         base: Any = StrictInt
     elif kind == "float":
         if column.minimum is not None:
@@ -160,7 +152,14 @@ class TitlePage(BaseModel):
 
 
 # -- users -------------------------------------------------------------------------
-UserId = Annotated[int, Field(ge=1, le=BIGINT_MAX, description="A user's key.")]
+def path_field(table: LandingTable, name: str) -> dict[str, Any]:
+    """What FastAPI's ``Path`` takes for a URL segment holding landing column
+    ``table.name``: its range or pattern and its description."""
+    column = table.column(name)
+    if column.kind == "integer":
+        low, high = column.integer_range
+        return {"ge": low, "le": high, "description": column.description}
+    return {"pattern": f"^(?:{column.pattern})$", "description": column.description}
 
 
 class UserCreate(_Body):
@@ -209,12 +208,10 @@ class SessionCreate(_Body):
     ended_at: landing_type(SESSIONS, "ended_at")
     minutes_watched: landing_type(SESSIONS, "minutes_watched")
     completion_ratio: landing_type(SESSIONS, "completion_ratio")
-    rating: (
-        Annotated[StrictInt, Field(ge=1, le=5, description="Stars, 1 to 5, if rated.")] | None
-    ) = None
-    rated_at: AwareDatetime | None = Field(
-        default=None, description="When it was rated (UTC); required with a rating."
-    )
+    # optional here, though a rating's columns are required in sim.ratings: a session
+    # may have none, and a rating comes with its time (the route checks the pair)
+    rating: landing_type(RATINGS, "rating") | None = None
+    rated_at: landing_type(RATINGS, "rated_at") | None = None
 
 
 class Session(BaseModel):

@@ -24,7 +24,7 @@ deletes reach the marts at the next build.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import psycopg
 from psycopg import sql
@@ -32,6 +32,14 @@ from psycopg import sql
 from recdb.core.settings import ROLE_NAMES
 
 LANDING_SCHEMAS = ("sim", "recs")
+
+#: The values each integer type of PostgreSQL holds.
+INTEGER_RANGES: dict[str, tuple[int, int]] = {
+    "bigint": (-(2**63), 2**63 - 1),
+    "integer": (-(2**31), 2**31 - 1),
+    "smallint": (-(2**15), 2**15 - 1),
+}
+BIGINT_MAX = INTEGER_RANGES["bigint"][1]
 
 
 @dataclass(frozen=True)
@@ -60,6 +68,45 @@ class LandingColumn:
             "timestamptz": "timestamp",
             "double precision[]": "float_array",
         }[self.pg_type]
+
+    @property
+    def integer_range(self) -> tuple[int, int]:
+        """(lowest, highest) value of an integer column: its bounds within its type's."""
+        low, high = INTEGER_RANGES[self.pg_type]
+        if self.minimum is not None:
+            low = max(low, int(self.minimum))
+        if self.maximum is not None:
+            high = min(high, int(self.maximum))
+        return low, high
+
+    def check_expression(self, name: str | None = None) -> str | None:
+        """The column's rule as SQL (``rating between 1 and 5``), about ``name`` (a column
+        derived from this one, in a mart) or this column; None when it has no rule. The
+        landing table's check constraint, and the marts' contracts (tested equal)."""
+        name = name or self.name
+        rules = []
+        if self.kind != "float_array":
+            low, high = self.minimum, self.maximum
+            if low is not None and high is not None:
+                rules.append(f"{name} between {_number(low)} and {_number(high)}")
+            elif low is not None:
+                rules.append(f"{name} >= {_number(low)}")
+            elif high is not None:
+                rules.append(f"{name} <= {_number(high)}")
+        if self.allowed:
+            rules.append(f"{name} in ({', '.join(_quoted(v) for v in self.allowed)})")
+        if self.pattern:
+            rules.append(f"{name} ~ {_quoted(f'^(?:{self.pattern})$')}")
+        return " and ".join(rules) or None
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def _quoted(text: str) -> str:
+    """A SQL string literal (standard_conforming_strings: only quotes are doubled)."""
+    return "'" + text.replace("'", "''") + "'"
 
 
 @dataclass(frozen=True)
@@ -294,27 +341,16 @@ def landing_table(name: str) -> LandingTable:
 
 
 def _column_ddl(column: LandingColumn, *, partition_key: bool = False) -> sql.Composable:
-    checks = []
-    name = sql.Identifier(column.name)
-    if column.minimum is not None and column.kind != "float_array":
-        checks.append(sql.SQL("{} >= {}").format(name, sql.Literal(column.minimum)))
-    if column.maximum is not None and column.kind != "float_array":
-        checks.append(sql.SQL("{} <= {}").format(name, sql.Literal(column.maximum)))
-    if column.allowed:
-        checks.append(
-            sql.SQL("{} in ({})").format(
-                name, sql.SQL(", ").join(sql.Literal(v) for v in column.allowed)
-            )
-        )
     # A partition key's pattern is checked once per partition, by the function that
     # creates it (every row of a partition has its one value), not once per row.
-    if column.pattern and not partition_key:
-        checks.append(sql.SQL("{} ~ {}").format(name, sql.Literal(f"^(?:{column.pattern})$")))
-    parts = [sql.SQL("{} {}").format(name, sql.SQL(column.pg_type))]
+    checked = replace(column, pattern=None) if partition_key else column
+    check = checked.check_expression()
+    parts = [sql.SQL("{} {}").format(sql.Identifier(column.name), sql.SQL(column.pg_type))]
     if not column.nullable:
         parts.append(sql.SQL("not null"))
-    if checks:
-        parts.append(sql.SQL("check ({})").format(sql.SQL(" and ").join(checks)))
+    if check:
+        # the spec's own text, not a caller's: its names and values are constants above
+        parts.append(sql.SQL("check ({})").format(sql.SQL(check)))
     return sql.SQL(" ").join(parts)
 
 

@@ -6,30 +6,10 @@ import numpy as np
 import pandas as pd
 import psycopg
 import pytest
-import yaml
 
 from python_api import Warehouse
-from recdb.core.landing import LANDING_TABLES
-from tests.conftest import PROJECT_DIR
 
 pytestmark = pytest.mark.integration
-
-
-def test_dbt_sources_declare_exactly_the_landing_tables():
-    declared = {}
-    for path in [
-        PROJECT_DIR / "models/staging/sim/_sim__sources.yml",
-        PROJECT_DIR / "models/staging/recs/_recs__sources.yml",
-    ]:
-        for source in yaml.safe_load(path.read_text())["sources"]:
-            for table in source["tables"]:
-                columns = [c["name"] for c in table["columns"]]
-                declared[f"{source.get('schema', source['name'])}.{table['name']}"] = columns
-    expected = {t.qualified_name: list(t.column_names) for t in LANDING_TABLES.values()}
-    for table in LANDING_TABLES.values():
-        if table.deleted_keys:
-            expected[f"{table.schema}.{table.deleted_table}"] = [*table.deleted_keys, "deleted_at"]
-    assert declared == expected
 
 
 def written_by_latest_build(warehouse, model: str, key: str, relation: str | None = None) -> set:

@@ -12,7 +12,7 @@ import psycopg
 from fastapi import APIRouter, Path, Query, Request
 
 from python_api import ApiError, ConflictError, NotFoundError, Warehouse
-from recdb.core.landing import RUN_ID_PATTERN
+from recdb.core.landing import RUNS
 from web_api.auth import Reader, Writer
 from web_api.db import Database
 from web_api.errors import ApiHttpError, api_error_to_http
@@ -26,12 +26,13 @@ from web_api.schemas import (
     RunPublished,
     RunToBegin,
     Written,
+    path_field,
 )
 
 logger = logging.getLogger(__name__)
 router = APIRouter(tags=["recommendations"])
 
-RunIdPath = Annotated[str, Path(pattern=f"^{RUN_ID_PATTERN}$", description="A recommender run id.")]
+RunIdPath = Annotated[str, Path(**path_field(RUNS, "run_id"))]
 
 #: One round trip: the user (404 when unknown) left-joined to their list in the newest
 #: published run (fact_recommendations holds published runs only; a re-published id counts

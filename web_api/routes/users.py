@@ -12,11 +12,11 @@ from recdb.core.landing import USERS
 from web_api.auth import Reader, Writer
 from web_api.errors import ApiHttpError, api_error_to_http
 from web_api.routes.common import READ_ERRORS, WRITE_ERRORS, database
-from web_api.schemas import BIGINT_MAX, User, UserCreate, UserPatch
+from web_api.schemas import User, UserCreate, UserPatch, path_field
 
 router = APIRouter(prefix="/v1/users", tags=["users"])
 
-UserIdPath = Annotated[int, Path(ge=1, le=BIGINT_MAX, description="A user's key.")]
+UserIdPath = Annotated[int, Path(**path_field(USERS, "user_id"))]
 _GET_QUERY = (
     "select user_id, signup_at, birth_year, gender, country_code, plan, churned_at "
     "from marts.dim_users where user_id = %s"
