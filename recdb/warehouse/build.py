@@ -55,7 +55,8 @@ CATALOG_TAG = "catalog"
 #: What the catalogue models are made of, besides raw's rows.
 CATALOG_SOURCES = (
     "models/staging/netflix",
-    "models/intermediate",
+    "models/intermediate/catalog",
+    "data-tests/catalog",
     "models/marts/catalog",
     "seeds/reference",
     "macros",

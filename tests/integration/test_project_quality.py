@@ -24,7 +24,7 @@ def test_sqlfluff_lints_every_model_clean(built_warehouse):
             "sqlfluff",
             "lint",
             "models",
-            "tests/data_tests",
+            "data-tests",
             "analyses",
             "--format",
             "json",

@@ -51,7 +51,7 @@ DBT_PROJECT_FILES = (
     "seeds",
     "snapshots",
     "analyses",
-    "tests/data_tests",
+    "data-tests",
     "docs",
 )
 PK = {"type": "primary_key"}

@@ -1,7 +1,6 @@
 {{
     config(
-        materialized='ephemeral',
-        contract={'enforced': false}
+        materialized='ephemeral'
     )
 }}
 
