@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from recdb.core.config import ConfigError
 from recdb.core.errors import RecdbError
-from recdb.core.sectioned_config import ConfigError
 
 #: PostgreSQL's bigint maximum: the largest user_id or session_id the simulation may allocate.
 BIGINT_MAX = 2**63 - 1
@@ -15,7 +15,7 @@ class SimulationError(RecdbError):
 
 class SimulationConfigError(SimulationError, ConfigError):
     """A simulation config is invalid: an unknown key, a wrong type or a value out of range
-    (``key``, ``allowed`` and ``source`` as :class:`recdb.core.sectioned_config.ConfigError` says;
+    (``key``, ``allowed`` and ``source`` as :class:`recdb.core.config.ConfigError` says;
     ``allowed`` may also be a set of names)."""
 
     label = "simulation config"
