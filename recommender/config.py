@@ -1,4 +1,4 @@
-"""The recommender's hyper-parameters: a TOML file, validated into frozen dataclasses.
+"""The recommender's hyper-parameters: a TOML file, validated into frozen pydantic models.
 
 The defaults live in ``recommender/recommender.toml`` (every key documented
 there). A file of your own (``recdb recommend --config my.toml``) overrides any
@@ -8,90 +8,74 @@ dotted key and the range it allows.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from recdb.core.sectioned_config import ConfigSchema, knob
+from pydantic import Field
+
+from recdb.core.config import Section, SectionedConfig
 from recommender.errors import RecommenderConfigError
 
 DEFAULT_CONFIG_NAME = "recommender.toml"
+Seed = Annotated[int, Field(ge=0, le=2**32 - 1)]
 
 
-@dataclass(frozen=True)
-class AlsConfig:
+class AlsConfig(Section):
     """implicit's AlternatingLeastSquares."""
 
-    factors: int = knob("int", 1, 1024)
-    regularization: float = knob("float", 0, 1e6)
-    iterations: int = knob("int", 1, 1000)
-    seed: int = knob("int", 0, 2**32 - 1)
-    threads: int = knob("int", 0, 1024)
+    factors: int = Field(ge=1, le=1024)
+    regularization: float = Field(ge=0, le=1e6)
+    iterations: int = Field(ge=1, le=1000)
+    seed: Seed
+    threads: int = Field(ge=0, le=1024)
 
 
-@dataclass(frozen=True)
-class ConfidenceConfig:
+class ConfidenceConfig(Section):
     """How sessions become implicit-feedback confidence (see :mod:`recommender.confidence`)."""
 
-    alpha: float = knob("float", 0, 1e6)
-    minutes_weight: float = knob("float", 0, 100)
-    minutes_scale: float = knob("float", 0, 1e5, low_open=True)
-    completion_weight: float = knob("float", 0, 100)
-    rating_weight: float = knob("float", 0, 100)
-    floor: float = knob("float", 0, 100)
+    alpha: float = Field(ge=0, le=1e6)
+    minutes_weight: float = Field(ge=0, le=100)
+    minutes_scale: float = Field(gt=0, le=1e5)
+    completion_weight: float = Field(ge=0, le=100)
+    rating_weight: float = Field(ge=0, le=100)
+    floor: float = Field(ge=0, le=100)
 
 
-@dataclass(frozen=True)
-class RecommendConfig:
+class RecommendConfig(Section):
     """Writing the lists."""
 
-    batch_users: int = knob("int", 1, 10_000_000)
+    batch_users: int = Field(ge=1, le=10_000_000)
 
 
-@dataclass(frozen=True)
-class EvaluationConfig:
+class EvaluationConfig(Section):
     """The time-based hold-out of ``recdb evaluate``."""
 
-    holdout_share: float = knob("float", 0, 0.9, low_open=True)
-    max_users: int = knob("int", 1, 100_000_000)
-    seed: int = knob("int", 0, 2**32 - 1)
+    holdout_share: float = Field(gt=0, le=0.9)
+    max_users: int = Field(ge=1, le=100_000_000)
+    seed: Seed
 
 
-_SECTIONS: dict[str, type] = {
-    "als": AlsConfig,
-    "confidence": ConfidenceConfig,
-    "recommend": RecommendConfig,
-    "evaluation": EvaluationConfig,
-}
-_SCHEMA = ConfigSchema(_SECTIONS, RecommenderConfigError, "recommender", DEFAULT_CONFIG_NAME)
+class RecommenderConfig(SectionedConfig):
+    """Every hyper-parameter, validated. Build with :func:`load_config`.
 
+    ``source`` says where it came from (``defaults``, a file path, ``overrides``).
+    """
 
-@dataclass(frozen=True)
-class RecommenderConfig:
-    """Every hyper-parameter, validated. Build with :func:`load_config`."""
+    error = RecommenderConfigError
+    package = "recommender"
+    default_file = DEFAULT_CONFIG_NAME
+    name_kinds = True
 
     als: AlsConfig
     confidence: ConfidenceConfig
     recommend: RecommendConfig
     evaluation: EvaluationConfig
-    #: Where it came from (``defaults``, a file path, ``overrides``), for messages.
-    source: str = field(default="defaults", compare=False)
-
-    def to_dict(self) -> dict[str, dict[str, Any]]:
-        """The config as nested plain values, like the TOML file."""
-        return {name: dataclasses.asdict(getattr(self, name)) for name in _SECTIONS}
-
-    def with_overrides(self, overrides: Mapping[str, Any]) -> RecommenderConfig:
-        """A copy with some keys changed (``{"als.factors": 32}`` or nested), validated."""
-        merged = _SCHEMA.merge(self.to_dict(), _SCHEMA.nest(overrides, "overrides"), "overrides")
-        return _build(merged, "overrides")
 
 
 def default_config_text() -> str:
     """The documented default config file, as text (a starting point for your own)."""
-    return _SCHEMA.default_text()
+    return RecommenderConfig.default_text()
 
 
 def load_config(
@@ -102,8 +86,7 @@ def load_config(
     Raises :class:`RecommenderConfigError` for a missing or malformed file, an
     unknown section or key, or a value of the wrong type or out of range.
     """
-    merged, source = _SCHEMA.load(path, overrides)
-    return _build(merged, source)
+    return RecommenderConfig.load(path, overrides)
 
 
 def as_config(config: RecommenderConfig | Path | str | None) -> RecommenderConfig:
@@ -111,10 +94,3 @@ def as_config(config: RecommenderConfig | Path | str | None) -> RecommenderConfi
     if isinstance(config, RecommenderConfig):
         return config
     return load_config(config)
-
-
-def _build(values: dict[str, Any], source: str) -> RecommenderConfig:
-    def check(key: str, meta: Mapping[str, Any], value: Any, source: str) -> int | float:
-        return _SCHEMA.check_number(key, meta, value, source, named_kind=True)
-
-    return RecommenderConfig(**_SCHEMA.build_sections(values, source, check), source=source)

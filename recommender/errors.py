@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from recdb.core.config import ConfigError
 from recdb.core.errors import RecdbError
-from recdb.core.sectioned_config import ConfigError
 
 
 class RecommenderError(RecdbError):
@@ -39,7 +39,7 @@ class ModelNotFoundError(RecommenderError):
 
 class RecommenderConfigError(RecommenderError, ConfigError):
     """A recommender config is invalid: an unknown key, a wrong type or a value out of range
-    (``key``, ``allowed`` and ``source`` as :class:`recdb.core.sectioned_config.ConfigError`
+    (``key``, ``allowed`` and ``source`` as :class:`recdb.core.config.ConfigError`
     says)."""
 
     label = "recommender config"

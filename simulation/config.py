@@ -1,4 +1,4 @@
-"""The simulation's knobs: a TOML file, validated into frozen dataclasses.
+"""The simulation's knobs: a TOML file, validated into frozen pydantic models.
 
 The defaults live in ``simulation/simulation.toml`` (each key documented
 there). A file of your own overrides any subset of keys; tables of shares are
@@ -8,16 +8,16 @@ dotted key and what it allows.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
+from pydantic import Field, ValidationInfo, field_validator, model_validator
+
+from recdb.core.config import Section, SectionedConfig, invalid
 from recdb.core.landing import USERS
-from recdb.core.sectioned_config import ConfigSchema, knob
 from simulation.errors import SimulationConfigError
 
 DEFAULT_CONFIG_NAME = "simulation.toml"
@@ -26,110 +26,94 @@ _AGE_BAND = re.compile(r"^(\d{1,3})-(\d{1,3})$")
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 
 
-def _shares(kind: str) -> Any:
-    return field(metadata={"kind": kind})
-
-
-@dataclass(frozen=True)
-class PeriodConfig:
+class PeriodConfig(Section):
     """When sessions happen: ``[start, end)``, midnight UTC."""
 
-    start: dt.date = knob("date")
-    end: dt.date = knob("date")
+    start: dt.date
+    end: dt.date
 
 
-@dataclass(frozen=True)
-class UsersConfig:
+class UsersConfig(Section):
     """Who the users are: signup spread and demographic mixes (shares sum to 1)."""
 
-    existing_share: float = knob("float", 0, 1)
-    prior_signup_days: int = knob("int", 1, 36500)
-    age_shares: dict[str, float] = _shares("age_shares")
-    plan_shares: dict[str, float] = _shares("plan_shares")
-    gender_shares: dict[str, float] = _shares("gender_shares")
-    country_shares: dict[str, float] = _shares("country_shares")
+    existing_share: float = Field(ge=0, le=1)
+    prior_signup_days: int = Field(ge=1, le=36500)
+    age_shares: dict[str, float]
+    plan_shares: dict[str, float]
+    gender_shares: dict[str, float]
+    country_shares: dict[str, float]
+
+    @field_validator("age_shares", "plan_shares", "gender_shares", "country_shares", mode="before")
+    @classmethod
+    def _check_shares(cls, value: Any, info: ValidationInfo) -> dict[str, float]:
+        return _check_shares(str(info.field_name), value)
 
 
-@dataclass(frozen=True)
-class ChurnConfig:
+class ChurnConfig(Section):
     """How many users cancel during the period, and how soon."""
 
-    share: float = knob("float", 0, 1)
-    mean_tenure_days: float = knob("float", 1, 36500)
+    share: float = Field(ge=0, le=1)
+    mean_tenure_days: float = Field(ge=1, le=36500)
 
 
-@dataclass(frozen=True)
-class TastesConfig:
+class TastesConfig(Section):
     """How peaked users' genre tastes are, and how much they stray from them."""
 
-    dirichlet_alpha: float = knob("float", 0, 1000, low_open=True)
-    taste_floor: float = knob("float", 0, 100, low_open=True)
+    dirichlet_alpha: float = Field(gt=0, le=1000)
+    taste_floor: float = Field(gt=0, le=100)
 
 
-@dataclass(frozen=True)
-class PopularityConfig:
+class PopularityConfig(Section):
     """How much choice follows IMDb vote counts (per user) and scores (for all)."""
 
-    bias_mean: float = knob("float", 0, 10)
-    bias_shape: float = knob("float", 0, 1000, low_open=True)
-    bias_max: float = knob("float", 0, 20, low_open=True)
-    quality_weight: float = knob("float", -5, 5)
+    bias_mean: float = Field(ge=0, le=10)
+    bias_shape: float = Field(gt=0, le=1000)
+    bias_max: float = Field(gt=0, le=20)
+    quality_weight: float = Field(ge=-5, le=5)
 
 
-@dataclass(frozen=True)
-class SessionsConfig:
+class SessionsConfig(Section):
     """How many sessions users have: negative binomial with this mean and dispersion."""
 
-    mean: float = knob("float", 0, 10000, low_open=True)
-    dispersion: float = knob("float", 0, 100)
+    mean: float = Field(gt=0, le=10000)
+    dispersion: float = Field(ge=0, le=100)
 
 
-@dataclass(frozen=True)
-class BingeConfig:
+class BingeConfig(Section):
     """Episodes of a show watched in a row."""
 
-    mean_episodes: float = knob("float", 1, 1000)
-    max_episodes: int = knob("int", 1, 1000)
-    max_gap_minutes: float = knob("float", 0, 1440)
+    mean_episodes: float = Field(ge=1, le=1000)
+    max_episodes: int = Field(ge=1, le=1000)
+    max_gap_minutes: float = Field(ge=0, le=1440)
 
 
-@dataclass(frozen=True)
-class CompletionConfig:
+class CompletionConfig(Section):
     """How much of a title a session watches, by runtime."""
 
-    full_share: float = knob("float", 0, 1)
-    halving_minutes: float = knob("float", 0, 100000, low_open=True)
-    partial_mean: float = knob("float", 0, 1, low_open=True, high_open=True)
-    partial_concentration: float = knob("float", 0, 1000, low_open=True)
+    full_share: float = Field(ge=0, le=1)
+    halving_minutes: float = Field(gt=0, le=100000)
+    partial_mean: float = Field(gt=0, lt=1)
+    partial_concentration: float = Field(gt=0, le=1000)
 
 
-@dataclass(frozen=True)
-class RatingsConfig:
+class RatingsConfig(Section):
     """How often sessions are rated, and how stars follow utility."""
 
-    share: float = knob("float", 0, 1)
-    mean: float = knob("float", 1, 5)
-    utility_slope: float = knob("float", -5, 5)
-    noise_sd: float = knob("float", 0, 10)
+    share: float = Field(ge=0, le=1)
+    mean: float = Field(ge=1, le=5)
+    utility_slope: float = Field(ge=-5, le=5)
+    noise_sd: float = Field(ge=0, le=10)
 
 
-_SECTIONS: dict[str, type] = {
-    "period": PeriodConfig,
-    "users": UsersConfig,
-    "churn": ChurnConfig,
-    "tastes": TastesConfig,
-    "popularity": PopularityConfig,
-    "sessions": SessionsConfig,
-    "binge": BingeConfig,
-    "completion": CompletionConfig,
-    "ratings": RatingsConfig,
-}
-_SCHEMA = ConfigSchema(_SECTIONS, SimulationConfigError, "simulation", DEFAULT_CONFIG_NAME)
+class SimulationConfig(SectionedConfig):
+    """Every knob of the simulation, validated. Build with :func:`load_config`.
 
+    ``source`` says where it came from (``defaults``, a file path, ``overrides``).
+    """
 
-@dataclass(frozen=True)
-class SimulationConfig:
-    """Every knob of the simulation, validated. Build with :func:`load_config`."""
+    error = SimulationConfigError
+    package = "simulation"
+    default_file = DEFAULT_CONFIG_NAME
 
     period: PeriodConfig
     users: UsersConfig
@@ -140,39 +124,16 @@ class SimulationConfig:
     binge: BingeConfig
     completion: CompletionConfig
     ratings: RatingsConfig
-    #: Where it came from (``defaults``, a file path, ``overrides``), for messages.
-    source: str = field(default="defaults", compare=False)
 
-    def with_overrides(self, overrides: Mapping[str, Any]) -> SimulationConfig:
-        """A copy with some keys changed, validated like a file.
-
-        ``overrides`` is nested like the TOML (``{"tastes": {"dirichlet_alpha": 0.1}}``)
-        or flat with dotted keys (``{"tastes.dirichlet_alpha": 0.1}``).
-        """
-        return _build(
-            _SCHEMA.merge(self.to_dict(), _SCHEMA.nest(overrides, "overrides"), "overrides"),
-            "overrides",
-        )
-
-    def to_dict(self) -> dict[str, dict[str, Any]]:
-        """The config as nested plain values, like the TOML file."""
-        out: dict[str, dict[str, Any]] = {}
-        for name in _SECTIONS:
-            section = getattr(self, name)
-            out[name] = {
-                f.name: (
-                    dict(getattr(section, f.name))
-                    if isinstance(getattr(section, f.name), dict)
-                    else getattr(section, f.name)
-                )
-                for f in dataclasses.fields(section)
-            }
-        return out
+    @model_validator(mode="after")
+    def _rules_between_keys(self) -> Self:
+        _cross_check(self)
+        return self
 
 
 def default_config_text() -> str:
     """The documented default config file, as text (a starting point for your own)."""
-    return _SCHEMA.default_text()
+    return SimulationConfig.default_text()
 
 
 def load_config(
@@ -184,8 +145,7 @@ def load_config(
     unknown section or key, a value of the wrong type or out of range, or
     shares that do not sum to 1.
     """
-    merged, source = _SCHEMA.load(path, overrides)
-    return _build(merged, source)
+    return SimulationConfig.load(path, overrides)
 
 
 def as_config(config: SimulationConfig | Path | str | None) -> SimulationConfig:
@@ -196,38 +156,10 @@ def as_config(config: SimulationConfig | Path | str | None) -> SimulationConfig:
 
 
 # -- validation ---------------------------------------------------------------
-def _build(values: dict[str, Any], source: str) -> SimulationConfig:
-    config = SimulationConfig(**_SCHEMA.build_sections(values, source, _check), source=source)
-    _cross_check(config, source)
-    return config
-
-
-def _check(key: str, meta: Mapping[str, Any], value: Any, source: str) -> Any:
-    """``value`` converted to the knob's kind, or a SimulationConfigError."""
-    kind = meta["kind"]
-    if kind == "date":
-        if not isinstance(value, dt.date) or isinstance(value, dt.datetime):
-            raise SimulationConfigError(
-                f"expected a date, got {value!r}",
-                key=key,
-                allowed="a TOML date like 2023-01-01",
-                source=source,
-            )
-        return value
-    if kind in ("int", "float"):
-        return _SCHEMA.check_number(key, meta, value, source, named_kind=False)
-    return _check_shares(key, kind, value, source)
-
-
-def _check_shares(key: str, kind: str, value: Any, source: str) -> dict[str, float]:
+def _check_shares(kind: str, value: Any) -> dict[str, float]:
     """A table of ``name = share``: names valid for the kind, shares in [0, 1] summing to 1."""
     if not isinstance(value, Mapping) or not value:
-        raise SimulationConfigError(
-            f"expected a table of shares, got {value!r}",
-            key=key,
-            allowed="name = share, summing to 1",
-            source=source,
-        )
+        raise invalid(f"expected a table of shares, got {value!r}", "name = share, summing to 1")
     allowed_names: tuple[str, ...] | None = None
     if kind == "plan_shares":
         allowed_names = USERS.column("plan").allowed
@@ -235,37 +167,20 @@ def _check_shares(key: str, kind: str, value: Any, source: str) -> dict[str, flo
         allowed_names = USERS.column("gender").allowed
     for name, share in value.items():
         if allowed_names is not None and name not in allowed_names:
-            raise SimulationConfigError(
-                f"unknown name {name!r}", key=key, allowed=", ".join(allowed_names), source=source
-            )
+            raise invalid(f"unknown name {name!r}", ", ".join(allowed_names))
         if kind == "country_shares" and not _COUNTRY.match(name):
-            raise SimulationConfigError(
-                f"{name!r} is not a country code",
-                key=key,
-                allowed="ISO 3166-1 alpha-2 codes in capitals, like US",
-                source=source,
+            raise invalid(
+                f"{name!r} is not a country code", "ISO 3166-1 alpha-2 codes in capitals, like US"
             )
         if kind == "age_shares":
             band = _AGE_BAND.match(name)
             if not band or int(band.group(1)) > int(band.group(2)):
-                raise SimulationConfigError(
-                    f"{name!r} is not an age band",
-                    key=key,
-                    allowed='"youngest-oldest" like "18-24"',
-                    source=source,
-                )
+                raise invalid(f"{name!r} is not an age band", '"youngest-oldest" like "18-24"')
         if isinstance(share, bool) or not isinstance(share, int | float) or not 0 <= share <= 1:
-            raise SimulationConfigError(
-                f"share of {name!r} is {share!r}",
-                key=key,
-                allowed="numbers from 0 to 1",
-                source=source,
-            )
+            raise invalid(f"share of {name!r} is {share!r}", "numbers from 0 to 1")
     total = float(sum(value.values()))
     if abs(total - 1) > _SHARE_TOLERANCE:
-        raise SimulationConfigError(
-            f"shares sum to {total:g}", key=key, allowed="shares summing to 1", source=source
-        )
+        raise invalid(f"shares sum to {total:g}", "shares summing to 1")
     if kind in ("plan_shares", "gender_shares"):
         assert allowed_names is not None
         order = [n for n in allowed_names if n in value]
@@ -284,32 +199,29 @@ def age_bands(shares: Mapping[str, float]) -> list[tuple[int, int, float]]:
     return bands
 
 
-def _cross_check(config: SimulationConfig, source: str) -> None:
+def _cross_check(config: SimulationConfig) -> None:
     """Rules between keys."""
     if config.period.end <= config.period.start:
-        raise SimulationConfigError(
+        raise invalid(
             f"end {config.period.end} is not after start {config.period.start}",
+            "a date after period.start",
             key="period.end",
-            allowed="a date after period.start",
-            source=source,
         )
     birth = USERS.column("birth_year")
     assert birth.minimum is not None and birth.maximum is not None
     year = config.period.start.year
     for youngest, oldest, share in age_bands(config.users.age_shares):
         if share > 0 and (year - oldest < birth.minimum or year - youngest > birth.maximum):
-            raise SimulationConfigError(
+            raise invalid(
                 f"ages {youngest}-{oldest} in {year} give birth years outside "
                 f"{birth.minimum:g}..{birth.maximum:g}",
+                f"ages from {year - birth.maximum:g} to {year - birth.minimum:g}",
                 key="users.age_shares",
-                allowed=f"ages from {year - birth.maximum:g} to {year - birth.minimum:g}",
-                source=source,
             )
     if config.binge.mean_episodes > config.binge.max_episodes:
-        raise SimulationConfigError(
+        raise invalid(
             f"{config.binge.mean_episodes:g} is above binge.max_episodes "
             f"({config.binge.max_episodes})",
+            f">= 1 and <= binge.max_episodes ({config.binge.max_episodes})",
             key="binge.mean_episodes",
-            allowed=f">= 1 and <= binge.max_episodes ({config.binge.max_episodes})",
-            source=source,
         )

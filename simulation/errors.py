@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from recdb.core.config import ConfigError
 from recdb.core.errors import RecdbError
 from recdb.core.landing import BIGINT_MAX
-from recdb.core.sectioned_config import ConfigError
 
 
 class SimulationError(RecdbError):
@@ -13,7 +13,7 @@ class SimulationError(RecdbError):
 
 class SimulationConfigError(SimulationError, ConfigError):
     """A simulation config is invalid: an unknown key, a wrong type or a value out of range
-    (``key``, ``allowed`` and ``source`` as :class:`recdb.core.sectioned_config.ConfigError` says;
+    (``key``, ``allowed`` and ``source`` as :class:`recdb.core.config.ConfigError` says;
     ``allowed`` may also be a set of names)."""
 
     label = "simulation config"

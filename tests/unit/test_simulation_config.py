@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import re
 import tomllib
@@ -11,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from recdb.core.errors import RecdbError
-from simulation import SimulationConfigError, default_config_text, load_config
-from simulation.config import _SECTIONS
+from simulation import SimulationConfig, SimulationConfigError, default_config_text, load_config
 
 DEFAULT_FILE = Path(__file__).resolve().parents[2] / "simulation" / "simulation.toml"
+SECTIONS = {name: field.annotation for name, field in SimulationConfig.model_fields.items()}
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -36,9 +35,9 @@ def test_defaults_load_and_match_the_packaged_file():
 def test_every_knob_is_in_the_default_file_with_a_comment():
     lines = DEFAULT_FILE.read_text(encoding="utf-8").splitlines()
     parsed = tomllib.loads("\n".join(lines))
-    for section, cls in _SECTIONS.items():
-        for field in dataclasses.fields(cls):
-            assert field.name in parsed[section], f"{section}.{field.name} missing"
+    for section, cls in SECTIONS.items():
+        for name in cls.model_fields:
+            assert name in parsed[section], f"{section}.{name} missing"
     # each plain key (not inside a table of shares) has a comment right above it,
     # or directly above the comment block's previous key
     section = None
@@ -48,7 +47,7 @@ def test_every_knob_is_in_the_default_file_with_a_comment():
             section = header.group(1)
             continue
         key = re.match(r"^([a-z_]+) = ", line)
-        if key and section in _SECTIONS:
+        if key and section in SECTIONS:
             assert lines[number - 1].startswith("#"), f"{section}.{key.group(1)} has no comment"
 
 
