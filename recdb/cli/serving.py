@@ -1,12 +1,56 @@
-"""``recdb serve``: the web API under uvicorn."""
+"""``recdb serve`` (the web API) and ``recdb docs`` (the documentation site)."""
 
 from __future__ import annotations
 
-import logging
+from pathlib import Path
 
 import click
 
-logger = logging.getLogger(__name__)
+
+@click.command()
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    default=8080,
+    show_default=True,
+    help="Port to serve the docs on, at http://127.0.0.1:PORT (localhost only).",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Write a static copy that opens from disk (DIR/index.html) instead of serving.",
+)
+@click.option(
+    "--erd",
+    is_flag=True,
+    help="Regenerate the marts' ERD (docs/erd.svg and docs/erd.dot) from the project and exit; "
+    "needs Graphviz, not the database.",
+)
+def docs(port: int, out_dir: Path | None, erd: bool) -> None:
+    """Generate the dbt docs and serve them on localhost (Ctrl-C stops), or write them to --out.
+
+    The warehouse must be built (`recdb demo`, or `recdb load` and `recdb
+    build`): the docs list the real tables and columns. Nodes without a
+    description are reported as warnings.
+    """
+    from recdb.docs import site as docs_site
+
+    if erd:
+        from recdb.docs.erd import generate_erd
+
+        for path in generate_erd():
+            click.echo(f"wrote {path}")
+        return
+    site = docs_site.generate()
+    if out_dir is not None:
+        page = docs_site.write_static(site, out_dir)
+        click.echo(f"wrote {page}: open it in a browser (file://{page.absolute()})")
+        return
+    server = docs_site.make_server(site, port)
+    click.echo(f"serving the docs at http://127.0.0.1:{port}/ (Ctrl-C stops)")
+    docs_site.serve(server)
 
 
 @click.command()

@@ -1,0 +1,235 @@
+"""``recdb simulate``, ``recdb recommend`` and ``recdb evaluate``: users and sessions in,
+recommendations out, and how good they are."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from recdb.cli.base import quiet_libraries, run_with_progress
+
+
+@click.command()
+@click.option(
+    "--users",
+    type=click.IntRange(min=1),
+    default=None,
+    help="How many new users to simulate (their sessions and ratings come with them).",
+)
+@click.option(
+    "--seed",
+    type=click.IntRange(min=0),
+    default=42,
+    show_default=True,
+    help="Random seed: the same seed, config and warehouse give the same rows.",
+)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="A TOML file of knobs to change (see --print-config for every knob and its default).",
+)
+@click.option(
+    "--print-config",
+    is_flag=True,
+    help="Print the default config, every knob documented, and exit.",
+)
+def simulate(users: int | None, seed: int, config_path: Path | None, print_config: bool) -> None:
+    """Simulate new users, their hidden tastes, viewing sessions and ratings into sim.*.
+
+    Reads the catalogue from the built marts (run `recdb build` first) and
+    appends: new user and session ids continue after the largest ones in the
+    warehouse. The same seed, config and warehouse state give the same rows.
+    Everything is written in one transaction, as the scientist role.
+    """
+    from simulation import default_config_text, load_config
+    from simulation import simulate as run_simulation
+
+    if print_config:
+        click.echo(default_config_text(), nl=False)
+        return
+    if users is None:
+        raise click.UsageError("give --users N (how many users to simulate)")
+    config = load_config(config_path)
+    quiet = logging.getLogger().getEffectiveLevel() > logging.DEBUG
+    previous = {}
+    for name in ("simulation", "python_api"):
+        previous[name] = logging.getLogger(name).level
+        if quiet:
+            logging.getLogger(name).setLevel(logging.WARNING)
+    steps = 1000
+    try:
+        if not sys.stderr.isatty():  # no progress bar in logs and pipes
+            report = run_simulation(users, seed, config)
+        else:
+            with click.progressbar(
+                length=steps, label="simulating", show_percent=True, file=sys.stderr
+            ) as bar:
+
+                def progress(phase: str, fraction: float) -> None:
+                    bar.label = f"{phase:<18}"
+                    advance = int(fraction * steps) - bar.pos
+                    if advance > 0:
+                        bar.update(advance)
+                    else:
+                        bar.render_progress()
+
+                report = run_simulation(users, seed, config, progress=progress)
+                bar.label = f"{'done':<18}"
+                bar.update(steps - bar.pos)
+    finally:
+        for name, level in previous.items():
+            logging.getLogger(name).setLevel(level)
+    click.echo(report.describe())
+
+
+@click.command()
+@click.option(
+    "--k",
+    type=click.IntRange(1, 1000),
+    default=10,
+    show_default=True,
+    help="Titles per user (with --similar-to: similar titles to show).",
+)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="A TOML file of hyper-parameters to change (see --print-config).",
+)
+@click.option(
+    "--run-id",
+    default=None,
+    help="Id of the run (default: a new one, als-<UTC time>-<random suffix>, never an id "
+    "already used). Re-running an id you name replaces its rows. With --user or "
+    "--similar-to: the run to look in (default: the newest).",
+)
+@click.option(
+    "--user",
+    "user_id",
+    type=int,
+    default=None,
+    help="Show this user's list of a run instead of running.",
+)
+@click.option(
+    "--similar-to",
+    "title_id",
+    default=None,
+    help="Show the titles nearest this title by a run's item factors instead of running.",
+)
+@click.option(
+    "--print-config",
+    is_flag=True,
+    help="Print the default config, every hyper-parameter documented, and exit.",
+)
+@click.option(
+    "--api-url",
+    default=None,
+    metavar="URL",
+    help="Write the rows over HTTP to the web API at URL (`recdb serve`) instead of "
+    "in-process; the key is $RECDB_API_KEY (a scientist's). Batches are each written whole.",
+)
+def recommend(
+    k: int,
+    config_path: Path | None,
+    run_id: str | None,
+    user_id: int | None,
+    title_id: str | None,
+    print_config: bool,
+    api_url: str | None,
+) -> None:
+    """Fit implicit ALS on the marts and write every user's top k to recs.recommendations.
+
+    Reads fact_sessions, dim_users and dim_titles (run `recdb simulate` and
+    `recdb build` first); users with sessions get their k best unseen titles,
+    users without any the cold-start list (best-of lists, then popularity).
+    Writes in one transaction as the scientist role, replacing the rows of an
+    earlier run with the same --run-id; saves the model in
+    $RECDB_HOME/models/<run id>/. The same data, config and seed give the
+    same recommendations.
+    """
+    import recommender
+
+    if print_config:
+        click.echo(recommender.default_config_text(), nl=False)
+        return
+    if user_id is not None and title_id is not None:
+        raise click.UsageError("give --user or --similar-to, not both")
+    if user_id is not None:
+        rows = recommender.user_recommendations(user_id, run_id)
+        click.echo(rows.to_string(index=False))
+        return
+    if title_id is not None:
+        similar = recommender.similar_titles(title_id, k, run_id)
+        click.echo(similar.to_string(index=False))
+        return
+    config = recommender.load_config(config_path)
+    previous = quiet_libraries(("python_api", "recommender"))
+    sink = None
+    if api_url is not None:
+        from web_api.client import RecdbClient
+
+        sink = RecdbClient(api_url).recommendation_sink()
+    try:
+        report = run_with_progress(
+            "recommending",
+            lambda progress: recommender.recommend(k, config, run_id, progress=progress, sink=sink),
+        )
+    finally:
+        if sink is not None:
+            sink.close()
+        for name, level in previous.items():
+            logging.getLogger(name).setLevel(level)
+    click.echo(report.describe())
+
+
+@click.command()
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Folder for evaluation.json and evaluation.png (created if missing).",
+)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="A TOML file of recommender hyper-parameters (as for `recdb recommend`).",
+)
+@click.option(
+    "--simulation-config",
+    "simulation_config_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="The simulation config the users were simulated with, for the oracle "
+    "(default: the simulation's defaults).",
+)
+def evaluate(out_dir: Path, config_path: Path | None, simulation_config_path: Path | None) -> None:
+    """Score ALS against popularity, best-of lists and the oracle on a time-based hold-out.
+
+    Trains on the earlier sessions and tests on the later ones
+    (evaluation.holdout_share of them): precision@10, map@10, ndcg@10 and
+    catalogue coverage for als, popularity, best_of and oracle (the
+    simulation's hidden utility, the ceiling). Writes DIR/evaluation.json
+    and DIR/evaluation.png and prints the table.
+    """
+    import recommender
+    from simulation import TasteOracle
+
+    config = recommender.load_config(config_path)
+    oracle = TasteOracle(simulation_config_path)
+    previous = quiet_libraries(("python_api", "recommender", "simulation"))
+    try:
+        result = recommender.evaluate(out_dir, config, oracle=oracle)
+    finally:
+        for name, level in previous.items():
+            logging.getLogger(name).setLevel(level)
+    click.echo(result.table())
+    click.echo(f"wrote {out_dir / 'evaluation.json'} and {out_dir / 'evaluation.png'}")
