@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import pandas as pd
 
@@ -29,14 +27,16 @@ _RUN_QUERY = "select exists (select 1 from recs.recommendations where run_id = %
 _NAMES_QUERY = 'select title_id, title_name from marts.dim_titles order by title_id collate "C"'
 
 
-def _connected(warehouse: Any) -> tuple[Any, bool]:
+def _connected(
+    warehouse: python_api.Warehouse | None,
+) -> tuple[python_api.Warehouse, bool]:
     if warehouse is not None:
         return warehouse, False
     return python_api.connect(role="scientist"), True
 
 
 def user_recommendations(
-    user_id: int, run_id: str | None = None, *, warehouse: Any = None
+    user_id: int, run_id: str | None = None, *, warehouse: python_api.Warehouse | None = None
 ) -> pd.DataFrame:
     """User ``user_id``'s list in run ``run_id`` (default: the newest saved run), from
     recs.recommendations: columns rank, title_id, title_name, score, is_cold_start.
@@ -73,7 +73,7 @@ def similar_titles(
     run_id: str | None = None,
     *,
     with_names: bool = True,
-    warehouse: Any = None,
+    warehouse: python_api.Warehouse | None = None,
 ) -> pd.DataFrame:
     """The ``k`` titles nearest ``title_id`` by the item factors of run ``run_id`` (default:
     the newest saved run), by cosine similarity: columns rank, title_id, (title_name,)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -141,7 +140,7 @@ def _dense_rows(user_id: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.flatnonzero(present).astype(np.int64), row_of[user_id]
 
 
-def _read(warehouse: Any, query: str) -> pd.DataFrame:
+def _read(warehouse: python_api.Warehouse, query: str) -> pd.DataFrame:
     try:
         return warehouse.read(query)
     except python_api.ApiError as error:
@@ -151,7 +150,7 @@ def _read(warehouse: Any, query: str) -> pd.DataFrame:
         raise RecommenderError(f"cannot read the marts: {text}") from None
 
 
-def read_titles(warehouse: Any) -> Titles:
+def read_titles(warehouse: python_api.Warehouse) -> Titles:
     """The catalogue; EmptyMartsError when dim_titles is empty."""
     frame = _read(warehouse, TITLES_QUERY)
     if frame.empty:
@@ -163,12 +162,12 @@ def read_titles(warehouse: Any) -> Titles:
     )
 
 
-def read_user_ids(warehouse: Any) -> np.ndarray:
+def read_user_ids(warehouse: python_api.Warehouse) -> np.ndarray:
     """Every user id of dim_users, sorted."""
     return _read(warehouse, USERS_QUERY)["user_id"].to_numpy(dtype=np.int64)
 
 
-def read_sessions(warehouse: Any, *, with_times: bool = False) -> Sessions:
+def read_sessions(warehouse: python_api.Warehouse, *, with_times: bool = False) -> Sessions:
     """Every session of fact_sessions; EmptyMartsError when there is none."""
     extra = ",\n    sessions.started_at" if with_times else ""
     frame = _read(warehouse, SESSIONS_QUERY.format(extra=extra))
@@ -187,7 +186,7 @@ def read_sessions(warehouse: Any, *, with_times: bool = False) -> Sessions:
     )
 
 
-def read_dataset(warehouse: Any, *, with_times: bool = False) -> Dataset:
+def read_dataset(warehouse: python_api.Warehouse, *, with_times: bool = False) -> Dataset:
     """Titles, users and sessions from the marts."""
     titles = read_titles(warehouse)
     sessions = read_sessions(warehouse, with_times=with_times)

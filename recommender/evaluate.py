@@ -147,7 +147,7 @@ def split_sessions(sessions: Sessions, holdout_share: float) -> tuple[np.ndarray
     return times < cutoff, np.datetime64(int(cutoff), "us")
 
 
-def _fixed_ranking(scores: np.ndarray, seen: Any, threads: int) -> np.ndarray:
+def _fixed_ranking(scores: np.ndarray, seen: sparse.csr_matrix, threads: int) -> np.ndarray:
     """Top K unseen titles when every user shares the title scores ``scores``."""
     users = np.ones((seen.shape[0], 1), dtype=np.float32)
     items = np.asarray(scores, dtype=np.float32)[:, None]

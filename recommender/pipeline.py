@@ -28,6 +28,7 @@ from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 import python_api
 from recommender.confidence import confidence
@@ -120,8 +121,8 @@ class Prepared:
 
     user_ids: np.ndarray  # rows: the users with history, sorted
     title_ids: np.ndarray
-    matrix: Any  # users x titles CSR of confidences
-    seen: Any  # users x titles CSR of ones
+    matrix: sp.csr_matrix  # users x titles, confidences
+    seen: sp.csr_matrix  # users x titles, ones
     viewers: np.ndarray
     cold_start: ColdStart
     config: RecommenderConfig
@@ -195,7 +196,7 @@ def recommendation_frame(
 _RUN_ID_ATTEMPTS = 20
 
 
-def run_id_taken(warehouse: Any, run_id: str) -> bool:
+def run_id_taken(warehouse: python_api.Warehouse, run_id: str) -> bool:
     """Whether recs.recommendations holds rows of ``run_id``."""
     found = warehouse.read(
         "select 1 as taken from recs.recommendations where run_id = %s limit 1", [run_id]
@@ -203,7 +204,7 @@ def run_id_taken(warehouse: Any, run_id: str) -> bool:
     return not found.empty
 
 
-def allocate_run_id(warehouse: Any) -> tuple[str, Path]:
+def allocate_run_id(warehouse: python_api.Warehouse) -> tuple[str, Path]:
     """A new default run id and its model folder, claimed for this run.
 
     The folder is created exclusively (a concurrent run cannot get it too) and
@@ -239,7 +240,7 @@ def _release_folder(folder: Path) -> None:
         folder.rmdir()
 
 
-def _replace_run(warehouse: Any, run_id: str) -> int:
+def _replace_run(warehouse: python_api.Warehouse, run_id: str) -> int:
     """Inside the caller's transaction: the run's rows written from now on replace its
     earlier ones at commit (python_api swaps in a new partition); how many it had."""
     return int(warehouse.replace_run(run_id))
@@ -261,7 +262,7 @@ class RecommendationSink(Protocol):
 class WarehouseSink:
     """The default sink: python_api, one transaction for the whole run."""
 
-    def __init__(self, warehouse: Any) -> None:
+    def __init__(self, warehouse: python_api.Warehouse) -> None:
         self._warehouse = warehouse
 
     def transaction(self) -> contextlib.AbstractContextManager[Any]:
@@ -341,7 +342,7 @@ def _cold_start_frames(
 
 
 def fit_and_write(
-    warehouse: Any,
+    warehouse: python_api.Warehouse,
     prepared: Prepared,
     cold_user_ids: np.ndarray,
     run_id: str,
@@ -404,7 +405,7 @@ def recommend(
     config: RecommenderConfig | Path | str | None = None,
     run_id: str | None = None,
     *,
-    warehouse: Any = None,
+    warehouse: python_api.Warehouse | None = None,
     progress: ProgressCallback | None = None,
     sink: RecommendationSink | None = None,
 ) -> RecommendReport:

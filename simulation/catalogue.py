@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -126,7 +125,7 @@ def catalogue_from_frames(
     )
 
 
-def read_catalogue(warehouse: Any) -> Catalogue:
+def read_catalogue(warehouse: python_api.Warehouse) -> Catalogue:
     """The catalogue from the marts, read through a python_api ``Warehouse``."""
     try:
         titles = warehouse.read(

@@ -18,7 +18,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -299,7 +298,7 @@ def simulate(
     seed: int,
     config: SimulationConfig | Path | str | None = None,
     *,
-    warehouse: Any = None,
+    warehouse: python_api.Warehouse | None = None,
     progress: ProgressCallback | None = None,
 ) -> SimulationReport:
     """Simulate ``users`` new users and their sessions, and write them to the warehouse.

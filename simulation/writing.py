@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
 
 import pandas as pd
 
+import python_api
 from simulation.errors import BIGINT_MAX, IdOverflowError
 
 logger = logging.getLogger(__name__)
@@ -20,7 +20,7 @@ CHUNK_ROWS = 1_000_000
 WRITE_ORDER = ("users", "user_tastes", "sessions", "ratings")
 
 
-def next_ids(warehouse: Any) -> tuple[int, int]:
+def next_ids(warehouse: python_api.Warehouse) -> tuple[int, int]:
     """The first free user_id and session_id: one past the largest in sim.users / sim.sessions.
 
     Python ints, so one past a bigint maximum already there is 2^63, not a wrapped
@@ -44,7 +44,7 @@ def check_id_room(table: str, column: str, first_id: int, needed: int) -> None:
 
 
 def write_chunk(
-    warehouse: Any,
+    warehouse: python_api.Warehouse,
     frames: dict[str, pd.DataFrame],
     *,
     on_table: Callable[[str, float], None] | None = None,
