@@ -22,8 +22,9 @@ from python_api import (
     PermissionDeniedError,
     ValidationError,
 )
-from python_api.client import _translate
-from recdb.core.landing import SESSIONS, USERS
+from python_api.client import Warehouse, _translate
+from recdb.core.connection import ConnectionSettings
+from recdb.core.landing import LANDING_TABLES, SESSIONS, TITLES_TABLE, USERS
 
 
 # -- the hierarchy ----------------------------------------------------------------------
@@ -147,6 +148,40 @@ def test_a_catch_of_validation_errors_lets_a_missing_key_through():
             pytest.fail("a missing key was caught as a ValidationError")
 
 
+REFERENCES = [
+    (table, column, key.table)
+    for table in LANDING_TABLES.values()
+    for key in table.foreign_keys
+    for column in key.columns
+] + [
+    (table, column, ".".join(TITLES_TABLE))
+    for table in LANDING_TABLES.values()
+    for column in table.title_columns
+]
+
+
+@pytest.mark.parametrize(
+    ("table", "column", "parent"),
+    REFERENCES,
+    ids=[f"{t.name}.{c}" for t, c, _ in REFERENCES],
+)
+def test_which_table_lacks_a_reference_comes_from_the_errors_fields(table, column, parent):
+    """The error's schema, table and column name the reference; the landing spec says what
+    it refers to. The DETAIL's wording is read for the key's value alone."""
+    error = _integrity(
+        "23503",
+        column_name=column,
+        message_primary="a reference to a row that does not exist",
+        message_detail=f"Key ({column})=(42) is not present.",  # no table named
+        schema_name=table.schema,
+        table_name=table.name,
+    )
+    translated = _translate(error, table, pd.DataFrame({column: [41, 42]}))
+    assert type(translated) is NotFoundError
+    assert (translated.column, translated.row_number) == (column, 1)
+    assert f"{column}=42" in translated.problem and f"in {parent}" in translated.problem
+
+
 def test_a_delete_of_a_referenced_row_is_refused_naming_who_refers_to_it():
     error = _translate(STILL_REFERENCED, USERS, pd.DataFrame({"user_id": [3, 1]}))
     assert type(error) is ValidationError
@@ -181,6 +216,20 @@ def test_a_broken_check_names_the_constraint():
     assert str(error) == (
         "sim.users: breaks users_check: Failing row contains (1, 2026-12-01 00:06:25+00, 1990)."
     )
+
+
+def test_a_server_that_cannot_be_reached_is_a_database_error_saying_what_to_do(tmp_path):
+    from recdb.warehouse.server import free_port
+
+    port = free_port()
+    settings = ConnectionSettings("127.0.0.1", port, "recdb", "recdb_scientist", "x", home=tmp_path)
+    with pytest.raises(DatabaseError) as caught:
+        Warehouse("scientist", settings).read("select 1")
+    assert str(caught.value).startswith(
+        f"cannot connect to PostgreSQL at 127.0.0.1:{port} as recdb_scientist: "
+        "connection refused; start the embedded server"
+    )
+    assert caught.value.__cause__ is None and caught.value.__suppress_context__
 
 
 @pytest.mark.parametrize(
