@@ -527,8 +527,11 @@ def bind_parameters(
 ) -> tuple[str, tuple[Any, ...]]:
     """psycopg-style placeholders (``%s``, ``%(name)s``, ``%%``) to PostgreSQL's ``$1``...
 
-    The values travel separately and PostgreSQL binds them: nothing the caller
-    passes is ever pasted into the SQL text.
+    The values travel separately and PostgreSQL binds them (ADBC's parameter binding):
+    nothing the caller passes is ever pasted into the SQL text. The rewrite is ours:
+    ADBC's PostgreSQL driver sends the text as it is (only ``$1`` binds), and psycopg
+    converts placeholders only privately, for queries on its own connections (its
+    public ``ClientCursor.mogrify`` needs one, and pastes the values in as literals).
     """
     if params is None:
         return query, ()
