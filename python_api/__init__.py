@@ -13,9 +13,10 @@
         wh.write("users", users_df)
         wh.write("sessions", sessions_df)
 
-Every failure is a :class:`python_api.ApiError`: ValidationError (with
-ConflictError and NotFoundError), PermissionDeniedError or DatabaseError (with
-BusyError: a lock held longer than ``lock_timeout``; retry).
+Every failure is a :class:`python_api.ApiError`: ValidationError (a bad value; with
+ConflictError: a key that exists), NotFoundError (a key or a reference that does not
+exist), PermissionDeniedError or DatabaseError (with BusyError: a lock held longer than
+``lock_timeout``; retry).
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ PostgreSQL driver (Arrow in, Arrow out); nothing is sent row by row.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import math
 import re
@@ -14,9 +15,12 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
+import adbc_driver_manager
+import adbc_driver_postgresql.dbapi
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+from psycopg import errors as pg_errors
 from psycopg import sql
 
 from python_api.errors import (
@@ -44,13 +48,10 @@ logger = logging.getLogger(__name__)
 #: Schemas ``read`` resolves bare table names in, in this order.
 READABLE_SCHEMAS = ("marts", "raw", "sim", "recs", "snapshots")
 _TABLE_NAME = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)(?:\.([A-Za-z_][A-Za-z0-9_]*))?\s*$")
-_KEY_DETAIL = re.compile(r"Key \((?P<columns>[^)]*)\)=\((?P<values>.*)\)")
 
-
-def _adbc() -> Any:
-    import adbc_driver_postgresql.dbapi
-
-    return adbc_driver_postgresql.dbapi
+#: The connection and cursors of the ADBC PostgreSQL driver (its DB-API 2.0 classes).
+Connection = adbc_driver_postgresql.dbapi.Connection
+Cursor = adbc_driver_postgresql.dbapi.Cursor
 
 
 class Warehouse:
@@ -88,16 +89,16 @@ class Warehouse:
                 f"as it takes), not {lock_timeout!r}"
             )
         self.lock_timeout = lock_timeout
-        self._conn: Any = None
+        self._conn: Connection | None = None
         self._in_transaction = False
         #: Partitions being replaced in this transaction: (table, value) -> staged table.
         self._staged: dict[tuple[str, str], tuple[str, str]] = {}
 
     # -- connection ----------------------------------------------------------
-    def _connection(self) -> Any:
+    def _connection(self) -> Connection:
         if self._conn is None:
             try:
-                self._conn = _adbc().connect(self._url())
+                self._conn = adbc_driver_postgresql.dbapi.connect(self._url())
             except Exception as error:  # noqa: BLE001 - every driver failure becomes ours
                 # recdb's wording: server, user, reason and what to do
                 unavailable = self.settings.unavailable(_driver_message(error))
@@ -163,7 +164,7 @@ class Warehouse:
     @contextlib.contextmanager
     def _unit_of_work(
         self, table: LandingTable | None, frame: pd.DataFrame | None
-    ) -> Iterator[Any]:
+    ) -> Iterator[Cursor]:
         """A cursor inside the caller's transaction, or a transaction of its own."""
         conn = self._connection()
         try:
@@ -346,7 +347,13 @@ class Warehouse:
         return value
 
     def _write_target(
-        self, cursor: Any, spec: LandingTable, arrow: pa.Table, frame: pd.DataFrame, *, upsert: bool
+        self,
+        cursor: Cursor,
+        spec: LandingTable,
+        arrow: pa.Table,
+        frame: pd.DataFrame,
+        *,
+        upsert: bool,
     ) -> tuple[str, str]:
         """(schema, table) a batch goes to: the table itself (its partitions made sure
         of first), or the staged replacement of the one run it holds."""
@@ -378,7 +385,7 @@ class Warehouse:
                 cursor.fetchall()
         self._staged.clear()
 
-    def _upsert(self, cursor: Any, spec: LandingTable, arrow: pa.Table) -> None:
+    def _upsert(self, cursor: Cursor, spec: LandingTable, arrow: pa.Table) -> None:
         staging = _staging_name(spec)
         cursor.adbc_ingest(staging, arrow, mode="create", temporary=True)
         columns = arrow.column_names
@@ -486,7 +493,7 @@ class Warehouse:
             ) from None
 
     def _require_keys_exist(
-        self, cursor: Any, spec: LandingTable, staging: str, frame: pd.DataFrame
+        self, cursor: Cursor, spec: LandingTable, staging: str, frame: pd.DataFrame
     ) -> None:
         query = sql.SQL(
             "select {keys} from {staging} as s where not exists "
@@ -520,8 +527,11 @@ def bind_parameters(
 ) -> tuple[str, tuple[Any, ...]]:
     """psycopg-style placeholders (``%s``, ``%(name)s``, ``%%``) to PostgreSQL's ``$1``...
 
-    The values travel separately and PostgreSQL binds them: nothing the caller
-    passes is ever pasted into the SQL text.
+    The values travel separately and PostgreSQL binds them (ADBC's parameter binding):
+    nothing the caller passes is ever pasted into the SQL text. The rewrite is ours:
+    ADBC's PostgreSQL driver sends the text as it is (only ``$1`` binds), and psycopg
+    converts placeholders only privately, for queries on its own connections (its
+    public ``ClientCursor.mogrify`` needs one, and pastes the values in as literals).
     """
     if params is None:
         return query, ()
@@ -594,7 +604,7 @@ def _key_match(spec: LandingTable) -> sql.Composable:
     )
 
 
-def _drop(cursor: Any, staging: str) -> None:
+def _drop(cursor: Cursor, staging: str) -> None:
     cursor.execute(_render(sql.SQL("drop table {}").format(sql.Identifier(staging))))
 
 
@@ -658,82 +668,156 @@ def _to_pandas(table: pa.Table) -> pd.DataFrame:
     return pa.table(columns, names=table.column_names).to_pandas()
 
 
-def _driver_message(error: Exception) -> str:
-    details = dict(getattr(error, "details", None) or [])
-    primary = details.get(b"PG_DIAG_MESSAGE_PRIMARY")
-    if primary:
-        return primary.decode(errors="replace")
-    text = str(error)
-    text = re.sub(r"^[A-Z_]+: \[libpq\] ", "", text)
-    return text.split("\n")[0].strip()
+# -- driver errors ---------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class _Diagnostic:
+    """What PostgreSQL reported about a failed statement, as the ADBC driver passes it on:
+    the error's ``sqlstate``, and libpq's error fields (``PG_DIAG_*``) in its ``details``,
+    named here as psycopg's ``Diagnostic`` names them. All None for any other exception,
+    and for a failure that never reached the server (a connection refused)."""
+
+    sqlstate: str | None = None
+    message_primary: str | None = None
+    message_detail: str | None = None
+    schema_name: str | None = None
+    table_name: str | None = None
+    column_name: str | None = None
+    constraint_name: str | None = None
+
+    @classmethod
+    def of(cls, error: BaseException) -> _Diagnostic:
+        if not isinstance(error, adbc_driver_manager.Error):
+            return cls()
+        fields = {_text(key): _text(value) for key, value in error.details}
+        values = {
+            field.name: fields.get(f"PG_DIAG_{field.name.upper()}") or None
+            for field in dataclasses.fields(cls)
+        }
+        values["sqlstate"] = error.sqlstate or values["sqlstate"]
+        return cls(**values)
 
 
 def _text(value: bytes | str) -> str:
     return value.decode(errors="replace") if isinstance(value, bytes) else value
 
 
+def _driver_message(error: BaseException) -> str:
+    """PostgreSQL's primary message; for a failure without one (no server reached), the
+    driver's first line, without ADBC's status code in front."""
+    primary = _Diagnostic.of(error).message_primary
+    if primary:
+        return primary
+    text = str(error)
+    if isinstance(error, adbc_driver_manager.Error):
+        text = text.removeprefix(f"{error.status_code.name}: ").removeprefix("[libpq] ")
+    return text.split("\n")[0].strip()
+
+
+#: The key of a unique or foreign key violation, as PostgreSQL words it in the DETAIL (and
+#: recdb's reference triggers word it alike): ``Key (user_id)=(7) already exists.`` The
+#: key's values are there only: no field of libpq's error (nor of psycopg's Diagnostic)
+#: holds them.
+_KEY_DETAIL = re.compile(r"Key \((?P<columns>[^)]*)\)=\((?P<values>.*)\)")
+#: The table whose rows still refer to a row a delete would remove, which the DETAIL alone
+#: names too: the error's table and column are those of the key referred to.
+_REFERRED_FROM = re.compile(r'still referenced from table "(?P<table>[^"]+)"')
+
+
+def _key(detail: str | None) -> dict[str, str]:
+    """The key a DETAIL names, column by column; empty when it names none."""
+    key = _KEY_DETAIL.search(detail or "")
+    if not key:
+        return {}
+    columns = [c.strip().strip('"') for c in key.group("columns").split(",")]
+    values = [v.strip() for v in key.group("values").split(",")]
+    return dict(zip(columns, values, strict=True)) if len(columns) == len(values) else {}
+
+
+#: PostgreSQL's conditions by their SQLSTATE, named as psycopg's exceptions are: a reference
+#: to a row that does not exist, or a delete of a row still referred to.
+_REFERENCE_VIOLATIONS = (
+    pg_errors.ForeignKeyViolation.sqlstate,
+    pg_errors.RestrictViolation.sqlstate,
+)
+#: The SQLSTATE classes (a code's first two characters) of the caller's mistakes: 22 data
+#: exception, 23 integrity constraint violation, 42 syntax error or access rule violation.
+_CALLERS_CLASSES = frozenset({"22", "23", "42"})
+
+
+def _missing_from(diag: _Diagnostic) -> str | None:
+    """For a foreign_key_violation raised on writing a referring column, the table that
+    lacks the row referred to: the landing spec's, for the schema, table and column the
+    error names (recdb's reference triggers name them: recdb.core.landing). None for one
+    raised on deleting rows still referred to: that error names the key referred to."""
+    spec = LANDING_TABLES.get(diag.table_name or "")
+    if spec is None or spec.schema != diag.schema_name or diag.column_name is None:
+        return None
+    if diag.column_name in spec.title_columns:
+        return ".".join(TITLES_TABLE)
+    return next(
+        (key.table for key in spec.foreign_keys if key.columns == (diag.column_name,)), None
+    )
+
+
 def _translate(
-    error: Exception, table: LandingTable | None, frame: pd.DataFrame | None
+    error: BaseException, table: LandingTable | None, frame: pd.DataFrame | None
 ) -> ApiError:
     """A driver error as one of python_api's, with the table, column and row when known."""
-    details = {_text(k): _text(v) for k, v in (getattr(error, "details", None) or [])}
-    sqlstate = getattr(error, "sqlstate", None) or details.get("PG_DIAG_SQLSTATE")
-    detail = details.get("PG_DIAG_MESSAGE_DETAIL", "")
+    diag = _Diagnostic.of(error)
+    sqlstate = diag.sqlstate
+    detail = diag.message_detail or ""
     message = _driver_message(error)
     name = table.qualified_name if table else None
-    key = _KEY_DETAIL.search(detail)
-    key_map: dict[str, str] = {}
-    if key:
-        columns = [c.strip().strip('"') for c in key.group("columns").split(",")]
-        values = [v.strip() for v in key.group("values").split(",")]
-        if len(columns) == len(values):
-            key_map = dict(zip(columns, values, strict=True))
+    key_map = _key(detail)
     position = (
         _locate(frame, key_map)
         if frame is not None and key_map and all(c in frame.columns for c in key_map)
         else None
     )
     row = row_at(frame, position) if frame is not None and position is not None else None
-    column = next(iter(key_map), None)
+    column = diag.column_name or next(iter(key_map), None)
     key_text = ", ".join(f"{k}={v}" for k, v in key_map.items()) or detail
-    if sqlstate == "23505":
+    if sqlstate == pg_errors.UniqueViolation.sqlstate:
         return ConflictError(
             f"key {key_text} already exists (pass upsert=True to replace it)",
             table=name, column=column, row_number=position, row=row,
         )  # fmt: skip
-    if sqlstate in ("23503", "23001"):
-        referenced = re.search(r'table "([^"]+)"', detail)
-        other = referenced.group(1) if referenced else "another table"
-        if other in LANDING_TABLES:
-            other = LANDING_TABLES[other].qualified_name
-        if "is still referenced" in detail or sqlstate == "23001":
+    if sqlstate in _REFERENCE_VIOLATIONS:
+        missing_from = (
+            _missing_from(diag) if sqlstate == pg_errors.ForeignKeyViolation.sqlstate else None
+        )
+        if missing_from is None:  # a delete refused: other rows still refer to these
+            referring = _REFERRED_FROM.search(detail)
+            other = referring.group("table") if referring else "another table"
+            if other in LANDING_TABLES:
+                other = LANDING_TABLES[other].qualified_name
             problem = f"{key_text} is still referenced from {other}: delete those rows first"
             return ValidationError(problem, table=name, column=column, row_number=position, row=row)
-        if other == ".".join(TITLES_TABLE):
+        if missing_from == ".".join(TITLES_TABLE):
             return NotFoundError(
-                f"unknown title {key_text}: not in {other} (load the catalogue and run "
+                f"unknown title {key_text}: not in {missing_from} (load the catalogue and run "
                 "`recdb build` first?)",
                 table=name, column=column, row_number=position, row=row,
             )  # fmt: skip
         return NotFoundError(
-            f"{key_text} does not exist in {other}",
+            f"{key_text} does not exist in {missing_from}",
             table=name, column=column, row_number=position, row=row,
         )  # fmt: skip
-    if sqlstate == "23514":
-        constraint = details.get("PG_DIAG_CONSTRAINT_NAME", "a check")
+    if sqlstate == pg_errors.CheckViolation.sqlstate:
+        constraint = diag.constraint_name or "a check"
         return ValidationError(f"breaks {constraint}: {detail or message}", table=name)
-    if sqlstate == "55P03":  # lock_not_available: the Warehouse's lock_timeout ran out
+    if sqlstate == pg_errors.LockNotAvailable.sqlstate:  # the Warehouse's lock_timeout ran out
         return BusyError(
             f"{name or 'a table this operation needs'} is locked by another transaction "
             "for longer than the lock timeout: nothing of this operation was kept; retry in "
             "a few seconds"
         )
-    if sqlstate == "25006":
+    if sqlstate == pg_errors.ReadOnlySqlTransaction.sqlstate:
         return PermissionDeniedError(
             "read() runs read-only: change data with write(), update() or delete()"
         )
-    if sqlstate == "42501":
+    if sqlstate == pg_errors.InsufficientPrivilege.sqlstate:
         return PermissionDeniedError(f"role may not do this: {message}")
-    if sqlstate and sqlstate.startswith(("22", "23", "42")):
+    if sqlstate and sqlstate[:2] in _CALLERS_CLASSES:
         return ValidationError(message, table=name)
     return DatabaseError(f"{message} (nothing of this operation was kept)")

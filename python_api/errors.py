@@ -18,12 +18,10 @@ class ApiError(RecdbError):
     """Base class of python_api's errors."""
 
 
-class ValidationError(ApiError):
-    """A DataFrame or argument does not fit the table; nothing was written.
-
-    ``table``, ``column``, ``row_number`` (0-based position in the DataFrame)
-    and ``row`` (that row as a dict) say where, when known.
-    """
+class _Located(ApiError):
+    """An error about the caller's rows: ``table``, ``column``, ``row_number`` (0-based
+    position in the DataFrame) and ``row`` (that row as a dict) say where, when known;
+    ``problem`` is what is wrong there."""
 
     def __init__(
         self,
@@ -47,12 +45,26 @@ class ValidationError(ApiError):
         super().__init__(message)
 
 
+class ValidationError(_Located):
+    """A DataFrame or argument does not fit the table; nothing was written.
+
+    ``table``, ``column``, ``row_number`` (0-based position in the DataFrame)
+    and ``row`` (that row as a dict) say where, when known.
+    """
+
+
 class ConflictError(ValidationError):
     """A row's key already exists (write without ``upsert=True``), or is repeated in the batch."""
 
 
-class NotFoundError(ValidationError):
-    """A key to update or delete, or a referenced user or title, does not exist."""
+class NotFoundError(_Located):
+    """A key to update or delete, or a referenced user, session, run or title, does not
+    exist; nothing was written.
+
+    Not a ValidationError: the rows are well formed, what they name is missing (an HTTP
+    404, not a 422). ``table``, ``column``, ``row_number`` and ``row`` say where, when known,
+    as a ValidationError's do.
+    """
 
 
 class PermissionDeniedError(ApiError):

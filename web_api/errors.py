@@ -128,16 +128,17 @@ def api_error_to_http(error: ApiError, *, rows_at: str | None = None) -> ApiHttp
     None for a single object (``body.rating``).
     """
     fields = []
-    if isinstance(error, ValidationError) and error.column:
+    # Both kinds of error about the caller's rows say where: the field is named.
+    if isinstance(error, ValidationError | NotFoundError) and error.column:
         if rows_at is not None and error.row_number is not None:
             where = f"{rows_at}[{error.row_number}].{error.column}"
         else:
             where = f"body.{error.column}"
         fields.append({"field": where, "message": error.problem})
-    if isinstance(error, ConflictError):
-        return ApiHttpError(409, str(error), fields=fields)
     if isinstance(error, NotFoundError):
         return ApiHttpError(404, str(error), fields=fields)
+    if isinstance(error, ConflictError):  # the ValidationError of a key that exists
+        return ApiHttpError(409, str(error), fields=fields)
     if isinstance(error, ValidationError):
         return ApiHttpError(422, str(error), fields=fields)
     if isinstance(error, PermissionDeniedError):

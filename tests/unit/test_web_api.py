@@ -18,6 +18,7 @@ from psycopg import sql
 import python_api
 from web_api.app import create_app
 from web_api.client import RecdbClient
+from web_api.errors import api_error_to_http
 from web_api.routes.recommendations import ColdStartList
 from web_api.routes.titles import like_pattern, search_query
 from web_api.settings import ApiSettings, parse_api_keys
@@ -390,6 +391,29 @@ def test_a_write_behind_a_lock_is_503_with_retry_after(client, db, method, path,
     assert detail["code"] == "unavailable" and "locked" in detail["message"]
 
 
+@pytest.mark.parametrize(
+    ("kind", "status"),
+    [
+        (python_api.NotFoundError, 404),
+        (python_api.ConflictError, 409),
+        (python_api.ValidationError, 422),
+    ],
+)
+def test_each_python_api_error_has_its_status_by_its_type_and_names_its_field(kind, status):
+    error = kind("user_id=9: the problem", table="sim.sessions", column="user_id", row_number=1)
+    http = api_error_to_http(error, rows_at="body")
+    assert http.status_code == status
+    assert http.fields == [{"field": "body[1].user_id", "message": "user_id=9: the problem"}]
+
+
+def test_deleting_an_unknown_user_is_404_not_the_409_of_a_referenced_one(client, db):
+    db.warehouse.error = python_api.NotFoundError("no row with key {'user_id': 7}")
+    response = client.delete("/v1/users/7", headers=as_scientist())
+    assert response.status_code == 404 and error_of(response)["message"] == "no user 7"
+    db.warehouse.error = python_api.ValidationError("user_id=7 is still referenced")
+    assert client.delete("/v1/users/7", headers=as_scientist()).status_code == 409
+
+
 def test_a_database_down_is_503_without_retry_after(client, db):
     db.warehouse.error = python_api.DatabaseError("server closed the connection")
     response = client.post("/v1/users", json=USER, headers=as_scientist())
@@ -736,6 +760,17 @@ def test_the_client_raises_python_api_errors(status, error):
     client = RecdbClient("http://api.test", "k" * 20, transport=transport)
     with pytest.raises(error, match="why"):
         client.health()
+
+
+def test_the_clients_404_is_a_missing_key_not_a_validation_error():
+    body = {"error": {"status": 404, "code": "not_found", "message": "no run 'x'", "fields": []}}
+    transport = httpx.MockTransport(lambda request: httpx.Response(404, json=body))
+    client = RecdbClient("http://api.test", "k" * 20, transport=transport)
+    with pytest.raises(python_api.ApiError) as caught:
+        client.publish_run("x")
+    assert type(caught.value) is python_api.NotFoundError
+    assert not isinstance(caught.value, python_api.ValidationError)
+    assert client.delete_run("x") == 0  # an unknown run has no rows to delete
 
 
 def test_the_clients_503_with_retry_after_is_a_busy_error():

@@ -112,7 +112,7 @@ async def delete_user(request: Request, who: Writer, user_id: UserIdPath) -> Res
         await database(request).write(lambda wh: wh.delete("users", [user_id]))
     except NotFoundError:
         raise ApiHttpError(404, f"no user {user_id}") from None
-    except ValidationError as error:
+    except ValidationError as error:  # rows still refer to the user (their sessions)
         raise ApiHttpError(409, str(error)) from None
     except ApiError as error:
         raise api_error_to_http(error) from None
