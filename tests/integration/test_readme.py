@@ -31,7 +31,15 @@ from pathlib import Path
 import pytest
 
 from recdb.warehouse.server import free_port
-from tests.readme_blocks import DOCUMENTS, PROJECT_DIR, RUNNABLE, all_blocks, blocks, script
+from tests.readme_blocks import (
+    DOCUMENTS,
+    PROJECT_DIR,
+    RUNNABLE,
+    Block,
+    all_blocks,
+    blocks,
+    script,
+)
 
 #: Languages of blocks that are shown, not run (sample outputs, diagrams, config files).
 SHOWN = ("text", "toml", "yaml", "json")
@@ -160,6 +168,17 @@ def test_the_link_check_finds_headings_and_links():
         (6, "y.md#z"),
         (7, "erd.svg"),
     ]
+
+
+def test_the_script_marks_each_block_with_its_document_and_line():
+    ran = Block(line=12, language="sh", text="true\n", document="docs/api.md")
+    assert "printf '\\n@@README docs/api.md:12\\n'" in script([ran], marker=MARKER)
+
+
+def test_a_malformed_skip_is_named_by_document_and_line():
+    text = "<!-- readme-test: run -->\n```sh\ntrue\n```\n"
+    with pytest.raises(ValueError, match=r"^docs/api\.md line 1: write"):
+        blocks(text, document="docs/api.md")
 
 
 def _fresh_copy() -> Path:
