@@ -1,4 +1,4 @@
-"""recdb docs without a database: the README's analyst sections, warnings, the static copy."""
+"""recdb docs without a database: the analysts' guide, warnings, the static copy."""
 
 from __future__ import annotations
 
@@ -9,22 +9,23 @@ import pytest
 from recdb.docs import site as docs
 from tests.readme_blocks import PROJECT_DIR, fenced
 
-README = (PROJECT_DIR / "README.md").read_text(encoding="utf-8")
+ANALYSTS_GUIDE = "docs/analysts.md"
+GUIDE = (PROJECT_DIR / ANALYSTS_GUIDE).read_text(encoding="utf-8")
 ANALYSES = sorted((PROJECT_DIR / "analyses").glob("*.sql"))
 
 
 @pytest.mark.parametrize("path", ANALYSES, ids=lambda p: p.stem)
-def test_the_readme_shows_each_example_query_exactly(path):
-    assert path.read_text(encoding="utf-8") in fenced("sql")
-    assert f"(`analyses/{path.name}`)" in README
+def test_the_analysts_guide_shows_each_example_query_exactly(path):
+    assert path.read_text(encoding="utf-8") in fenced("sql", (ANALYSTS_GUIDE,))
+    assert f"(`analyses/{path.name}`)" in GUIDE
 
 
-def test_the_readme_shows_the_erd_and_how_to_connect_as_the_analyst():
-    assert "](docs/erd.svg)" in README
+def test_the_analysts_guide_shows_the_erd_and_how_to_connect_as_the_analyst():
+    assert "](erd.svg)" in GUIDE  # docs/erd.svg, beside the guide
     assert (PROJECT_DIR / "docs" / "erd.svg").is_file()
     for field in ("Host name/address", "Maintenance database", "`recdb_analyst`", "`127.0.0.1`"):
-        assert field in README
-    assert 'psql "$(recdb db url --role analyst)"' in README
+        assert field in GUIDE
+    assert 'psql "$(recdb db url --role analyst)"' in GUIDE
 
 
 def test_the_overview_embeds_the_erd_from_the_asset_path():
