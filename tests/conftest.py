@@ -203,6 +203,13 @@ def built_warehouse(_built_template: Path) -> Iterator[Warehouse]:
     yield from _module_warehouse(_built_template, "built")
 
 
+@pytest.fixture
+def built_warehouse_of_its_own(_built_template: Path) -> Iterator[Warehouse]:
+    """Like ``built_warehouse``, for one test alone: for tests that start from the built
+    catalogue and load another, which the module's next test must not see."""
+    yield from _module_warehouse(_built_template, "built-test")
+
+
 @pytest.fixture(scope="module")
 def fresh_warehouse(_bootstrapped_template: Path) -> Iterator[Warehouse]:
     """A server of the test module's own, with nothing loaded (a copy of the session's
