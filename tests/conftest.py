@@ -15,6 +15,15 @@ setting or a password file with another, so modules that stop or kill their
 server, change the roles' settings, or rewrite the home's files (test_server,
 test_cli, test_cli_errors, test_roles, test_home) need nothing special, and a
 module's writes never reach another.
+
+Why copies of clusters and not ``CREATE DATABASE ... TEMPLATE`` on one shared
+server: recdb's embedded mode always connects to the database ``recdb``, the
+home's client files (pgpass, pg_service.conf) name that one database, the
+database's privileges are not copied from a template, and roles with their
+passwords and session settings belong to the whole cluster; test_roles changes
+those settings, and test_server, test_cli and test_cli_errors stop, kill or
+restart their server. A copied cluster needs no change to the product and
+keeps every module apart, for about the price of a template database.
 """
 
 from __future__ import annotations
@@ -121,9 +130,13 @@ def _running(home: Path) -> Iterator[Warehouse]:
     for the block, then stopped."""
     previous_port = os.environ.get("RECDB_PORT")
     os.environ["RECDB_PORT"] = str(free_port())
+    server = EmbeddedServer(home)
     try:
-        server = EmbeddedServer(home)
         server.start()
+    except BaseException:
+        with contextlib.suppress(Exception):  # a start that failed after launching the
+            server.stop()  # server leaves none behind; the start's error is the one to see
+        raise
     finally:
         if previous_port is None:
             os.environ.pop("RECDB_PORT", None)
