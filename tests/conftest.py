@@ -1,7 +1,34 @@
-"""Shared fixtures: real embedded PostgreSQL servers, each in its own temporary RECDB_HOME."""
+"""Shared fixtures: real embedded PostgreSQL servers, each in its own temporary RECDB_HOME.
+
+The warehouse is set up once per session and copied for each test module:
+
+* ``_bootstrapped_template``: a cluster initialised and bootstrapped by recdb (roles,
+  database, schemas, grants), then stopped;
+* ``_built_template``: a copy of it with the project's catalogue loaded and built
+  with dbt, then stopped.
+
+``fresh_warehouse`` and ``built_warehouse`` give each module a server of its own,
+started from a copy of one of them: copying a stopped cluster's home takes about a
+second, where ``initdb`` and the bootstrap take a few and a catalogue build tens.
+Every module owns its server, as before: none shares a database, a role, a role
+setting or a password file with another, so modules that stop or kill their
+server, change the roles' settings, or rewrite the home's files (test_server,
+test_cli, test_cli_errors, test_roles, test_home) need nothing special, and a
+module's writes never reach another.
+
+Why copies of clusters and not ``CREATE DATABASE ... TEMPLATE`` on one shared
+server: recdb's embedded mode always connects to the database ``recdb``, the
+home's client files (pgpass, pg_service.conf) name that one database, the
+database's privileges are not copied from a template, and roles with their
+passwords and session settings belong to the whole cluster; test_roles changes
+those settings, and test_server, test_cli and test_cli_errors stop, kill or
+restart their server. A copied cluster needs no change to the product and
+keeps every module apart, for about the price of a template database.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -82,12 +109,34 @@ def _server_home(name: str) -> Path:
     return Path(tempfile.mkdtemp(prefix=f"recdb-test-{name}-")) / "home"
 
 
-def _start_warehouse(home: Path) -> Iterator[Warehouse]:
+def _copy_home(template: Path, name: str) -> Path:
+    """A new home holding a copy of ``template``, the home of a stopped server.
+
+    ``cp -a`` keeps the owner of the data directory (PostgreSQL's system user, as
+    root) and its private modes, which the server checks at start.
+    """
+    home = _server_home(name)
+    try:
+        subprocess.run(["cp", "-a", "--", str(template), str(home)], check=True)
+    except BaseException:
+        shutil.rmtree(home.parent, ignore_errors=True)
+        raise
+    return home
+
+
+@contextlib.contextmanager
+def _running(home: Path) -> Iterator[Warehouse]:
+    """The server in ``home`` (initialised and bootstrapped if new) started on a free port
+    for the block, then stopped."""
     previous_port = os.environ.get("RECDB_PORT")
     os.environ["RECDB_PORT"] = str(free_port())
+    server = EmbeddedServer(home)
     try:
-        server = EmbeddedServer(home)
         server.start()
+    except BaseException:
+        with contextlib.suppress(Exception):  # a start that failed after launching the
+            server.stop()  # server leaves none behind; the start's error is the one to see
+        raise
     finally:
         if previous_port is None:
             os.environ.pop("RECDB_PORT", None)
@@ -97,6 +146,15 @@ def _start_warehouse(home: Path) -> Iterator[Warehouse]:
         yield Warehouse(server)
     finally:
         server.stop()
+
+
+def _module_warehouse(template: Path, name: str) -> Iterator[Warehouse]:
+    """A running copy of ``template``; stopped and deleted afterwards."""
+    home = _copy_home(template, name)
+    try:
+        with _running(home) as warehouse:
+            yield warehouse
+    finally:
         shutil.rmtree(home.parent, ignore_errors=True)
 
 
@@ -127,15 +185,46 @@ def _no_external_server(tmp_path_factory: pytest.TempPathFactory) -> None:
 
 
 @pytest.fixture(scope="session")
-def built_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Warehouse]:
-    """A server holding the project's own catalogue, loaded and built with dbt."""
-    for warehouse in _start_warehouse(_server_home("built")):
-        warehouse.load()
-        warehouse.dbt("build")
-        yield warehouse
+def _bootstrapped_template() -> Iterator[Path]:
+    """The home of a stopped server that recdb initialised and bootstrapped, nothing loaded."""
+    home = _server_home("template-fresh")
+    try:
+        with _running(home):
+            pass  # initdb, roles, database, schemas and grants at the first start
+        yield home
+    finally:
+        shutil.rmtree(home.parent, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def _built_template(_bootstrapped_template: Path) -> Iterator[Path]:
+    """The home of a stopped server holding the project's catalogue, loaded and built."""
+    home = _copy_home(_bootstrapped_template, "template-built")
+    try:
+        with _running(home) as warehouse:
+            warehouse.load()
+            warehouse.dbt("build")
+        yield home
+    finally:
+        shutil.rmtree(home.parent, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
-def fresh_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Warehouse]:
-    """A server of the test module's own, with nothing loaded."""
-    yield from _start_warehouse(_server_home("fresh"))
+def built_warehouse(_built_template: Path) -> Iterator[Warehouse]:
+    """A server of the test module's own holding the project's catalogue, loaded and built
+    with dbt (a copy of the session's built template)."""
+    yield from _module_warehouse(_built_template, "built")
+
+
+@pytest.fixture
+def built_warehouse_of_its_own(_built_template: Path) -> Iterator[Warehouse]:
+    """Like ``built_warehouse``, for one test alone: for tests that start from the built
+    catalogue and load another, which the module's next test must not see."""
+    yield from _module_warehouse(_built_template, "built-test")
+
+
+@pytest.fixture(scope="module")
+def fresh_warehouse(_bootstrapped_template: Path) -> Iterator[Warehouse]:
+    """A server of the test module's own, with nothing loaded (a copy of the session's
+    bootstrapped template)."""
+    yield from _module_warehouse(_bootstrapped_template, "fresh")

@@ -113,20 +113,19 @@ def test_one_main_genre_and_country_per_title(built_warehouse):
         assert wrong == 0, bridge
 
 
-def test_build_uses_the_loaded_folder_not_the_default(fresh_warehouse, tmp_path):
+def test_build_uses_the_loaded_folder_not_the_default(built_warehouse_of_its_own, tmp_path):
+    warehouse = built_warehouse_of_its_own  # the default catalogue loaded and built
     other = tmp_path / "other"
     generate_catalog(other, titles=150, seed=99, layout="kaggle")
-    fresh_warehouse.load()
-    fresh_warehouse.dbt("build")
-    default_titles = fresh_warehouse.scalar("select count(*) from marts.dim_titles")
-    report = fresh_warehouse.load(other)
-    fresh_warehouse.dbt("build")
-    assert fresh_warehouse.scalar("select count(*) from marts.dim_titles") == report.rows["titles"]
+    default_titles = warehouse.scalar("select count(*) from marts.dim_titles")
+    report = warehouse.load(other)
+    warehouse.dbt("build")
+    assert warehouse.scalar("select count(*) from marts.dim_titles") == report.rows["titles"]
     assert report.rows["titles"] != default_titles
-    loaded_ids = {r[0] for r in fresh_warehouse.query("select id from raw.titles")}
-    mart_ids = {r[0] for r in fresh_warehouse.query("select title_id from marts.dim_titles")}
+    loaded_ids = {r[0] for r in warehouse.query("select id from raw.titles")}
+    mart_ids = {r[0] for r in warehouse.query("select title_id from marts.dim_titles")}
     assert mart_ids == loaded_ids
-    assert_complete(fresh_warehouse)
+    assert_complete(warehouse)
 
 
 def test_an_unchanged_catalogue_is_left_out_and_a_load_brings_it_back(fresh_warehouse, tmp_path):
@@ -180,7 +179,7 @@ def mart_digests(warehouse) -> dict[str, str]:
     [("genres", "drama, comedy"), ("genres", "['drama'"), ("production_countries", "[US]")],
 )
 def test_lists_that_are_not_list_literals_fail_before_any_mart_changes(
-    fresh_warehouse, tmp_path, column, bad_value
+    built_warehouse_of_its_own, tmp_path, column, bad_value
 ):
     """Such text would parse as "no genres" (or countries): the staging tests refuse it,
     so the build stops before a mart is rebuilt from it."""
@@ -189,9 +188,8 @@ def test_lists_that_are_not_list_literals_fail_before_any_mart_changes(
     from recdb.core.errors import DbtError
     from tests.conftest import PROJECT_DIR
 
-    fresh_warehouse.load()
-    fresh_warehouse.dbt("build")
-    before = mart_digests(fresh_warehouse)
+    warehouse = built_warehouse_of_its_own  # the default catalogue loaded and built
+    before = mart_digests(warehouse)
     bad = tmp_path / "bad"
     generate_catalog(bad, titles=1200, seed=42, layout="seed")
     with open(bad / "titles.csv", encoding="utf-8", newline="") as handle:
@@ -204,10 +202,10 @@ def test_lists_that_are_not_list_literals_fail_before_any_mart_changes(
     assert (PROJECT_DIR / "seeds" / "netflix" / "titles.csv").read_text() != (
         bad / "titles.csv"
     ).read_text()
-    fresh_warehouse.load(bad)
+    warehouse.load(bad)
     with pytest.raises(DbtError):
-        fresh_warehouse.dbt("build")
-    assert mart_digests(fresh_warehouse) == before
+        warehouse.dbt("build")
+    assert mart_digests(warehouse) == before
 
 
 def test_a_catalogue_that_fails_a_test_publishes_nothing(fresh_warehouse, tmp_path):

@@ -48,14 +48,13 @@ def unbuilt(fresh_warehouse, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def warehouse(fresh_warehouse, unbuilt):
-    """The catalogue loaded and built, with simulated users and sessions built too."""
-    fresh_warehouse.load()
-    fresh_warehouse.dbt("build")
-    with Warehouse("scientist", fresh_warehouse.settings("scientist")) as wh:
+def warehouse(built_warehouse):
+    """The catalogue loaded and built, with simulated users and sessions built too (on a
+    server of its own: `unbuilt` keeps the module's fresh one)."""
+    with Warehouse("scientist", built_warehouse.settings("scientist")) as wh:
         simulate(300, 3, warehouse=wh)
-    fresh_warehouse.dbt("build")
-    return fresh_warehouse
+    built_warehouse.dbt("build")
+    return built_warehouse
 
 
 @pytest.fixture(scope="module")

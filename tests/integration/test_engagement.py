@@ -23,12 +23,11 @@ def written_by_latest_build(warehouse, model: str, key: str, relation: str | Non
 
 
 @pytest.fixture(scope="module")
-def engagement(fresh_warehouse):
-    fresh_warehouse.load()
-    fresh_warehouse.dbt("build")
-    titles = [r[0] for r in fresh_warehouse.query("select title_id from marts.dim_titles")]
-    with Warehouse("scientist", fresh_warehouse.settings("scientist")) as wh:
-        yield fresh_warehouse, wh, titles
+def engagement(built_warehouse):
+    """The catalogue loaded and built (the module's copy of the session's build)."""
+    titles = [r[0] for r in built_warehouse.query("select title_id from marts.dim_titles")]
+    with Warehouse("scientist", built_warehouse.settings("scientist")) as wh:
+        yield built_warehouse, wh, titles
 
 
 def users_frame(ids) -> pd.DataFrame:

@@ -21,17 +21,15 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def landing(fresh_warehouse):
+def landing(built_warehouse):
     """The catalogue built, a few users with sessions, and a scientist's Warehouse."""
-    fresh_warehouse.load()
-    fresh_warehouse.dbt("build")
-    titles = [r[0] for r in fresh_warehouse.query("select title_id from marts.dim_titles")]
-    with Warehouse("scientist", fresh_warehouse.settings("scientist")) as wh:
+    titles = [r[0] for r in built_warehouse.query("select title_id from marts.dim_titles")]
+    with Warehouse("scientist", built_warehouse.settings("scientist")) as wh:
         with wh.transaction():
             wh.write("users", users_frame(range(1, 11)))
             wh.write("sessions", sessions_frame(range(1, 101), list(range(1, 11)), titles))
-        fresh_warehouse.dbt("build")
-        yield fresh_warehouse, wh, titles
+        built_warehouse.dbt("build")
+        yield built_warehouse, wh, titles
 
 
 def scientist(warehouse) -> Warehouse:

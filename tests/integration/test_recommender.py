@@ -38,14 +38,12 @@ iterations = 10
 
 
 @pytest.fixture(scope="module")
-def setup(fresh_warehouse, tmp_path_factory):
+def setup(built_warehouse, tmp_path_factory):
     """Catalogue built, the recommender tried on empty marts, then users simulated and built."""
     folder = tmp_path_factory.mktemp("recommender")
     (folder / "simulation.toml").write_text(STRONG_TASTES)
     (folder / "recommender.toml").write_text(CONFIG)
-    warehouse = fresh_warehouse
-    warehouse.load()
-    warehouse.dbt("build")
+    warehouse = built_warehouse
     empty = warehouse.recdb("recommend", "--run-id", "too-early", check=False)
     sim_config = load_simulation_config(folder / "simulation.toml")
     with Warehouse("scientist", warehouse.settings("scientist")) as wh:

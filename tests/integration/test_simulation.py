@@ -18,11 +18,9 @@ TABLES = ("users", "user_tastes", "sessions", "ratings")
 
 
 @pytest.fixture(scope="module")
-def warehouse(fresh_warehouse):
+def warehouse(built_warehouse):
     """A server of this module's own, with the project's catalogue loaded and built."""
-    fresh_warehouse.load()
-    fresh_warehouse.dbt("build")
-    return fresh_warehouse
+    return built_warehouse
 
 
 @pytest.fixture(scope="module")

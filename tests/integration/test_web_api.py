@@ -93,11 +93,9 @@ def serving(warehouse, log: Path, **settings: str) -> Iterator[tuple[str, int]]:
 
 
 @pytest.fixture(scope="module")
-def api(fresh_warehouse, tmp_path_factory):
+def api(built_warehouse, tmp_path_factory):
     """A simulated, recommended and built warehouse, served by `recdb serve` on a free port."""
-    warehouse = fresh_warehouse
-    warehouse.load()
-    warehouse.dbt("build")
+    warehouse = built_warehouse
     warehouse.recdb("simulate", "--users", "400", "--seed", "4")
     warehouse.dbt("build")
     warehouse.recdb("recommend", "--run-id", RUN, "--k", str(K))

@@ -46,11 +46,9 @@ class Served:
 
 
 @pytest.fixture(scope="module")
-def served(fresh_warehouse, tmp_path_factory):
+def served(built_warehouse, tmp_path_factory):
     """The project's catalogue, built, served by `recdb serve` with a 1 s lock timeout."""
-    warehouse = fresh_warehouse
-    warehouse.load()
-    warehouse.dbt("build")
+    warehouse = built_warehouse
     log = tmp_path_factory.mktemp("web_api_faults") / "serve.log"
     with serving(warehouse, log, RECDB_API_LOCK_TIMEOUT=str(LOCK_TIMEOUT_S)) as (url, port):
         yield Served(url, warehouse, port, log)
