@@ -24,7 +24,7 @@ DEMO_RUN_ID = "demo"
 def demo(users: int) -> None:
     """The main job: start the server, load the catalogue, build and test; on an empty
     warehouse, simulate a few thousand users and recommend to them, so every example of
-    the README has data; then say how to connect."""
+    the README and the guides has data; then say how to connect."""
     import python_api
     from recdb.catalog.load import load_catalog
     from recdb.core.connection import connection_settings, is_external, write_client_files

@@ -164,7 +164,7 @@ class ConnectionSettings:
                 )
         elif "does not exist" in lowered:
             todo = (
-                "run `recdb db create-roles` and create the database (see the README)"
+                "run `recdb db create-roles` and create the database (see docs/operators.md)"
                 if self.home is None
                 else f"the server in {self.home} is not recdb's: check RECDB_HOME"
             )

@@ -176,7 +176,7 @@ def test_demo_prints_how_to_connect_without_any_password(fresh_warehouse):
 
 def test_after_the_demo_every_example_query_has_rows(fresh_warehouse):
     """`make demo` leaves a warehouse with users, sessions and recommendations, so the
-    README's example queries answer straight away; a second demo simulates nothing more."""
+    analysts' guide's example queries answer straight away; a second demo simulates nothing more."""
     fresh_warehouse.recdb("demo")
     for query in sorted((PROJECT_DIR / "analyses").glob("*.sql")):
         rows = fresh_warehouse.query(query.read_text(encoding="utf-8"), role="analyst")

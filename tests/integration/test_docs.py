@@ -1,5 +1,5 @@
 """`recdb docs` for analysts: generated without warnings, served and rendered in headless
-Chromium, a static copy that opens from disk, and the README's example queries as the analyst."""
+Chromium, a static copy that opens from disk, and the analysts' guide's example queries."""
 
 from __future__ import annotations
 
