@@ -24,11 +24,13 @@ The weights are in the ``[confidence]`` section of the config
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
 
-from recommender.config import ConfidenceConfig
+if TYPE_CHECKING:
+    from recommender.config import ConfidenceConfig
 
 
 @dataclass(frozen=True)

@@ -10,25 +10,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
 from recdb.core.config import Section, SectionedConfig
 from recommender.errors import RecommenderConfigError
+from recommender.models.content import ContentConfig
+from recommender.models.factors import AlsConfig, BprConfig
+from recommender.models.hybrid import HybridConfig
+from recommender.models.neighbours import EaseConfig, ItemKnnConfig
 
 DEFAULT_CONFIG_NAME = "recommender.toml"
 Seed = Annotated[int, Field(ge=0, le=2**32 - 1)]
-
-
-class AlsConfig(Section):
-    """implicit's AlternatingLeastSquares."""
-
-    factors: int = Field(ge=1, le=1024)
-    regularization: float = Field(ge=0, le=1e6)
-    iterations: int = Field(ge=1, le=1000)
-    seed: Seed
-    threads: int = Field(ge=0, le=1024)
 
 
 class ConfidenceConfig(Section):
@@ -43,16 +37,20 @@ class ConfidenceConfig(Section):
 
 
 class RecommendConfig(Section):
-    """Writing the lists."""
+    """Which model ranks, and writing the lists."""
 
+    model: Literal["als", "bpr", "item_knn", "ease", "content", "hybrid"]
+    threads: int = Field(ge=0, le=1024)
     batch_users: int = Field(ge=1, le=10_000_000)
 
 
 class EvaluationConfig(Section):
-    """The time-based hold-out of ``recdb evaluate``."""
+    """The time-based splits of ``recdb evaluate`` and ``recdb tune``."""
 
     holdout_share: float = Field(gt=0, le=0.9)
+    validation_share: float = Field(gt=0, le=0.9)
     max_users: int = Field(ge=1, le=100_000_000)
+    bootstrap_samples: int = Field(ge=0, le=100_000)
     seed: Seed
 
 
@@ -67,9 +65,14 @@ class RecommenderConfig(SectionedConfig):
     default_file = DEFAULT_CONFIG_NAME
     name_kinds = True
 
-    als: AlsConfig
-    confidence: ConfidenceConfig
     recommend: RecommendConfig
+    confidence: ConfidenceConfig
+    als: AlsConfig
+    bpr: BprConfig
+    item_knn: ItemKnnConfig
+    ease: EaseConfig
+    content: ContentConfig
+    hybrid: HybridConfig
     evaluation: EvaluationConfig
 
 

@@ -1,6 +1,8 @@
 """Reading what the recommender learns from: the marts, through python_api.
 
-* ``marts.dim_titles``: the catalogue, and its best-of flags (cold start);
+* ``marts.dim_titles``, ``bridge_title_genres``, ``bridge_title_prod_countries``:
+  the catalogue, its best-of flags (cold start) and what the content model
+  knows of each title (:class:`TitleFeatures`);
 * ``marts.dim_users``: every user, so users without sessions get the
   cold-start list;
 * ``marts.fact_sessions``: who watched what, how long, how much, and the
@@ -22,10 +24,36 @@ from recommender.errors import EmptyMartsError, RecommenderError
 
 logger = logging.getLogger(__name__)
 
-TITLES_QUERY = (
-    "select title_id, is_all_time_best, is_year_best from marts.dim_titles "
-    'order by title_id collate "C"'
-)
+TITLES_QUERY = """
+select
+    title_id,
+    title_type,
+    release_year,
+    imdb_score,
+    imdb_vote_count,
+    is_all_time_best,
+    is_year_best
+from marts.dim_titles
+order by title_id collate "C"
+"""
+#: A title's genres and production countries, as (title row, facet value) pairs.
+FACET_QUERY = """
+select
+    titles.title_index,
+    facets.{column} as facet
+from marts.{bridge} as facets
+inner join (
+    select
+        title_id,
+        cast(row_number() over (order by title_id collate "C") - 1 as integer) as title_index
+    from marts.dim_titles
+) as titles
+    on facets.title_id = titles.title_id
+"""
+FACETS = {
+    "genres": ("bridge_title_genres", "genre_id"),
+    "countries": ("bridge_title_prod_countries", "country_code"),
+}
 USERS_QUERY = "select user_id from marts.dim_users order by user_id"
 SESSIONS_QUERY = """
 select
@@ -46,12 +74,76 @@ inner join (
 
 
 @dataclass(frozen=True)
+class TitleFeatures:
+    """What the catalogue knows of each title, as numbers (row ``i``: title ``i``).
+
+    * ``genres``, ``countries``: titles x facet values, a title's values sharing
+      weight 1 equally (a row of zeros when it has none);
+    * ``kind``: titles x 2, movie or show;
+    * ``decade``: titles x decades of release, one-hot;
+    * ``popularity``: ``ln(1 + imdb_vote_count)`` standardised (an unknown count is 0);
+    * ``quality``: ``imdb_score`` standardised (an unknown score is the mean).
+    """
+
+    genres: np.ndarray
+    countries: np.ndarray
+    kind: np.ndarray
+    decade: np.ndarray
+    popularity: np.ndarray
+    quality: np.ndarray
+
+
+def standardised(values: np.ndarray) -> np.ndarray:
+    """``values`` minus their mean, over their standard deviation (zeros when constant)."""
+    values = np.asarray(values, dtype=np.float64)
+    spread = float(values.std()) if values.size else 0.0
+    if spread == 0 or not np.isfinite(spread):
+        return np.zeros_like(values)
+    return (values - values.mean()) / spread
+
+
+def _shares(rows: np.ndarray, values: pd.Series, title_count: int) -> np.ndarray:
+    """titles x distinct values (sorted), each title's values sharing weight 1."""
+    labels, columns = np.unique(values.astype(str).to_numpy(), return_inverse=True)
+    matrix = np.zeros((title_count, len(labels)), dtype=np.float32)
+    matrix[rows, columns] = 1.0
+    total = matrix.sum(axis=1, keepdims=True)
+    np.divide(matrix, total, out=matrix, where=total > 0)
+    return matrix
+
+
+def title_features(titles: pd.DataFrame, facets: dict[str, pd.DataFrame]) -> TitleFeatures:
+    """:class:`TitleFeatures` of ``dim_titles`` rows (in title order) and the facet pairs
+    (columns title_index, facet) of :data:`FACETS`."""
+    count = len(titles)
+    votes = pd.to_numeric(titles["imdb_vote_count"]).fillna(0).to_numpy(dtype=np.float64)
+    score = pd.to_numeric(titles["imdb_score"]).to_numpy(dtype=np.float64, na_value=np.nan)
+    known = np.isfinite(score)
+    score = np.where(known, score, score[known].mean() if known.any() else 0.0)
+    year = pd.to_numeric(titles["release_year"]).fillna(0).to_numpy(dtype=np.int64)
+    decade = np.maximum(year // 10 * 10, 1900)
+    matrices = {
+        name: _shares(frame["title_index"].to_numpy(dtype=np.int64), frame["facet"], count)
+        for name, frame in facets.items()
+    }
+    return TitleFeatures(
+        genres=matrices["genres"],
+        countries=matrices["countries"],
+        kind=_shares(np.arange(count), titles["title_type"], count),
+        decade=_shares(np.arange(count), pd.Series(decade), count),
+        popularity=standardised(np.log1p(np.clip(votes, 0, None))).astype(np.float32),
+        quality=standardised(score).astype(np.float32),
+    )
+
+
+@dataclass(frozen=True)
 class Titles:
     """The catalogue in title_id (byte) order: row ``i`` is title ``title_ids[i]``."""
 
     title_ids: np.ndarray  # object array of str
     is_all_time_best: np.ndarray
     is_year_best: np.ndarray
+    features: TitleFeatures | None = None
 
     @property
     def size(self) -> int:
@@ -155,10 +247,15 @@ def read_titles(warehouse: python_api.Warehouse) -> Titles:
     frame = _read(warehouse, TITLES_QUERY)
     if frame.empty:
         raise EmptyMartsError("marts.dim_titles has no titles (run `recdb load` too)")
+    facets = {
+        name: _read(warehouse, FACET_QUERY.format(bridge=bridge, column=column))
+        for name, (bridge, column) in FACETS.items()
+    }
     return Titles(
         title_ids=frame["title_id"].astype(str).to_numpy(dtype=object),
         is_all_time_best=frame["is_all_time_best"].to_numpy(dtype=bool),
         is_year_best=frame["is_year_best"].to_numpy(dtype=bool),
+        features=title_features(frame, facets),
     )
 
 

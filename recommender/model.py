@@ -1,6 +1,6 @@
-"""Fitting implicit's ALS, ranking titles for users, and the model artefacts of a run.
+"""Ranking titles for users with a fitted model of the family, and the artefacts of a run.
 
-A fitted :class:`TrainedModel` holds the user and item factors, which titles
+A fitted :class:`TrainedModel` holds the model (:mod:`recommender.models`), which titles
 each user has watched, the titles' popularity and the cold-start list. Its
 :meth:`~TrainedModel.save` writes them under ``$RECDB_HOME/models/<run_id>/``
 (``model.npz`` and ``run.json``); :func:`load_model` reads them back.
@@ -14,6 +14,7 @@ import logging
 import os
 import re
 import secrets
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,17 +27,21 @@ from threadpoolctl import threadpool_limits
 
 from recdb.core import landing
 from recdb.core.settings import recdb_home
-from recommender.config import AlsConfig, RecommenderConfig, load_config
+from recommender import models
+from recommender.config import RecommenderConfig, load_config
 from recommender.errors import (
     ModelNotFoundError,
     RecommenderError,
     UnknownTitleError,
     UnknownUserError,
 )
+from recommender.models import Ranker
 
 logger = logging.getLogger(__name__)
 
 MODEL_FILE = "model.npz"
+#: The ranker's own arrays are saved in model.npz under this prefix.
+MODEL_PREFIX = "model."
 RUN_FILE = "run.json"
 RUN_ID_PATTERN = re.compile(f"^{landing.RUN_ID_PATTERN}$")
 
@@ -94,15 +99,16 @@ def _run_suffix() -> str:
     return secrets.token_hex(5)
 
 
-def new_run_id(now: dt.datetime | None = None) -> str:
-    """A new run id: the UTC time to the second and a random suffix, like
-    ``als-20240131T184502Z-3f9a1c07be`` (31 characters; the run-id pattern allows 64).
+def new_run_id(now: dt.datetime | None = None, model: str = "als") -> str:
+    """A new run id: the model, the UTC time to the second and a random suffix, like
+    ``als-20240131T184502Z-3f9a1c07be`` (at most 36 characters; the run-id pattern
+    allows 64).
 
     Two runs started in the same second get different ids; :func:`claim_run_folder`
     makes sure that a default id is never one already used.
     """
     now = now or _utc_now()
-    return f"als-{now.strftime('%Y%m%dT%H%M%S')}Z-{_run_suffix()}"
+    return f"{model}-{now.strftime('%Y%m%dT%H%M%S')}Z-{_run_suffix()}"
 
 
 def claim_run_folder(run_id: str) -> Path:
@@ -122,30 +128,6 @@ def check_run_id(run_id: str) -> str:
     return run_id
 
 
-def fit_als(matrix: sp.csr_matrix, config: AlsConfig) -> tuple[np.ndarray, np.ndarray]:
-    """implicit's AlternatingLeastSquares on a users x titles confidence matrix.
-
-    Returns (user factors, item factors), float32. BLAS runs single-threaded
-    during the fit (implicit parallelises over users itself and slows down
-    many times when OpenBLAS threads compete); ``config.threads`` threads
-    (0: every core) do the work. The same seed gives the same factors.
-    """
-    from implicit.cpu.als import AlternatingLeastSquares
-
-    with threadpool_limits(limits=1, user_api="blas"):
-        model = AlternatingLeastSquares(
-            factors=config.factors,
-            regularization=config.regularization,
-            alpha=1.0,  # the confidence formula already scales by its own alpha
-            iterations=config.iterations,
-            random_state=config.seed,
-            num_threads=config.threads,
-            calculate_training_loss=False,
-        )
-        model.fit(matrix, show_progress=False)
-    return np.ascontiguousarray(model.user_factors), np.ascontiguousarray(model.item_factors)
-
-
 def top_k(
     user_vectors: np.ndarray,
     item_factors: np.ndarray,
@@ -155,11 +137,51 @@ def top_k(
     *,
     block_users: int = 1024,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The ``k`` best unseen titles of each user row: (title indices, scores), best first.
+    """The ``k`` best unseen titles of each user row by ``user_vectors @ item_factors.T``:
+    (title indices, scores), best first; :func:`top_k_scored` says how."""
+    user_vectors = np.ascontiguousarray(user_vectors, dtype=np.float32)
+    titles = item_factors.shape[0]
+    # padded to the width top_k_scored ranks in, so no block is copied to be padded
+    padded = np.zeros((_layout(titles, k)[1], item_factors.shape[1]), dtype=np.float32)
+    padded[:titles] = item_factors
+    transposed = np.ascontiguousarray(padded.T)
+    return top_k_scored(
+        lambda start, stop: user_vectors[start:stop] @ transposed,
+        user_vectors.shape[0],
+        titles,
+        seen,
+        k,
+        threads,
+        block_users=block_users,
+    )
+
+
+def _layout(titles: int, k: int) -> tuple[int, int]:
+    """(groups of titles, the row width: titles padded to a multiple of the groups) that
+    :func:`top_k_scored` ranks in; 0 groups for a small catalogue (whole rows are sorted)."""
+    k = max(1, min(k, titles))
+    groups = max(min(titles // 128, 256), 4 * k)
+    if groups * 2 > titles:
+        return 0, titles
+    return groups, -(-titles // groups) * groups
+
+
+def top_k_scored(
+    scores: Callable[[int, int], np.ndarray],
+    users: int,
+    titles: int,
+    seen: sp.csr_matrix,
+    k: int,
+    threads: int = 0,
+    *,
+    block_users: int = 1024,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` best unseen titles of each of ``users`` rows: (title indices, scores), best
+    first; ``scores(start, stop)`` gives rows ``start:stop`` of the users x ``titles`` scores.
 
     Exact: the same lists as implicit's ``recommend`` (ties broken by title
     index), several times faster on a catalogue of thousands of titles. For a
-    block of users it computes every score (one BLAS product), blanks the
+    block of users it computes every score, blanks the
     seen titles, takes the maximum of each of ``G`` groups of titles, and
     keeps as candidates only the scores at or above the ``k``-th largest of
     those maxima (``k`` distinct scores reach it, so every title of the top
@@ -167,25 +189,19 @@ def top_k(
     ``threads`` threads (0: every core), BLAS on one each. A row with fewer
     than ``k`` unseen titles is padded with index -1 (score -inf).
     """
-    user_vectors = np.ascontiguousarray(user_vectors, dtype=np.float32)
-    item_factors = np.asarray(item_factors, dtype=np.float32)
-    users, titles = user_vectors.shape[0], item_factors.shape[0]
     k = max(1, min(k, titles))
-    groups = max(min(titles // 128, 256), 4 * k)
-    if groups * 2 > titles:
-        groups = 0  # a small catalogue: sort whole rows
-    width = -(-titles // groups) * groups if groups else titles
-    padded = np.zeros((width, item_factors.shape[1]), dtype=np.float32)
-    padded[:titles] = item_factors
-    transposed = np.ascontiguousarray(padded.T)
+    groups, width = _layout(titles, k)
     seen = sp.csr_matrix(seen)
     ids = np.full((users, k), -1, dtype=np.int64)
-    scores = np.full((users, k), -np.inf, dtype=np.float32)
+    best = np.full((users, k), -np.inf, dtype=np.float32)
 
     def rank_block(start: int) -> None:
         stop = min(start + block_users, users)
-        block = user_vectors[start:stop] @ transposed
-        block[:, titles:] = -np.inf
+        block = np.asarray(scores(start, stop), dtype=np.float32)
+        if block.shape[1] == width:
+            block[:, titles:] = -np.inf
+        else:
+            block = np.pad(block, ((0, 0), (0, width - titles)), constant_values=-np.inf)
         part = seen[start:stop]
         block[np.repeat(np.arange(stop - start), np.diff(part.indptr)), part.indices] = -np.inf
         if groups:
@@ -201,7 +217,7 @@ def top_k(
         place = np.arange(len(rows)) - np.searchsorted(rows, rows)
         keep = (place < k) & np.isfinite(values)
         ids[start + rows[keep], place[keep]] = cols[keep]
-        scores[start + rows[keep], place[keep]] = values[keep]
+        best[start + rows[keep], place[keep]] = values[keep]
 
     workers = threads or os.cpu_count() or 1
     starts = range(0, users, block_users)
@@ -212,7 +228,24 @@ def top_k(
         else:
             with ThreadPoolExecutor(workers, "recommender-rank") as pool:
                 list(pool.map(rank_block, starts))
-    return ids, scores
+    return ids, best
+
+
+def rank_rows(
+    ranker: Ranker, rows: np.ndarray, seen: sp.csr_matrix, k: int, threads: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Top ``k`` unseen titles of training users ``rows`` by ``ranker``'s scores (their
+    history is their rows of ``seen``): (title indices, scores)."""
+    rows = np.asarray(rows, dtype=np.int64)
+    history = sp.csr_matrix(seen[rows], dtype=np.float32)
+    return top_k_scored(
+        lambda start, stop: ranker.user_scores(rows[start:stop], history[start:stop]),
+        len(rows),
+        seen.shape[1],
+        history,
+        k,
+        threads,
+    )
 
 
 @dataclass
@@ -234,27 +267,44 @@ def cold_start_list(
     plus ``viewers / (1 + most viewers of a title)`` (below 1, so scores fall
     with rank).
     """
+    return ranked_list(best_of_scores(viewers, is_all_time_best, is_year_best), k)
+
+
+def best_of_scores(
+    viewers: np.ndarray, is_all_time_best: np.ndarray, is_year_best: np.ndarray
+) -> np.ndarray:
+    """Every title's score on the best-of list (:func:`cold_start_list`)."""
     viewers = np.asarray(viewers, dtype=np.float64)
     group = np.where(is_all_time_best, 2.0, np.where(is_year_best, 1.0, 0.0))
-    score = group + viewers / (1.0 + (viewers.max() if viewers.size else 0.0))
-    order = np.lexsort((np.arange(len(score)), -score))[: min(k, len(score))]
-    return ColdStart(titles=order, scores=score[order])
+    return group + viewers / (1.0 + (viewers.max() if viewers.size else 0.0))
+
+
+def ranked_list(scores: np.ndarray, k: int) -> ColdStart:
+    """The ``k`` titles of highest ``scores`` (ties: title order), as a :class:`ColdStart`."""
+    scores = np.asarray(scores, dtype=np.float64)
+    order = np.lexsort((np.arange(len(scores)), -scores))[: min(k, len(scores))]
+    return ColdStart(titles=order, scores=scores[order])
 
 
 @dataclass
 class TrainedModel:
-    """A fitted recommender: factors, who watched what, popularity, the cold-start list."""
+    """A fitted recommender: the model of the family, who watched what, popularity, and the
+    list for users without history."""
 
-    user_ids: np.ndarray  # int64, rows of user_factors and seen (users with history), sorted
-    title_ids: np.ndarray  # str, rows of item_factors, sorted
-    user_factors: np.ndarray
-    item_factors: np.ndarray
+    user_ids: np.ndarray  # int64, the training users (rows of seen), sorted
+    title_ids: np.ndarray  # str, the catalogue (columns of seen), sorted
+    ranker: Ranker
     seen: sp.csr_matrix  # users x titles, 1 where watched
     viewers: np.ndarray  # distinct users who watched each title
     cold_start: ColdStart
     config: RecommenderConfig
     run_id: str | None = None
     info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def model_name(self) -> str:
+        """Which model of the family ranks (``als``, ``ease``, ``hybrid``, ...)."""
+        return self.ranker.name
 
     # -- look-ups ------------------------------------------------------------
     def user_row(self, user_id: int) -> int | None:
@@ -273,10 +323,9 @@ class TrainedModel:
 
     # -- ranking ---------------------------------------------------------------
     def recommend_rows(self, rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Top ``k`` unseen titles for user rows, by ALS score: (title indices, scores)."""
-        return top_k(
-            self.user_factors[rows], self.item_factors, self.seen[rows], k, self.config.als.threads
-        )
+        """Top ``k`` unseen titles for user rows, by the model's scores: (title indices,
+        scores)."""
+        return rank_rows(self.ranker, rows, self.seen, k, self.config.recommend.threads)
 
     def recommend(self, user_id: int, k: int = 10, *, known_user: bool = False) -> pd.DataFrame:
         """A user's top ``k``: columns rank, title_id, score, is_cold_start.
@@ -310,14 +359,17 @@ class TrainedModel:
         )
 
     def similar_titles(self, title_id: str, k: int = 10) -> pd.DataFrame:
-        """The ``k`` titles whose item factors are closest (cosine) to ``title_id``'s.
+        """The ``k`` titles whose vectors (the item factors of ALS and BPR, the item-item
+        weights of EASE and item_knn, the features of content) are closest (cosine) to
+        ``title_id``'s.
 
         Columns rank, title_id, similarity (-1 to 1); the title itself is left out.
         """
         index = self.title_index(title_id)
-        norms = np.linalg.norm(self.item_factors, axis=1)
+        vectors = self.ranker.title_vectors()
+        norms = np.linalg.norm(vectors, axis=1)
         norms[norms == 0] = 1.0
-        unit = self.item_factors / norms[:, None]
+        unit = vectors / norms[:, None]
         similarity = unit @ unit[index]
         similarity[index] = -np.inf
         count = min(k, len(similarity) - 1)
@@ -348,10 +400,9 @@ class TrainedModel:
         def write_model(out: Any) -> None:
             np.savez(
                 out,
+                **{f"{MODEL_PREFIX}{k}": v for k, v in self.ranker.arrays().items()},
                 user_ids=self.user_ids,
                 title_ids=self.title_ids.astype(str),
-                user_factors=self.user_factors,
-                item_factors=self.item_factors,
                 seen_indptr=self.seen.indptr,
                 seen_indices=self.seen.indices,
                 viewers=self.viewers,
@@ -362,6 +413,7 @@ class TrainedModel:
         _write_private(folder / MODEL_FILE, write_model)
         info = {
             "run_id": self.run_id,
+            "model": self.model_name,
             "config": self.config.to_dict(),
             "users_with_history": len(self.user_ids),
             "titles": len(self.title_ids),
@@ -420,11 +472,22 @@ def load_model(run_id: str | None = None) -> TrainedModel:
             ),
             shape=(len(user_ids), len(title_ids)),
         )
+        name = str(info.get("model", "als"))
+        arrays = {
+            key.removeprefix(MODEL_PREFIX): data[key]
+            for key in data.files
+            if key.startswith(MODEL_PREFIX)
+        }
+        if name == "als" and not arrays:  # a run saved before the model family
+            arrays = {
+                "user_factors": data["user_factors"],
+                "item_factors": data["item_factors"],
+                "best_of": np.zeros(len(title_ids)),
+            }
         return TrainedModel(
             user_ids=user_ids,
             title_ids=title_ids,
-            user_factors=data["user_factors"],
-            item_factors=data["item_factors"],
+            ranker=models.from_arrays(name, arrays, config),
             seen=seen,
             viewers=data["viewers"],
             cold_start=ColdStart(data["cold_start_titles"], data["cold_start_scores"]),

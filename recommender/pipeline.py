@@ -31,19 +31,20 @@ import pandas as pd
 import scipy.sparse as sp
 
 import python_api
+from recommender import models
 from recommender.confidence import confidence
 from recommender.config import RecommenderConfig, as_config
 from recommender.data import Dataset, feedback, read_dataset
 from recommender.errors import RecommenderError
 from recommender.model import (
-    ColdStart,
     TrainedModel,
+    best_of_scores,
     check_run_id,
     claim_run_folder,
-    cold_start_list,
-    fit_als,
     new_run_id,
+    ranked_list,
 )
+from recommender.models import TrainingData
 
 logger = logging.getLogger(__name__)
 
@@ -66,19 +67,20 @@ class RecommendReport:
 
     run_id: str
     k: int
-    users: int  # users with history (ALS lists)
+    users: int  # users with history (the model's lists)
     cold_start_users: int
     rows: int  # rows written to recs.recommendations
     replaced_rows: int  # rows of an earlier run with this id, deleted
     model_dir: Path
     seconds: dict[str, float] = field(default_factory=dict)
     wall_seconds: float = 0.0
+    model: str = "als"
 
     def describe(self) -> str:
         """A few lines for people."""
         phases = ", ".join(f"{name} {secs:.1f} s" for name, secs in self.seconds.items())
         lines = [
-            f"run {self.run_id}: top {self.k} for {self.users:,} users with history "
+            f"run {self.run_id} ({self.model}): top {self.k} for {self.users:,} users with history "
             f"and {self.cold_start_users:,} cold-start users",
             f"wrote {self.rows:,} rows to recs.recommendations"
             + (f" (replacing {self.replaced_rows:,})" if self.replaced_rows else ""),
@@ -117,53 +119,78 @@ class _Meter:
 
 @dataclass(frozen=True)
 class Prepared:
-    """Sessions turned into what ALS learns from, and the cold-start list: all but the fit."""
+    """Sessions turned into what the models learn from, and the cold-start list: all but
+    the fit."""
 
     user_ids: np.ndarray  # rows: the users with history, sorted
     title_ids: np.ndarray
-    matrix: sp.csr_matrix  # users x titles, confidences
-    seen: sp.csr_matrix  # users x titles, ones
-    viewers: np.ndarray
-    cold_start: ColdStart
+    data: TrainingData
     config: RecommenderConfig
+    model: str  # the model of the family to fit
+    k: int = 10
+
+    @property
+    def seen(self) -> sp.csr_matrix:
+        """users x titles, ones where watched."""
+        return self.data.seen
+
+    @property
+    def viewers(self) -> np.ndarray:
+        """Distinct users who watched each title."""
+        return self.data.viewers
 
     def fit(self) -> TrainedModel:
-        """Fit ALS: a model ready to rank and save."""
-        user_factors, item_factors = fit_als(self.matrix, self.config.als)
+        """Fit the model: ready to rank and save."""
+        ranker = models.fit(self.model, self.data, self.config)
         return TrainedModel(
             user_ids=self.user_ids,
             title_ids=self.title_ids,
-            user_factors=user_factors,
-            item_factors=item_factors,
-            seen=self.seen,
-            viewers=self.viewers,
-            cold_start=self.cold_start,
+            ranker=ranker,
+            seen=self.data.seen,
+            viewers=self.data.viewers,
+            cold_start=ranked_list(ranker.cold_scores(), max(self.k, 100)),
             config=self.config,
         )
 
 
-def prepare(dataset: Dataset, config: RecommenderConfig, *, k: int = 10) -> Prepared:
-    """Aggregate the sessions, weigh them (the confidence formula), make the cold-start list."""
+def training_data(dataset: Dataset, config: RecommenderConfig) -> tuple[np.ndarray, TrainingData]:
+    """(the users with history, sorted; what the models learn from): the sessions
+    aggregated and weighed (the confidence formula)."""
     data = feedback(dataset.sessions, dataset.titles.size)
-    weights = confidence(data.interactions, config.confidence)
     viewers = data.viewers
-    cold = cold_start_list(
-        viewers, dataset.titles.is_all_time_best, dataset.titles.is_year_best, max(k, 100)
-    )
-    return Prepared(
-        user_ids=data.user_ids,
-        title_ids=dataset.titles.title_ids,
-        matrix=data.interactions.matrix(weights),
+    titles = dataset.titles
+    return data.user_ids, TrainingData(
+        confidence=data.interactions.matrix(confidence(data.interactions, config.confidence)),
         seen=data.interactions.matrix(),
         viewers=viewers,
-        cold_start=cold,
-        config=config,
+        titles=titles,
+        best_of=best_of_scores(viewers, titles.is_all_time_best, titles.is_year_best),
+        threads=config.recommend.threads,
     )
 
 
-def train(dataset: Dataset, config: RecommenderConfig, *, k: int = 10) -> TrainedModel:
-    """Fit ALS on every session of ``dataset``: a model ready to rank and save."""
-    return prepare(dataset, config, k=k).fit()
+def prepare(
+    dataset: Dataset, config: RecommenderConfig, *, k: int = 10, model: str | None = None
+) -> Prepared:
+    """What :meth:`Prepared.fit` needs: :func:`training_data`, and which model (default:
+    the config's ``recommend.model``)."""
+    user_ids, data = training_data(dataset, config)
+    return Prepared(
+        user_ids=user_ids,
+        title_ids=dataset.titles.title_ids,
+        data=data,
+        config=config,
+        model=models.check_model(model or config.recommend.model),
+        k=k,
+    )
+
+
+def train(
+    dataset: Dataset, config: RecommenderConfig, *, k: int = 10, model: str | None = None
+) -> TrainedModel:
+    """Fit ``model`` (default: the config's) on every session of ``dataset``: a model ready
+    to rank and save."""
+    return prepare(dataset, config, k=k, model=model).fit()
 
 
 def recommendation_frame(
@@ -204,7 +231,7 @@ def run_id_taken(warehouse: python_api.Warehouse, run_id: str) -> bool:
     return not found.empty
 
 
-def allocate_run_id(warehouse: python_api.Warehouse) -> tuple[str, Path]:
+def allocate_run_id(warehouse: python_api.Warehouse, model: str = "als") -> tuple[str, Path]:
     """A new default run id and its model folder, claimed for this run.
 
     The folder is created exclusively (a concurrent run cannot get it too) and
@@ -213,7 +240,7 @@ def allocate_run_id(warehouse: python_api.Warehouse) -> tuple[str, Path]:
     :data:`_RUN_ID_ATTEMPTS` ids that were all taken.
     """
     for _ in range(_RUN_ID_ATTEMPTS):
-        run_id = new_run_id()
+        run_id = new_run_id(model=model)
         try:
             folder = claim_run_folder(run_id)
         except FileExistsError:
@@ -329,16 +356,14 @@ def _abandoning(writer: _Writer) -> Iterator[None]:
 
 
 def _cold_start_frames(
-    prepared: Prepared, cold_user_ids: np.ndarray, run_id: str, k: int, batch: int
+    model: TrainedModel, cold_user_ids: np.ndarray, run_id: str, k: int, batch: int
 ) -> Iterator[pd.DataFrame]:
-    count = min(k, len(prepared.cold_start.titles))
+    count = min(k, len(model.cold_start.titles))
     for start in range(0, len(cold_user_ids), batch):
         users = cold_user_ids[start : start + batch]
-        ids = np.broadcast_to(prepared.cold_start.titles[:count], (len(users), count))
-        scores = np.broadcast_to(prepared.cold_start.scores[:count], ids.shape)
-        yield recommendation_frame(
-            run_id, users, prepared.title_ids, ids, scores, is_cold_start=True
-        )
+        ids = np.broadcast_to(model.cold_start.titles[:count], (len(users), count))
+        scores = np.broadcast_to(model.cold_start.scores[:count], ids.shape)
+        yield recommendation_frame(run_id, users, model.title_ids, ids, scores, is_cold_start=True)
 
 
 def fit_and_write(
@@ -351,8 +376,8 @@ def fit_and_write(
     meter: _Meter | None = None,
     sink: RecommendationSink | None = None,
 ) -> tuple[TrainedModel, int, int]:
-    """In one transaction that replaces the run's earlier rows: write the cold-start lists
-    (a background thread, while ALS fits here), then rank the users with history in
+    """In one transaction that replaces the run's earlier rows (a background thread, while
+    the model fits here): write the cold-start lists, then rank the users with history in
     batches and write them (each batch written by the background thread while the next
     is ranked). Returns (the model, rows written, rows replaced). ``sink``: where the rows
     go (default: ``warehouse``, through python_api).
@@ -366,16 +391,17 @@ def fit_and_write(
     try:
         with sink.transaction(), _abandoning(writer):
 
-            def replace_and_write_cold_start() -> int:
-                """Runs in the writer thread while ALS fits in this one."""
+            def replace() -> int:
+                """Runs in the writer thread while the model fits in this one."""
                 replaced.append(sink.replace_run(run_id))
-                frames = _cold_start_frames(prepared, cold_user_ids, run_id, k, rows_per_batch)
-                return sum(int(sink.write(frame)) for frame in frames)
+                return 0
 
-            writer.submit(replace_and_write_cold_start)
+            writer.submit(replace)
             with meter.phase("fit"):
                 model = prepared.fit()
                 model.run_id = run_id
+            frames = _cold_start_frames(model, cold_user_ids, run_id, k, rows_per_batch)
+            writer.submit(lambda: sum(int(sink.write(frame)) for frame in frames))
             with meter.phase("recommend and write"):
                 users = len(model.user_ids)
                 for start in range(0, users, batch):
@@ -408,12 +434,16 @@ def recommend(
     warehouse: python_api.Warehouse | None = None,
     progress: ProgressCallback | None = None,
     sink: RecommendationSink | None = None,
+    model: str | None = None,
 ) -> RecommendReport:
-    """Fit ALS on the marts and write the top ``k`` unseen titles of every user.
+    """Fit a model of the family on the marts and write the top ``k`` unseen titles of
+    every user.
 
-    Users with sessions get ALS's list (``is_cold_start`` false); users of
-    dim_users without any get the cold-start list (best-of lists, then
-    popularity; ``is_cold_start`` true). Writes recs.recommendations under
+    ``model``: which (:data:`recommender.models.MODELS`; default: the config's
+    ``recommend.model``). Users with sessions get its list (``is_cold_start``
+    false); users of dim_users without any get its list for a user without
+    history (``is_cold_start`` true): the content model's for content and
+    hybrid, the best-of lists (then popularity) for the others. Writes recs.recommendations under
     ``run_id`` in one transaction, replacing what an earlier run with the same id
     wrote. The default is a new id (the UTC time and a random suffix) that no
     run has used, in the warehouse or as a model folder: a run replaces another
@@ -435,6 +465,7 @@ def recommend(
     if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= 1000:
         raise RecommenderError(f"k must be a whole number from 1 to 1000, got {k!r}")
     config = as_config(config)
+    model_name = models.check_model(model or config.recommend.model)
     if run_id is not None:
         check_run_id(run_id)
     started = time.perf_counter()
@@ -445,11 +476,11 @@ def recommend(
     claimed: Path | None = None
     try:
         if run_id is None:
-            run_id, claimed = allocate_run_id(warehouse)
+            run_id, claimed = allocate_run_id(warehouse, model_name)
         with meter.phase("read"):
             dataset = read_dataset(warehouse)
         with meter.phase("prepare"):
-            prepared = prepare(dataset, config, k=k)
+            prepared = prepare(dataset, config, k=k, model=model_name)
             cold_users = np.setdiff1d(dataset.user_ids, prepared.user_ids, assume_unique=True)
             del dataset
         try:
@@ -486,6 +517,7 @@ def recommend(
     wall = time.perf_counter() - started
     logger.info("run %s: wrote %d recommendations in %.1f s", run_id, written, wall)
     return RecommendReport(
+        model=model_name,
         run_id=run_id,
         k=k,
         users=len(model.user_ids),

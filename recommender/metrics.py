@@ -1,0 +1,137 @@
+"""Ranking metrics per user, by segment of history, and bootstrap intervals. Pure numpy.
+
+For a user's top ``k`` (title indices, -1 for none) and the titles relevant to
+them (watched for the first time in the test period):
+
+* ``precision@k`` = hits / k;
+* ``recall@k`` = hits / relevant titles;
+* ``map@k`` = sum over ranks i of precision@i * hit_i, / min(relevant, k);
+* ``ndcg@k`` = sum of hit_i / log2(i + 1), / the same for a perfect list;
+
+each averaged over users. Over all the lists together:
+
+* ``coverage``: distinct titles recommended / catalogue size;
+* ``popularity_rank``: the mean rank, by training viewers (1 = the most
+  watched title), of the titles recommended; small = a bias to the popular.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+PER_USER = ("precision", "recall", "map", "ndcg")
+#: Segments of test users by the number of titles they watched in training: (name, lowest,
+#: highest).
+SEGMENTS = (("none", 0, 0), ("1-2", 1, 2), ("3-10", 3, 10), ("11+", 11, None))
+
+
+def hits_matrix(top: np.ndarray, relevant: Sequence[np.ndarray], title_count: int) -> np.ndarray:
+    """users x k: whether each recommended title is relevant to its user."""
+    users = top.shape[0]
+    counts = np.array([len(r) for r in relevant], dtype=np.int64)
+    owners = np.repeat(np.arange(users, dtype=np.int64), counts)
+    wanted = (
+        np.concatenate([np.asarray(r, dtype=np.int64) for r in relevant])
+        if users
+        else np.empty(0, dtype=np.int64)
+    )
+    keys = np.sort(owners * (title_count + 1) + wanted)
+    got = np.arange(users, dtype=np.int64)[:, None] * (title_count + 1) + top
+    return np.isin(got, keys) & (top >= 0)
+
+
+def per_user_metrics(
+    top: np.ndarray, relevant: Sequence[np.ndarray], title_count: int
+) -> dict[str, np.ndarray]:
+    """precision, recall, map and ndcg at k of each user's list (arrays over users)."""
+    users, k = top.shape
+    hits = hits_matrix(top, relevant, title_count)
+    counts = np.array([len(r) for r in relevant], dtype=np.int64)
+    ranks = np.arange(1, k + 1)
+    discount = 1.0 / np.log2(ranks + 1)
+    ideal_count = np.minimum(counts, k)
+    found = hits.sum(axis=1)
+    ideal = np.cumsum(discount)[np.maximum(ideal_count, 1) - 1]
+    return {
+        "precision": found / k,
+        "recall": found / np.maximum(counts, 1),
+        "map": ((np.cumsum(hits, axis=1) / ranks) * hits).sum(axis=1) / np.maximum(ideal_count, 1),
+        "ndcg": (hits * discount).sum(axis=1) / ideal,
+    }
+
+
+def metric_name(metric: str, k: int) -> str:
+    """``ndcg@10``."""
+    return f"{metric}@{k}"
+
+
+def summary(
+    top: np.ndarray,
+    per_user: Mapping[str, np.ndarray],
+    history: np.ndarray,
+    popularity_rank: np.ndarray,
+    title_count: int,
+) -> dict[str, Any]:
+    """Means over users, coverage, popularity rank, and recall and ndcg by segment.
+
+    ``history``: titles each user watched in training; ``popularity_rank``: each
+    title's rank by training viewers (1 = the most watched).
+    """
+    k = top.shape[1]
+    shown = top[top >= 0]
+    out: dict[str, Any] = {metric_name(m, k): _mean(per_user[m]) for m in PER_USER}
+    out["coverage"] = len(np.unique(shown)) / title_count if title_count else 0.0
+    out["popularity_rank"] = float(popularity_rank[shown].mean()) if shown.size else None
+    out["segments"] = {
+        name: {
+            "users": int(mask.sum()),
+            metric_name("recall", k): _mean(per_user["recall"][mask]),
+            metric_name("ndcg", k): _mean(per_user["ndcg"][mask]),
+        }
+        for name, mask in segment_masks(history).items()
+    }
+    return out
+
+
+def segment_masks(history: np.ndarray) -> dict[str, np.ndarray]:
+    """Each segment of :data:`SEGMENTS` as a mask over users."""
+    history = np.asarray(history)
+    return {
+        name: (history >= low) & (history <= (np.inf if high is None else high))
+        for name, low, high in SEGMENTS
+    }
+
+
+def _mean(values: np.ndarray) -> float | None:
+    return float(values.mean()) if len(values) else None
+
+
+def bootstrap_means(
+    per_user: Mapping[str, np.ndarray], samples: int, seed: int
+) -> dict[str, np.ndarray]:
+    """``samples`` resamples of the users (with replacement, the same for every key):
+    each key's mean in each resample."""
+    names = list(per_user)
+    if not names or samples <= 0:
+        return {name: np.empty(0) for name in names}
+    values = np.vstack([np.asarray(per_user[name], dtype=np.float64) for name in names])
+    users = values.shape[1]
+    rng = np.random.default_rng(seed)
+    means = np.empty((len(names), samples))
+    for sample in range(samples):
+        weights = np.bincount(rng.integers(0, users, users), minlength=users)
+        means[:, sample] = values @ weights / users
+    return dict(zip(names, means, strict=True))
+
+
+def interval(values: np.ndarray) -> list[float] | None:
+    """The central 95% of ``values`` (bootstrap means or ratios), or None without any."""
+    values = np.asarray(values, dtype=np.float64)
+    values = values[np.isfinite(values)]
+    if not values.size:
+        return None
+    low, high = np.percentile(values, [2.5, 97.5])
+    return [float(low), float(high)]

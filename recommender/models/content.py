@@ -1,0 +1,214 @@
+"""The content model: what a user watched says which genres they like, and the catalogue says
+which titles are in those genres, how popular and how good they are.
+
+Each user's taste is a mix ``theta`` of the catalogue's genres (non-negative, sums to
+1), learnt from the titles they watched as a mixture model whose components are the
+genres: a title with ``n`` genres could have been chosen for any of them, and EM
+(``em_iterations`` rounds) shares each title out among its genres by how much the user
+seems to like each, starting from an even share. ``genre_prior`` pseudo-titles spread
+over the genres as the whole audience watches them keep a short history from
+overreaching. A title's score for the user is::
+
+    ln(floor + G * theta . genres[t])          how well the title fits the user's genres
+    + popularity_weight * popularity[t]        IMDb votes (standardised log)
+    + quality_weight * quality[t]              IMDb score (standardised)
+    + viewers_weight * viewers[t]              training viewers (standardised log)
+    + side_weight * profile . side[t]          countries, movie or show, decade
+
+``G`` is the number of genres (``G * theta . genres`` is 1 for a title that matches
+an even taste), ``profile`` the mean of the side features of what the user watched.
+A user without history gets the audience's mix of genres.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+import scipy.sparse as sp
+from pydantic import Field
+
+from recdb.core.config import Section
+from recommender.data import Titles, standardised
+from recommender.models.base import Param, Ranker, TrainingData
+
+#: Users whose genre mix is estimated at once (the EM works on their history's entries).
+_CHUNK_USERS = 50_000
+USE_MASS = True
+
+
+class ContentConfig(Section):
+    """The content model's knobs (see :mod:`recommender.models.content`)."""
+
+    genre_prior: float = Field(ge=0, le=1000)
+    em_iterations: int = Field(ge=0, le=200)
+    floor: float = Field(gt=0, le=100)
+    popularity_weight: float = Field(ge=-10, le=10)
+    quality_weight: float = Field(ge=-10, le=10)
+    viewers_weight: float = Field(ge=-10, le=10)
+    side_weight: float = Field(ge=0, le=100)
+
+
+def side_features(titles: Titles) -> np.ndarray:
+    """titles x (countries, movie or show, decade), each block sharing weight 1 per title."""
+    features = titles.features
+    assert features is not None
+    return np.hstack([features.countries, features.kind, features.decade]).astype(np.float32)
+
+
+def genre_mix(
+    history: sp.csr_matrix,
+    genres: np.ndarray,
+    audience: np.ndarray,
+    prior: float,
+    iterations: int,
+    mass: np.ndarray | None = None,
+) -> np.ndarray:
+    """users x genres: each user's share of liking for each genre, from ``history``.
+
+    EM of a mixture whose components are the genres (``genres``: titles x genres,
+    rows sharing 1): the E step shares each watched title among its genres in
+    proportion to ``theta``; the M step sets ``theta`` to those shares plus ``prior``
+    pseudo-titles spread as ``audience`` (a distribution over genres), normalised.
+    ``mass`` (per genre): how much choosing there is in each genre (the sum of its
+    titles' appeal); a genre's share of a user's choices is their liking times its
+    mass, so liking is the share over the mass.
+    """
+    history = sp.csr_matrix(history, dtype=np.float64)
+    genres = np.asarray(genres, dtype=np.float64)
+    counts = np.asarray(history @ genres)  # the even share: EM's first E step
+    mass = np.ones(genres.shape[1]) if mass is None else np.maximum(mass, 1e-12)
+    theta = _normalised((counts + prior * audience) / mass, audience)
+    rows = np.repeat(np.arange(history.shape[0]), np.diff(history.indptr))
+    for _ in range(iterations):
+        fit = np.einsum("ij,ij->i", theta[rows], genres[history.indices])
+        share = np.divide(history.data, fit, out=np.zeros_like(fit), where=fit > 0)
+        weighted = sp.csr_matrix((share, history.indices, history.indptr), shape=history.shape)
+        counts = np.asarray(weighted @ genres) * theta
+        theta = _normalised((counts + prior * audience) / mass, audience)
+    return theta.astype(np.float32)
+
+
+def _normalised(counts: np.ndarray, fallback: np.ndarray) -> np.ndarray:
+    total = counts.sum(axis=1, keepdims=True)
+    out = np.divide(counts, total, out=np.zeros_like(counts), where=total > 0)
+    out[total[:, 0] <= 0] = fallback
+    return out
+
+
+class Content(Ranker):
+    """Genres learnt from a user's history, and the catalogue's popularity and quality."""
+
+    name: ClassVar[str] = "content"
+    summary: ClassVar[str] = "each user's mix of genres (EM), IMDb popularity and quality"
+    Config = ContentConfig
+    space: ClassVar[dict[str, Param]] = {
+        "genre_prior": Param(0.01, 10, log=True),
+        "em_iterations": Param(0, 30, integer=True),
+        "floor": Param(0.001, 1, log=True),
+        "popularity_weight": Param(-0.5, 1.5),
+        "quality_weight": Param(-0.5, 1.5),
+        "viewers_weight": Param(-0.5, 1.5),
+        "side_weight": Param(0.0, 3.0),
+    }
+
+    def __init__(
+        self,
+        config: Section,
+        theta: np.ndarray,
+        audience: np.ndarray,
+        genres: np.ndarray,
+        side: np.ndarray,
+        appeal: np.ndarray,
+    ) -> None:
+        super().__init__(config)
+        self.theta = np.asarray(theta, dtype=np.float32)
+        self.audience = np.asarray(audience, dtype=np.float64)
+        self.genres = np.asarray(genres, dtype=np.float32)
+        self.side = np.asarray(side, dtype=np.float32)
+        self.appeal = np.asarray(appeal, dtype=np.float32)  # the score's terms of the title alone
+        self.scale = np.float32(max(self.genres.shape[1], 1))
+
+    @classmethod
+    def fit(cls, data: TrainingData, config: Section) -> Ranker:
+        """Estimate every training user's genre mix."""
+        assert isinstance(config, ContentConfig) and data.titles.features is not None
+        features = data.titles.features
+        genres = features.genres.astype(np.float64)
+        appeal = (
+            config.popularity_weight * features.popularity
+            + config.quality_weight * features.quality
+            + config.viewers_weight * standardised(np.log1p(data.viewers))
+        )
+        mass = genres.T @ np.exp(appeal - appeal.max()) if len(appeal) else None
+        seen = sp.csr_matrix(data.seen)
+        shares = np.asarray(seen.sum(axis=0)).ravel() @ genres
+        total = shares.sum()
+        audience = shares / total if total > 0 else np.full(len(shares), 1 / max(len(shares), 1))
+        theta = np.vstack(
+            [
+                genre_mix(
+                    seen[start : start + _CHUNK_USERS],
+                    genres,
+                    audience,
+                    config.genre_prior,
+                    config.em_iterations,
+                    mass if USE_MASS else None,
+                )
+                for start in range(0, seen.shape[0], _CHUNK_USERS)
+            ]
+            or [np.zeros((0, genres.shape[1]), dtype=np.float32)]
+        )
+        if USE_MASS and mass is not None:
+            audience = audience / np.maximum(mass, 1e-12)
+            audience /= audience.sum()
+        return cls(config, theta, audience, genres, side_features(data.titles), appeal)
+
+    def _scores(self, theta: np.ndarray, history: sp.csr_matrix | None) -> np.ndarray:
+        config = self.config
+        assert isinstance(config, ContentConfig)
+        fit = theta @ self.genres.T
+        fit *= self.scale
+        fit += np.float32(config.floor)
+        scores = np.log(fit, out=fit)
+        scores += self.appeal
+        if history is not None and config.side_weight > 0:
+            counts = np.asarray(history.sum(axis=1), dtype=np.float32)
+            counts[counts == 0] = 1.0
+            profile = np.asarray(history @ self.side, dtype=np.float32) / counts
+            scores += np.float32(config.side_weight) * (profile @ self.side.T)
+        return scores
+
+    def user_scores(self, rows: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
+        """The score of the module docstring for each title."""
+        return self._scores(self.theta[rows], sp.csr_matrix(history, dtype=np.float32))
+
+    def cold_scores(self) -> np.ndarray:
+        """The score for the audience's mix of genres."""
+        return self._scores(self.audience[None, :].astype(np.float32), None)[0]
+
+    def title_vectors(self) -> np.ndarray:
+        """Genres and side features."""
+        return np.hstack([self.genres, self.side])
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The users' genre mixes, the audience's, and the titles' features and appeal."""
+        return {
+            "theta": self.theta,
+            "audience": self.audience,
+            "genres": self.genres,
+            "side": self.side,
+            "appeal": self.appeal,
+        }
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray], config: Section) -> Ranker:
+        """The model :meth:`arrays` saved."""
+        return cls(
+            config,
+            arrays["theta"],
+            arrays["audience"],
+            arrays["genres"],
+            arrays["side"],
+            arrays["appeal"],
+        )

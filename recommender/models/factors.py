@@ -1,0 +1,149 @@
+"""Matrix factorisation with implicit: ALS (the confidence-weighted least squares of Hu,
+Koren and Volinsky) and BPR (Rendle's pairwise ranking). A user's score of a title is
+the dot product of their factors."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+import scipy.sparse as sp
+from pydantic import Field
+from threadpoolctl import threadpool_limits
+
+from recdb.core.config import Section
+from recommender.models.base import Param, Ranker, TrainingData
+
+Seed = Field(ge=0, le=2**32 - 1)
+
+
+class AlsConfig(Section):
+    """implicit's AlternatingLeastSquares."""
+
+    factors: int = Field(ge=1, le=1024)
+    regularization: float = Field(ge=0, le=1e6)
+    iterations: int = Field(ge=1, le=1000)
+    seed: int = Seed
+
+
+class BprConfig(Section):
+    """implicit's BayesianPersonalizedRanking."""
+
+    factors: int = Field(ge=1, le=1024)
+    learning_rate: float = Field(gt=0, le=10)
+    regularization: float = Field(ge=0, le=100)
+    iterations: int = Field(ge=1, le=10_000)
+    seed: int = Seed
+
+
+class FactorModel(Ranker):
+    """Users and titles as vectors; a score is their dot product. Users without history
+    get the best-of list."""
+
+    def __init__(
+        self,
+        config: Section,
+        user_factors: np.ndarray,
+        item_factors: np.ndarray,
+        best_of: np.ndarray,
+    ) -> None:
+        super().__init__(config)
+        self.user_factors = np.ascontiguousarray(user_factors, dtype=np.float32)
+        self.item_factors = np.ascontiguousarray(item_factors, dtype=np.float32)
+        self.best_of = best_of
+
+    def user_scores(self, rows: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
+        """Dot products of the users' and the titles' factors."""
+        return self.user_factors[rows] @ self.item_factors.T
+
+    def cold_scores(self) -> np.ndarray:
+        """The best-of list."""
+        return self.best_of
+
+    def title_vectors(self) -> np.ndarray:
+        """The item factors."""
+        return self.item_factors
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Both factor matrices and the best-of scores."""
+        return {
+            "user_factors": self.user_factors,
+            "item_factors": self.item_factors,
+            "best_of": self.best_of,
+        }
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray], config: Section) -> Ranker:
+        """The model :meth:`arrays` saved."""
+        return cls(config, arrays["user_factors"], arrays["item_factors"], arrays["best_of"])
+
+    @classmethod
+    def _fitted(cls, model: Any, config: Section, data: TrainingData) -> FactorModel:
+        if hasattr(model, "to_cpu"):
+            model = model.to_cpu()
+        return cls(config, model.user_factors, model.item_factors, data.best_of)
+
+
+class Als(FactorModel):
+    """implicit's ALS on the confidence matrix."""
+
+    name: ClassVar[str] = "als"
+    summary: ClassVar[str] = "implicit's alternating least squares on the confidence matrix"
+    Config = AlsConfig
+    space: ClassVar[dict[str, Param]] = {
+        "factors": Param(8, 256, log=True, integer=True),
+        "regularization": Param(0.01, 300, log=True),
+        "iterations": Param(5, 30, integer=True),
+    }
+
+    @classmethod
+    def fit(cls, data: TrainingData, config: Section) -> Ranker:
+        """Fit ALS; BLAS is kept to one thread (implicit parallelises over users itself,
+        and slows down many times when OpenBLAS threads compete)."""
+        from implicit.cpu.als import AlternatingLeastSquares
+
+        assert isinstance(config, AlsConfig)
+        with threadpool_limits(limits=1, user_api="blas"):
+            model = AlternatingLeastSquares(
+                factors=config.factors,
+                regularization=config.regularization,
+                alpha=1.0,  # the confidence formula already scales by its own alpha
+                iterations=config.iterations,
+                random_state=config.seed,
+                num_threads=data.threads,
+                calculate_training_loss=False,
+            )
+            model.fit(data.confidence, show_progress=False)
+        return cls._fitted(model, config, data)
+
+
+class Bpr(FactorModel):
+    """implicit's BPR on who watched what."""
+
+    name: ClassVar[str] = "bpr"
+    summary: ClassVar[str] = "implicit's Bayesian personalised ranking on who watched what"
+    Config = BprConfig
+    space: ClassVar[dict[str, Param]] = {
+        "factors": Param(8, 256, log=True, integer=True),
+        "learning_rate": Param(0.001, 0.3, log=True),
+        "regularization": Param(0.0001, 0.3, log=True),
+        "iterations": Param(20, 400, log=True, integer=True),
+    }
+
+    @classmethod
+    def fit(cls, data: TrainingData, config: Section) -> Ranker:
+        """Fit BPR (sampling is seeded: the same seed, data and threads give the same model)."""
+        from implicit.cpu.bpr import BayesianPersonalizedRanking
+
+        assert isinstance(config, BprConfig)
+        with threadpool_limits(limits=1, user_api="blas"):
+            model = BayesianPersonalizedRanking(
+                factors=config.factors,
+                learning_rate=config.learning_rate,
+                regularization=config.regularization,
+                iterations=config.iterations,
+                random_state=config.seed,
+                num_threads=data.threads,
+            )
+            model.fit(data.seen, show_progress=False)
+        return cls._fitted(model, config, data)
