@@ -45,8 +45,7 @@ def ratio_text(evaluation: Evaluation, model: str | None = None) -> str:
     if popularity and popularity.get("value") is not None:
         ci = popularity.get("ci")
         parts.append(
-            f"{popularity['value']:.1f}× popularity"
-            + (f" ({ci[0]:.1f}-{ci[1]:.1f})" if ci else "")
+            f"{popularity['value']:.1f}× popularity" + (f" ({ci[0]:.1f}-{ci[1]:.1f})" if ci else "")
         )
     oracle = values.get("vs_oracle")
     if oracle and oracle.get("value") is not None:
@@ -68,13 +67,30 @@ def _colour(evaluation: Evaluation, name: str) -> str:
     return MODEL_COLOUR
 
 
+#: The oracle's bar is cut (and marked so) when it is more than this many times the best
+#: other ranker's: otherwise the ceiling sets the scale and the rankers that matter, and
+#: the differences between them, shrink to slivers.
+OFF_SCALE = 2.0
+
+
 def _bars(ax: Any, evaluation: Evaluation, metric: str, *, interval: bool = False) -> None:
     names = [n for n in evaluation.rankers if evaluation.models[n].get(metric) is not None]
     values = [evaluation.models[n][metric] for n in names]
+    others = [v for n, v in zip(names, values, strict=True) if n != ORACLE]
+    highest = max(others, default=0.0)
+    cut = (
+        metric != "popularity_rank"
+        and ORACLE in names
+        and highest > 0
+        and values[names.index(ORACLE)] > OFF_SCALE * highest
+    )
+    heights = list(values)
+    if cut:
+        heights[names.index(ORACLE)] = highest * 1.15
     positions = np.arange(len(names))
     bars = ax.bar(
         positions,
-        values,
+        heights,
         0.7,
         color=[_colour(evaluation, n) for n in names],
         edgecolor="#444444",
@@ -82,15 +98,19 @@ def _bars(ax: Any, evaluation: Evaluation, metric: str, *, interval: bool = Fals
     )
     if ORACLE in names:
         bars[names.index(ORACLE)].set_hatch("//")
-    tops = list(values)
+    tops = list(heights)
     if interval:
-        cis = [evaluation.models[n].get("ndcg@10_ci") for n in names]
-        low = [v - ci[0] if ci else 0.0 for v, ci in zip(values, cis, strict=True)]
-        high = [ci[1] - v if ci else 0.0 for v, ci in zip(values, cis, strict=True)]
-        ax.errorbar(positions, values, yerr=[low, high], fmt="none", ecolor="black", capsize=3)
-        tops = [v + h for v, h in zip(values, high, strict=True)]
+        cis = [
+            None if cut and n == ORACLE else evaluation.models[n].get("ndcg@10_ci") for n in names
+        ]
+        low = [v - ci[0] if ci else 0.0 for v, ci in zip(heights, cis, strict=True)]
+        high = [ci[1] - v if ci else 0.0 for v, ci in zip(heights, cis, strict=True)]
+        ax.errorbar(positions, heights, yerr=[low, high], fmt="none", ecolor="black", capsize=3)
+        tops = [v + h for v, h in zip(heights, high, strict=True)]
     for position, name, value, top in zip(positions, names, values, tops, strict=True):
         label = f"{value:.0f}" if metric == "popularity_rank" else format_value(value)
+        if cut and name == ORACLE:
+            label += " (cut)"
         ax.annotate(
             label,
             (position, top),

@@ -11,6 +11,10 @@ import click
 
 from recdb.cli.base import quiet_libraries, run_with_progress
 
+#: The model family's names, for --model (recommender.models.MODELS; kept here so that
+#: `recdb --help` need not import the recommender).
+MODEL_NAMES = ("als", "bpr", "item_knn", "ease", "content", "hybrid")
+
 
 @click.command()
 @click.option(
@@ -103,9 +107,17 @@ def simulate(users: int | None, seed: int, config_path: Path | None, print_confi
     help="A TOML file of hyper-parameters to change (see --print-config).",
 )
 @click.option(
+    "--model",
+    "model_name",
+    type=click.Choice(MODEL_NAMES),
+    default=None,
+    help="The model that ranks (default: recommend.model of the config, the one that won "
+    "on validation).",
+)
+@click.option(
     "--run-id",
     default=None,
-    help="Id of the run (default: a new one, als-<UTC time>-<random suffix>, never an id "
+    help="Id of the run (default: a new one, <model>-<UTC time>-<random suffix>, never an id "
     "already used). Re-running an id you name replaces its rows. With --user or "
     "--similar-to: the run to look in (default: the newest).",
 )
@@ -137,17 +149,21 @@ def simulate(users: int | None, seed: int, config_path: Path | None, print_confi
 def recommend(
     k: int,
     config_path: Path | None,
+    model_name: str | None,
     run_id: str | None,
     user_id: int | None,
     title_id: str | None,
     print_config: bool,
     api_url: str | None,
 ) -> None:
-    """Fit implicit ALS on the marts and write every user's top k to recs.recommendations.
+    """Fit a model on the marts and write every user's top k to recs.recommendations.
 
-    Reads fact_sessions, dim_users and dim_titles (run `recdb simulate` and
-    `recdb build` first); users with sessions get their k best unseen titles,
-    users without any the cold-start list (best-of lists, then popularity).
+    Models: als, bpr, item_knn, ease, content, hybrid (--model; the default is
+    the config's recommend.model). Reads fact_sessions, dim_users and the
+    catalogue's marts (run `recdb simulate` and `recdb build` first); users with
+    sessions get their k best unseen titles, users without any the model's list
+    for a newcomer (content and hybrid: the audience's genres; the others: the
+    best-of lists, then popularity).
     Writes in one transaction as the scientist role, replacing the rows of an
     earlier run with the same --run-id; saves the model in
     $RECDB_HOME/models/<run id>/. The same data, config and seed give the
@@ -178,7 +194,9 @@ def recommend(
     try:
         report = run_with_progress(
             "recommending",
-            lambda progress: recommender.recommend(k, config, run_id, progress=progress, sink=sink),
+            lambda progress: recommender.recommend(
+                k, config, run_id, progress=progress, sink=sink, model=model_name
+            ),
         )
     finally:
         if sink is not None:
@@ -211,14 +229,28 @@ def recommend(
     help="The simulation config the users were simulated with, for the oracle "
     "(default: the simulation's defaults).",
 )
-def evaluate(out_dir: Path, config_path: Path | None, simulation_config_path: Path | None) -> None:
-    """Score ALS against popularity, best-of lists and the oracle on a time-based hold-out.
+@click.option(
+    "--model",
+    "model_names",
+    type=click.Choice(MODEL_NAMES),
+    multiple=True,
+    help="A model to evaluate; repeat for several (default: every model of the family).",
+)
+def evaluate(
+    out_dir: Path,
+    config_path: Path | None,
+    simulation_config_path: Path | None,
+    model_names: tuple[str, ...],
+) -> None:
+    """Score the model family against popularity, best-of lists and the oracle.
 
     Trains on the earlier sessions and tests on the later ones
-    (evaluation.holdout_share of them): precision@10, map@10, ndcg@10 and
-    catalogue coverage for als, popularity, best_of and oracle (the
-    simulation's hidden utility, the ceiling). Writes DIR/evaluation.json
-    and DIR/evaluation.png and prints the table.
+    (evaluation.holdout_share of them), users without history included:
+    precision, recall, map and ndcg at 10, catalogue coverage and popularity
+    rank for each model, popularity, best_of and oracle (the simulation's
+    hidden utility, the ceiling); ndcg@10 by segment of history, with 95%
+    bootstrap intervals on it and on its ratios to popularity and the oracle.
+    Writes DIR/evaluation.json and DIR/evaluation.png and prints the table.
     """
     import recommender
     from simulation import TasteOracle
@@ -227,7 +259,9 @@ def evaluate(out_dir: Path, config_path: Path | None, simulation_config_path: Pa
     oracle = TasteOracle(simulation_config_path)
     previous = quiet_libraries(("python_api", "recommender", "simulation"))
     try:
-        result = recommender.evaluate(out_dir, config, oracle=oracle)
+        result = recommender.evaluate(
+            out_dir, config, oracle=oracle, model_names=model_names or None
+        )
     finally:
         for name, level in previous.items():
             logging.getLogger(name).setLevel(level)

@@ -209,6 +209,8 @@ class SectionedConfig(BaseModel):
             problem, allowed = "expected a table of keys", f"[{key}]"
         elif kind == "missing":
             problem = "missing"
+        elif kind == "literal_error":
+            problem, allowed = f"unknown value {value!r}", context["expected"]
         elif kind == "date_type":
             problem, allowed = f"expected a date, got {value!r}", "a TOML date like 2023-01-01"
         elif kind in _EXPECTED:

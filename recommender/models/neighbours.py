@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import ClassVar, Literal
 
 import numpy as np
@@ -74,6 +75,7 @@ class ItemKnn(ItemItemModel):
     def fit(cls, data: TrainingData, config: Section) -> Ranker:
         """The ``neighbours`` most similar titles of each title, from the confidence matrix."""
         from implicit.nearest_neighbours import BM25Recommender, CosineRecommender
+        from implicit.utils import ParameterWarning
 
         assert isinstance(config, ItemKnnConfig)
         if config.similarity == "bm25":
@@ -82,7 +84,9 @@ class ItemKnn(ItemItemModel):
             )
         else:
             model = CosineRecommender(K=config.neighbours, num_threads=data.threads)
-        with threadpool_limits(limits=1, user_api="blas"):
+        with threadpool_limits(limits=1, user_api="blas"), warnings.catch_warnings():
+            # implicit's own BM25 weighting hands its fit a COO matrix, and warns about it
+            warnings.simplefilter("ignore", ParameterWarning)
             model.fit(data.confidence, show_progress=False)
         similarity = sp.csr_matrix(model.similarity, dtype=np.float32)
         return cls(config, similarity, data.best_of)

@@ -22,10 +22,12 @@ from recommender import (
     ranking_metrics,
     train,
 )
-from recommender.data import Dataset, Sessions, Titles, feedback
+from recommender.data import Dataset, Sessions, TitleFeatures, Titles, feedback, title_features
 from recommender.errors import RecommenderError
-from recommender.evaluate import K, evaluate_dataset, split_sessions, write_outputs
+from recommender.evaluate import K, evaluate_dataset, write_outputs
+from recommender.holdout import split_sessions
 from recommender.model import check_run_id, cold_start_list, new_run_id, top_k
+from recommender.models import MODELS
 from recommender.pipeline import recommendation_frame
 from simulation import catalogue_from_frames, generate_population
 from simulation import load_config as load_simulation_config
@@ -54,7 +56,11 @@ def test_default_config_loads_and_is_documented():
         ("[confidence]\nminutes_scale = 0\n", "confidence.minutes_scale: 0 is out of range"),
         ("[confidence]\nalpha = true\n", "confidence.alpha: expected a number, got True"),
         ("[als]\nfactor = 3\n", "als.factor: unknown key (allowed: keys of [als]: factors"),
-        ("[model]\nfactors = 3\n", "model: unknown section (allowed: als, confidence"),
+        ("[model]\nfactors = 3\n", "model: unknown section (allowed: recommend, confidence, als"),
+        (
+            '[recommend]\nmodel = "svd"\n',
+            "recommend.model: unknown value 'svd' (allowed: 'als', 'bpr'",
+        ),
         ("[als\n", "not valid TOML"),
     ],
 )
@@ -212,7 +218,7 @@ def test_a_perfect_list_scores_one():
     top = np.arange(10)[None, :]
     got = ranking_metrics(top, [np.arange(10)], title_count=10)
     assert got == pytest.approx(
-        {"precision@10": 1.0, "map@10": 1.0, "ndcg@10": 1.0, "coverage": 1.0}
+        {"precision@10": 1.0, "recall@10": 1.0, "map@10": 1.0, "ndcg@10": 1.0, "coverage": 1.0}
     )
 
 
@@ -277,10 +283,29 @@ def small_dataset(users: int = 600, titles: int = 120, seed: int = 0) -> Dataset
     flags = np.zeros(titles, dtype=bool)
     flags[:3] = True
     return Dataset(
-        Titles(ids, flags, np.roll(flags, 5)),
+        Titles(ids, flags, np.roll(flags, 5), features_of(np.arange(titles) // (titles // 4))),
         np.arange(1, users + 11, dtype=np.int64),  # 10 users without sessions
         sessions,
     )
+
+
+def features_of(genre: np.ndarray, genre_count: int | None = None) -> TitleFeatures:
+    """Title features where title ``i`` has genre ``genre[i]`` (one per title) and nothing
+    else sets titles apart."""
+    count = len(genre)
+    titles = pd.DataFrame(
+        {
+            "title_type": ["movie"] * count,
+            "release_year": [2000] * count,
+            "imdb_score": [7.0] * count,
+            "imdb_vote_count": [1000] * count,
+        }
+    )
+    facets = {
+        "genres": pd.DataFrame({"title_index": np.arange(count), "facet": genre}),
+        "countries": pd.DataFrame({"title_index": np.arange(count), "facet": ["US"] * count}),
+    }
+    return title_features(titles, facets)
 
 
 @pytest.fixture
@@ -294,14 +319,14 @@ def test_training_is_deterministic_for_a_seed_and_recommends_unseen_titles():
     config = load_config(
         overrides={"als.factors": 8, "als.iterations": 5, "als.regularization": 0.1}
     )
-    first = train(dataset, config)
-    second = train(dataset, config)
-    assert np.array_equal(first.item_factors, second.item_factors)
+    first = train(dataset, config, model="als")
+    second = train(dataset, config, model="als")
+    assert np.array_equal(first.ranker.item_factors, second.ranker.item_factors)
     ids_a, scores_a = first.recommend_rows(np.arange(len(first.user_ids)), 10)
     ids_b, scores_b = second.recommend_rows(np.arange(len(second.user_ids)), 10)
     assert np.array_equal(ids_a, ids_b) and np.array_equal(scores_a, scores_b)
-    other = train(dataset, config.with_overrides({"als.seed": 1}))
-    assert not np.array_equal(first.item_factors, other.item_factors)
+    other = train(dataset, config.with_overrides({"als.seed": 1}), model="als")
+    assert not np.array_equal(first.ranker.item_factors, other.ranker.item_factors)
     for row in range(0, len(first.user_ids), 50):
         assert not set(ids_a[row]) & set(first.seen[row].indices)
     # users watch one block of titles: ALS recommends from the same block
@@ -313,14 +338,17 @@ def test_training_is_deterministic_for_a_seed_and_recommends_unseen_titles():
 
 def test_a_model_saves_and_loads_under_its_run_id(home):
     dataset = small_dataset()
-    model = train(dataset, load_config(overrides={"als.factors": 8, "als.iterations": 3}))
+    model = train(
+        dataset, load_config(overrides={"als.factors": 8, "als.iterations": 3}), model="als"
+    )
     model.run_id = "unit-run"
     model.info["created_at"] = "2024-01-01T00:00:00+00:00"
     folder = model.save()
     assert folder == home / "models" / "unit-run"
     loaded = load_model("unit-run")
     assert latest_run_id() == "unit-run"
-    assert np.array_equal(loaded.user_factors, model.user_factors)
+    assert loaded.model_name == "als"
+    assert np.array_equal(loaded.ranker.user_factors, model.ranker.user_factors)
     assert np.array_equal(loaded.seen.toarray(), model.seen.toarray())
     assert loaded.config == model.config
     pd.testing.assert_frame_equal(loaded.recommend(5), model.recommend(5))
@@ -332,7 +360,7 @@ def test_a_model_saves_and_loads_under_its_run_id(home):
 
 def test_similar_titles_come_from_the_item_factors(home):
     config = load_config(overrides={"als.factors": 8, "als.regularization": 0.1})
-    model = train(small_dataset(), config)
+    model = train(small_dataset(), config, model="als")
     similar = model.similar_titles("tm100", 5)
     assert "tm100" not in similar["title_id"].tolist()
     assert similar["rank"].tolist() == [1, 2, 3, 4, 5]
@@ -400,8 +428,19 @@ def simulated_dataset(users: int, overrides: dict) -> tuple[Dataset, object]:
     title_ids = catalogue.title_ids[order]
     best = np.zeros(count, dtype=bool)
     best[:20] = True
+    ordered = titles.set_index("title_id").loc[title_ids].reset_index()
+    ordered["release_year"] = 2000
+    facets = {
+        "genres": pd.DataFrame(
+            {
+                "title_index": pd.Index(title_ids).get_indexer(bridge["title_id"]),
+                "facet": bridge["genre_id"],
+            }
+        ),
+        "countries": pd.DataFrame({"title_index": np.arange(count), "facet": ["US"] * count}),
+    }
     dataset = Dataset(
-        Titles(title_ids, best, np.zeros(count, dtype=bool)),
+        Titles(title_ids, best, np.zeros(count, dtype=bool), title_features(ordered, facets)),
         np.sort(population.users["user_id"].to_numpy()),
         Sessions(
             user_id=sessions["user_id"].to_numpy(np.int64),
@@ -434,21 +473,34 @@ STRONG_TASTES = {
 }
 
 
-def test_als_beats_popularity_where_tastes_are_strong(tmp_path):
+def test_the_family_beats_popularity_where_tastes_are_strong(tmp_path):
     dataset, oracle = simulated_dataset(3000, STRONG_TASTES)
     evaluation = evaluate_dataset(dataset, load_config(), oracle=oracle)
     models = evaluation.models
-    assert set(models) == {"als", "popularity", "best_of", "oracle"}
-    assert models["als"]["ndcg@10"] > 1.5 * models["popularity"]["ndcg@10"]
-    assert models["oracle"]["ndcg@10"] > models["als"]["ndcg@10"]
-    assert models["als"]["coverage"] > models["popularity"]["coverage"]
+    assert set(models) == {*MODELS, "popularity", "best_of", "oracle"}
+    for name in ("als", "ease", "content", "hybrid"):
+        assert models[name]["ndcg@10"] > 1.5 * models["popularity"]["ndcg@10"], name
+        assert models["oracle"]["ndcg@10"] > models[name]["ndcg@10"], name
+        assert models[name]["coverage"] > models["popularity"]["coverage"], name
+    default = models[evaluation.default_model]
+    low, high = default["ndcg@10_ci"]
+    assert low < default["ndcg@10"] < high
+    assert default["vs_popularity"]["ci"][0] < default["vs_popularity"]["value"]
+    assert default["vs_oracle"]["value"] < 1
+    segments = default["segments"]
+    assert sum(s["users"] for s in segments.values()) == evaluation.holdout["test_users_evaluated"]
+    assert segments["none"]["users"] == evaluation.holdout["cold_start_test_users"] > 0
+    assert models["popularity"]["popularity_rank"] < default["popularity_rank"]
     json_path, png_path = write_outputs(evaluation, tmp_path / "out")
     import json
 
     stored = json.loads(json_path.read_text())
-    assert set(stored["models"]["als"]) == {"precision@10", "map@10", "ndcg@10", "coverage"}
+    assert {"precision@10", "recall@10", "map@10", "ndcg@10", "coverage"} <= set(
+        stored["models"]["hybrid"]
+    )
+    assert stored["models"]["hybrid"]["params"]["hybrid"]["collaborative"] == "ease"
     assert png_path.read_bytes()[:4] == b"\x89PNG"
-    assert "als" in evaluation.table() and "oracle" in evaluation.table()
+    assert "hybrid*" in evaluation.table() and "oracle" in evaluation.table()
 
 
 def test_feedback_rows_are_the_users_with_sessions():
@@ -456,3 +508,39 @@ def test_feedback_rows_are_the_users_with_sessions():
     data = feedback(dataset.sessions, dataset.titles.size)
     assert data.user_ids.tolist() == list(range(1, 31))
     assert data.viewers.sum() == data.interactions.size
+
+
+def test_the_command_line_offers_every_model_of_the_family():
+    from recdb.cli.science import MODEL_NAMES
+
+    assert tuple(MODELS) == MODEL_NAMES
+    from typing import get_args
+
+    from recommender.config import RecommendConfig
+
+    assert get_args(RecommendConfig.model_fields["model"].annotation) == tuple(MODELS)
+
+
+@pytest.mark.parametrize("name", ["bpr", "item_knn", "ease", "content", "hybrid"])
+def test_each_model_saves_loads_and_ranks_the_same(home, name):
+    dataset = small_dataset()
+    model = train(dataset, load_config(overrides={"bpr.iterations": 20}), model=name)
+    model.run_id = f"unit-{name}"
+    model.save()
+    loaded = load_model(f"unit-{name}")
+    assert loaded.model_name == name
+    rows = np.arange(len(model.user_ids))
+    assert np.array_equal(loaded.recommend_rows(rows, 10)[0], model.recommend_rows(rows, 10)[0])
+    pd.testing.assert_frame_equal(
+        loaded.recommend(605, known_user=True), model.recommend(605, known_user=True)
+    )
+    ids, _ = model.recommend_rows(rows, 5)
+    for row in range(0, len(rows), 50):
+        assert not set(ids[row]) & set(model.seen[row].indices)
+    # users watch one block of titles: every model recommends from the same block
+    blocks = np.array(
+        [np.bincount(model.seen[r].indices // 30, minlength=4).argmax() for r in range(100)]
+    )
+    assert (ids[:100, 0] // 30 == blocks).mean() > 0.8, name
+    similar = loaded.similar_titles("tm100", 3)
+    assert len(similar) == 3 and "tm100" not in similar["title_id"].tolist()
