@@ -37,6 +37,7 @@ from recommender.errors import (
 from recommender.evaluate import Evaluation, evaluate, ranking_metrics
 from recommender.model import TrainedModel, latest_run_id, load_model
 from recommender.pipeline import RecommendReport, recommend, train
+from recommender.tune import Tuning, tune
 
 __all__ = [
     "EmptyMartsError",
@@ -48,6 +49,7 @@ __all__ = [
     "RecommenderConfigError",
     "RecommenderError",
     "TrainedModel",
+    "Tuning",
     "UnknownTitleError",
     "UnknownUserError",
     "aggregate",
@@ -61,5 +63,6 @@ __all__ = [
     "recommend",
     "similar_titles",
     "train",
+    "tune",
     "user_recommendations",
 ]

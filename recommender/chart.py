@@ -36,9 +36,10 @@ def format_value(value: float | None) -> str:
 
 
 def ratio_text(evaluation: Evaluation, model: str | None = None) -> str:
-    """``hybrid ndcg@10 = 5.1× popularity (4.6-5.7), 61% of the oracle (57-65%)``; a part
-    whose baseline is missing is left out."""
-    model = model or evaluation.default_model
+    """``hybrid ndcg@10 = 5.1× popularity (4.6-5.7), 61% of the oracle (57-65%)`` for
+    ``model`` (default: :attr:`Evaluation.featured`); a part whose baseline is missing is
+    left out."""
+    model = model or evaluation.featured
     values = evaluation.models[model]
     parts = []
     popularity = values.get("vs_popularity")

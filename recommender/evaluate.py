@@ -76,6 +76,12 @@ class Evaluation:
         }
 
     @property
+    def featured(self) -> str:
+        """The model the chart's title is about: the default when it was evaluated, else
+        the first model evaluated."""
+        return self.default_model if self.default_model in self.models else self.rankers[0]
+
+    @property
     def rankers(self) -> list[str]:
         """The models of the family evaluated, then the baselines, then the oracle."""
         return list(self.models)

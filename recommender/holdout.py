@@ -15,6 +15,10 @@ from recommender.data import Dataset, Sessions
 from recommender.errors import EmptyMartsError, RecommenderError
 
 
+class SplitError(RecommenderError):
+    """A time-based split leaves one side empty: nothing to train on, or no one to test."""
+
+
 @dataclass(frozen=True)
 class Holdout:
     """A split: what the models learn from, and what each test user watched next."""
@@ -51,29 +55,41 @@ def split_sessions(sessions: Sessions, holdout_share: float) -> tuple[np.ndarray
 
 
 def holdout(
-    dataset: Dataset, share: float, *, max_users: int, seed: int, period: str = "test"
+    dataset: Dataset,
+    share: float,
+    *,
+    max_users: int,
+    seed: int,
+    period: str = "test",
+    option: str = "evaluation.holdout_share",
 ) -> Holdout:
     """Split ``dataset`` at the moment the latest ``share`` of its sessions begin.
 
     A test user watched a title after the cutoff that they had not watched
     before it (users without any training history count: they are the cold
     start); their relevant titles are those. At most ``max_users`` of them (a
-    seeded sample). EmptyMartsError when either side is empty (``period`` names
-    the held-out side in the message).
+    seeded sample). EmptyMartsError when either side is empty, or no user
+    watched anything new (``period`` names the held-out side in the message,
+    ``option`` the config key of ``share``).
     """
     train_mask, cutoff = split_sessions(dataset.sessions, share)
     train, test = dataset.sessions.subset(train_mask), dataset.sessions.subset(~train_mask)
     if train.size == 0 or test.size == 0:
-        raise EmptyMartsError(
-            f"too few sessions to hold some out for the {period} period "
-            f"({dataset.sessions.size} sessions, share {share:g})"
+        side = "nothing to train on" if train.size == 0 else f"no {period} period"
+        raise SplitError(
+            f"{option} = {share:g} leaves {side} ({dataset.sessions.size:,} sessions): "
+            f"simulate more users, or change {option} (allowed: > 0 and <= 0.9)"
         )
     titles = np.int64(dataset.titles.size)
     before = np.unique(train.user_id * titles + train.title)
     after = np.unique(test.user_id * titles + test.title)
     new = np.setdiff1d(after, before, assume_unique=True)
     if not new.size:
-        raise EmptyMartsError(f"no user watched a new title in the {period} period")
+        raise SplitError(
+            f"{option} = {share:g} leaves no {period} users: nobody watched a title new to "
+            f"them in the {period} period; simulate more users, or use a larger {option} "
+            "(allowed: > 0 and <= 0.9)"
+        )
     owners = new // titles
     user_ids = np.unique(owners)
     eligible = len(user_ids)

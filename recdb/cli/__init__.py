@@ -2,7 +2,7 @@
 
 One module per step of the data flow: :mod:`~recdb.cli.db` (the server and its
 roles), :mod:`~recdb.cli.catalogue` (catalogue files, loading, building),
-:mod:`~recdb.cli.science` (simulate, recommend, evaluate), :mod:`~recdb.cli.serving`
+:mod:`~recdb.cli.science` (simulate, recommend, evaluate, tune), :mod:`~recdb.cli.serving`
 (the web API and the docs site) and :mod:`~recdb.cli.demo` (all of it at once).
 Each command imports its part when it runs, so that ``recdb --help`` stays fast.
 """
@@ -11,10 +11,10 @@ from recdb.cli.base import main
 from recdb.cli.catalogue import build, catalog, load
 from recdb.cli.db import db
 from recdb.cli.demo import demo
-from recdb.cli.science import evaluate, recommend, simulate
+from recdb.cli.science import evaluate, recommend, simulate, tune
 from recdb.cli.serving import docs, serve
 
-for command in (db, catalog, load, build, simulate, recommend, evaluate, docs, serve, demo):
+for command in (db, catalog, load, build, simulate, recommend, evaluate, tune, docs, serve, demo):
     main.add_command(command)
 
 __all__ = ["main"]

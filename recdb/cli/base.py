@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TypeVar
 
 import click
@@ -20,7 +21,8 @@ Report = TypeVar("Report")
 
 
 class RecdbGroup(click.Group):
-    """A click group that turns recdb's own errors into one line and exit code 1."""
+    """A click group that turns recdb's own errors into one line and exit code 1, and a
+    misused option into one line (which option, what it allows) and exit code 2."""
 
     def invoke(self, ctx: click.Context) -> object:
         try:
@@ -28,6 +30,12 @@ class RecdbGroup(click.Group):
         except RecdbError as error:
             click.secho(f"error: {error}", fg="red", err=True)
             sys.exit(1)
+        except click.UsageError as error:
+            where = error.ctx.command_path if error.ctx is not None else ctx.command_path
+            click.secho(
+                f"error: {error.format_message()} (see `{where} --help`)", fg="red", err=True
+            )
+            sys.exit(error.exit_code)
 
 
 @click.group(cls=RecdbGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -45,15 +53,19 @@ def main(verbose: bool) -> None:
     )
 
 
-def quiet_libraries(names: tuple[str, ...]) -> dict[str, int]:
-    """Silence libraries' INFO lines (one per batch written) unless --verbose."""
-    previous = {}
-    quiet = logging.getLogger().getEffectiveLevel() > logging.DEBUG
-    for name in names:
-        previous[name] = logging.getLogger(name).level
-        if quiet:
+@contextmanager
+def quiet_libraries(*names: str) -> Iterator[None]:
+    """Silence these libraries' INFO lines (one per batch written) unless --verbose, for
+    the block."""
+    previous = {name: logging.getLogger(name).level for name in names}
+    if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+        for name in names:
             logging.getLogger(name).setLevel(logging.WARNING)
-    return previous
+    try:
+        yield
+    finally:
+        for name, level in previous.items():
+            logging.getLogger(name).setLevel(level)
 
 
 def run_with_progress(label: str, job: Callable[[Progress | None], Report]) -> Report:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import shlex
 
 import click
@@ -43,14 +42,10 @@ def demo(users: int) -> None:
         import recommender
         from simulation import simulate as run_simulation
 
-        previous = quiet_libraries(("python_api", "simulation", "recommender"))
-        try:
+        with quiet_libraries("python_api", "simulation", "recommender"):
             click.echo(run_simulation(users, seed=42).describe())
             build_warehouse()
             click.echo(recommender.recommend(k=10, run_id=DEMO_RUN_ID).describe())
-        finally:
-            for name, level in previous.items():
-                logging.getLogger(name).setLevel(level)
         build_warehouse()
     elif existing:
         click.echo(f"sim.users holds {existing:,} users already: nothing simulated")

@@ -1,15 +1,29 @@
-"""``recdb simulate``, ``recdb recommend`` and ``recdb evaluate``: users and sessions in,
-recommendations out, and how good they are."""
+"""``recdb simulate``, ``recdb recommend``, ``recdb evaluate`` and ``recdb tune``: users
+and sessions in, recommendations out, how good they are, and choosing the knobs."""
 
 from __future__ import annotations
 
-import logging
-import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
 from recdb.cli.base import quiet_libraries, run_with_progress
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def config_option(what: str) -> Callable[[F], F]:
+    """``--config FILE``: a TOML file of ``what`` to change."""
+    return click.option(
+        "--config",
+        "config_path",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        default=None,
+        help=f"A TOML file of {what} to change (see --print-config for every one and its default).",
+    )
+
 
 #: The model family's names, for --model (recommender.models.MODELS; kept here so that
 #: `recdb --help` need not import the recommender).
@@ -30,13 +44,7 @@ MODEL_NAMES = ("als", "bpr", "item_knn", "ease", "content", "hybrid")
     show_default=True,
     help="Random seed: the same seed, config and warehouse give the same rows.",
 )
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    default=None,
-    help="A TOML file of knobs to change (see --print-config for every knob and its default).",
-)
+@config_option("simulation knobs")
 @click.option(
     "--print-config",
     is_flag=True,
@@ -59,35 +67,11 @@ def simulate(users: int | None, seed: int, config_path: Path | None, print_confi
     if users is None:
         raise click.UsageError("give --users N (how many users to simulate)")
     config = load_config(config_path)
-    quiet = logging.getLogger().getEffectiveLevel() > logging.DEBUG
-    previous = {}
-    for name in ("simulation", "python_api"):
-        previous[name] = logging.getLogger(name).level
-        if quiet:
-            logging.getLogger(name).setLevel(logging.WARNING)
-    steps = 1000
-    try:
-        if not sys.stderr.isatty():  # no progress bar in logs and pipes
-            report = run_simulation(users, seed, config)
-        else:
-            with click.progressbar(
-                length=steps, label="simulating", show_percent=True, file=sys.stderr
-            ) as bar:
-
-                def progress(phase: str, fraction: float) -> None:
-                    bar.label = f"{phase:<18}"
-                    advance = int(fraction * steps) - bar.pos
-                    if advance > 0:
-                        bar.update(advance)
-                    else:
-                        bar.render_progress()
-
-                report = run_simulation(users, seed, config, progress=progress)
-                bar.label = f"{'done':<18}"
-                bar.update(steps - bar.pos)
-    finally:
-        for name, level in previous.items():
-            logging.getLogger(name).setLevel(level)
+    with quiet_libraries("simulation", "python_api"):
+        report = run_with_progress(
+            "simulating",
+            lambda progress: run_simulation(users, seed, config, progress=progress),
+        )
     click.echo(report.describe())
 
 
@@ -99,13 +83,7 @@ def simulate(users: int | None, seed: int, config_path: Path | None, print_confi
     show_default=True,
     help="Titles per user (with --similar-to: similar titles to show).",
 )
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    default=None,
-    help="A TOML file of hyper-parameters to change (see --print-config).",
-)
+@config_option("recommender hyper-parameters")
 @click.option(
     "--model",
     "model_name",
@@ -185,24 +163,22 @@ def recommend(
         click.echo(similar.to_string(index=False))
         return
     config = recommender.load_config(config_path)
-    previous = quiet_libraries(("python_api", "recommender"))
     sink = None
     if api_url is not None:
         from web_api.client import RecdbClient
 
         sink = RecdbClient(api_url).recommendation_sink()
     try:
-        report = run_with_progress(
-            "recommending",
-            lambda progress: recommender.recommend(
-                k, config, run_id, progress=progress, sink=sink, model=model_name
-            ),
-        )
+        with quiet_libraries("python_api", "recommender"):
+            report = run_with_progress(
+                "recommending",
+                lambda progress: recommender.recommend(
+                    k, config, run_id, progress=progress, sink=sink, model=model_name
+                ),
+            )
     finally:
         if sink is not None:
             sink.close()
-        for name, level in previous.items():
-            logging.getLogger(name).setLevel(level)
     click.echo(report.describe())
 
 
@@ -214,13 +190,7 @@ def recommend(
     required=True,
     help="Folder for evaluation.json and evaluation.png (created if missing).",
 )
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    default=None,
-    help="A TOML file of recommender hyper-parameters (as for `recdb recommend`).",
-)
+@config_option("recommender hyper-parameters (see `recdb recommend --print-config`)")
 @click.option(
     "--simulation-config",
     "simulation_config_path",
@@ -257,13 +227,60 @@ def evaluate(
 
     config = recommender.load_config(config_path)
     oracle = TasteOracle(simulation_config_path)
-    previous = quiet_libraries(("python_api", "recommender", "simulation"))
-    try:
+    with quiet_libraries("python_api", "recommender", "simulation"):
         result = recommender.evaluate(
             out_dir, config, oracle=oracle, model_names=model_names or None
         )
-    finally:
-        for name, level in previous.items():
-            logging.getLogger(name).setLevel(level)
     click.echo(result.table())
     click.echo(f"wrote {out_dir / 'evaluation.json'} and {out_dir / 'evaluation.png'}")
+
+
+@click.command()
+@click.option(
+    "--model",
+    "model_name",
+    type=click.Choice(MODEL_NAMES),
+    required=True,
+    help="The model to tune (a hybrid tunes only its own knobs: tune its parts first).",
+)
+@click.option(
+    "--budget",
+    type=click.IntRange(1, 1000),
+    default=20,
+    show_default=True,
+    help="Trials: the config as given, then random draws from the model's search space.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Folder for MODEL.toml (the chosen parameters, a config for --config) and "
+    "tuning-MODEL.json (every trial); created if missing.",
+)
+@config_option("recommender hyper-parameters to start from (see `recdb recommend --print-config`)")
+def tune(model_name: str, budget: int, out_dir: Path, config_path: Path | None) -> None:
+    """Choose a model's hyper-parameters on a validation period, never on the test period.
+
+    Sets the test period of `recdb evaluate` aside, splits the sessions before
+    it again by time (evaluation.validation_share), fits --budget trials on the
+    earlier part and scores each by ndcg@10 on the later. Trial 1 is the config
+    as given; the others are random draws (seeded by evaluation.seed: the same
+    data and options give the same trials). Writes DIR/MODEL.toml and
+    DIR/tuning-MODEL.json and prints the trials, best first.
+    """
+    import recommender
+
+    config = recommender.load_config(config_path)
+    with quiet_libraries("python_api", "recommender"):
+        result = run_with_progress(
+            "tuning",
+            lambda progress: recommender.tune(
+                model_name, budget, out_dir, config, progress=progress
+            ),
+        )
+    click.echo(result.table())
+    click.echo(
+        f"wrote {out_dir / (model_name + '.toml')} and "
+        f"{out_dir / ('tuning-' + model_name + '.json')}"
+    )

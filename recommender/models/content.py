@@ -14,9 +14,13 @@ overreaching. A title's score for the user is::
     + quality_weight * quality[t]              IMDb score (standardised)
     + viewers_weight * viewers[t]              training viewers (standardised log)
     + side_weight * profile . side[t]          countries, movie or show, decade
+    + personal_popularity * lean * popularity[t]   the user's own taste for the popular
 
 ``G`` is the number of genres (``G * theta . genres`` is 1 for a title that matches
-an even taste), ``profile`` the mean of the side features of what the user watched.
+an even taste), ``profile`` the mean of the side features of what the user watched,
+and ``lean`` how much more popular than the audience's average watch the user's
+titles are: the sum of their popularity's excess over that average, over the
+number of titles plus ``personal_prior`` (a short history says little).
 A user without history gets the audience's mix of genres.
 """
 
@@ -47,6 +51,8 @@ class ContentConfig(Section):
     quality_weight: float = Field(ge=-10, le=10)
     viewers_weight: float = Field(ge=-10, le=10)
     side_weight: float = Field(ge=0, le=100)
+    personal_popularity: float = Field(ge=0, le=100)
+    personal_prior: float = Field(ge=0, le=10_000)
 
 
 def side_features(titles: Titles) -> np.ndarray:
@@ -110,6 +116,8 @@ class Content(Ranker):
         "quality_weight": Param(-0.5, 1.5),
         "viewers_weight": Param(-0.5, 1.5),
         "side_weight": Param(0.0, 3.0),
+        "personal_popularity": Param(0.0, 3.0),
+        "personal_prior": Param(0.1, 100, log=True),
     }
 
     def __init__(
@@ -120,8 +128,12 @@ class Content(Ranker):
         genres: np.ndarray,
         side: np.ndarray,
         appeal: np.ndarray,
+        popularity: np.ndarray,
+        popularity_mean: float,
     ) -> None:
         super().__init__(config)
+        self.popularity = np.asarray(popularity, dtype=np.float32)
+        self.popularity_mean = np.float32(popularity_mean)
         self.theta = np.asarray(theta, dtype=np.float32)
         self.audience = np.asarray(audience, dtype=np.float64)
         self.genres = np.asarray(genres, dtype=np.float32)
@@ -162,7 +174,20 @@ class Content(Ranker):
         if USE_MASS and mass is not None:
             audience = audience / np.maximum(mass, 1e-12)
             audience /= audience.sum()
-        return cls(config, theta, audience, genres, side_features(data.titles), appeal)
+        watched = np.asarray(seen.sum(axis=0)).ravel()
+        popularity_mean = (
+            float(watched @ features.popularity / watched.sum()) if watched.sum() else 0.0
+        )
+        return cls(
+            config,
+            theta,
+            audience,
+            genres,
+            side_features(data.titles),
+            appeal,
+            features.popularity,
+            popularity_mean,
+        )
 
     def _scores(self, theta: np.ndarray, history: sp.csr_matrix | None) -> np.ndarray:
         config = self.config
@@ -177,6 +202,11 @@ class Content(Ranker):
             counts[counts == 0] = 1.0
             profile = np.asarray(history @ self.side, dtype=np.float32) / counts
             scores += np.float32(config.side_weight) * (profile @ self.side.T)
+        if history is not None and config.personal_popularity > 0:
+            counts = np.diff(history.indptr).astype(np.float32)
+            excess = np.asarray(history @ self.popularity).ravel() - counts * self.popularity_mean
+            lean = excess / (counts + np.float32(config.personal_prior) + np.float32(1e-9))
+            scores += np.float32(config.personal_popularity) * np.outer(lean, self.popularity)
         return scores
 
     def user_scores(self, rows: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
@@ -199,6 +229,8 @@ class Content(Ranker):
             "genres": self.genres,
             "side": self.side,
             "appeal": self.appeal,
+            "popularity": self.popularity,
+            "popularity_mean": np.array([self.popularity_mean]),
         }
 
     @classmethod
@@ -211,4 +243,6 @@ class Content(Ranker):
             arrays["genres"],
             arrays["side"],
             arrays["appeal"],
+            arrays["popularity"],
+            float(arrays["popularity_mean"][0]),
         )

@@ -79,7 +79,7 @@ def test_empty_marts_say_what_to_run(setup):
 
 def test_recommend_writes_k_unseen_titles_for_every_user(setup, first_run):
     warehouse, _, _ = setup
-    assert "run it-1: top 5" in first_run.stdout
+    assert "run it-1 (hybrid): top 5" in first_run.stdout
     users = warehouse.scalar("select count(*) from marts.dim_users")
     with_history = warehouse.scalar("select count(distinct user_id) from marts.fact_sessions")
     assert users == USERS and 0 < with_history < users
@@ -102,8 +102,9 @@ def test_recommend_writes_k_unseen_titles_for_every_user(setup, first_run):
     assert decreasing == 0
 
 
-def test_users_without_history_get_the_cold_start_list_marked(setup, first_run):
+def test_users_without_history_get_the_cold_start_list_marked(setup, first_run, monkeypatch):
     warehouse, _, _ = setup
+    monkeypatch.setenv("RECDB_HOME", str(warehouse.home))
     marked = warehouse.query(
         "select r.user_id, bool_and(r.is_cold_start), "
         "exists (select 1 from marts.fact_sessions as s where s.user_id = r.user_id) "
@@ -116,7 +117,15 @@ def test_users_without_history_get_the_cold_start_list_marked(setup, first_run):
         "where run_id = 'it-1' and is_cold_start group by user_id"
     )
     assert len(lists) == 1  # one list for everybody without history
-    first = lists[0][0].split(",")[0]
+    # the hybrid's: the content model's list for the audience's mix of genres
+    model = recommender.load_model("it-1")
+    assert lists[0][0].split(",") == list(model.title_ids[model.cold_start.titles[:5]])
+    # a collaborative model's: the best-of lists first
+    warehouse.recdb("recommend", "--model", "als", "--run-id", "it-als", "--k", "5")
+    first = warehouse.scalar(
+        "select title_id from recs.recommendations "
+        "where run_id = 'it-als' and is_cold_start and rank = 1 limit 1"
+    )
     assert warehouse.scalar(
         "select is_all_time_best or is_year_best from marts.dim_titles where title_id = %s",
         (first,),
@@ -155,6 +164,7 @@ def test_the_model_is_saved_with_the_run_id_and_loads(setup, first_run, monkeypa
     assert (folder / "model.npz").is_file() and (folder / "run.json").is_file()
     info = json.loads((folder / "run.json").read_text())
     assert info["run_id"] == "it-1" and info["config"]["als"]["factors"] == 16
+    assert info["model"] == "hybrid" and info["config"]["recommend"]["model"] == "hybrid"
     model = recommender.load_model("it-1")
     user = int(model.user_ids[0])
     stored = warehouse.query(
@@ -232,7 +242,7 @@ def test_the_mart_joins_recommendations_to_titles_for_analysts(setup, first_run)
     assert sum(counts.values()) == warehouse.scalar("select count(*) from recs.recommendations")
 
 
-def test_evaluate_writes_the_json_and_chart_and_als_beats_popularity(setup, tmp_path):
+def test_evaluate_writes_the_json_and_chart_and_the_family_beats_popularity(setup, tmp_path):
     warehouse, folder, _ = setup
     out = tmp_path / "eval"
     result = warehouse.recdb(
@@ -244,17 +254,29 @@ def test_evaluate_writes_the_json_and_chart_and_als_beats_popularity(setup, tmp_
         "--simulation-config",
         str(folder / "simulation.toml"),
     )
-    for model in ("als", "popularity", "best_of", "oracle", "ndcg@10"):
+    family = ("als", "bpr", "item_knn", "ease", "content", "hybrid")
+    for model in (*family, "popularity", "best_of", "oracle", "ndcg@10", "hybrid*"):
         assert model in result.stdout
     stored = json.loads((out / "evaluation.json").read_text())
-    assert set(stored["models"]) == {"als", "popularity", "best_of", "oracle"}
+    assert list(stored["models"]) == [*family, "popularity", "best_of", "oracle"]
+    assert stored["default_model"] == "hybrid"
     for metrics in stored["models"].values():
-        assert set(metrics) == {"precision@10", "map@10", "ndcg@10", "coverage"}
-        assert all(0 <= v <= 1 for v in metrics.values())
+        rates = ("precision@10", "recall@10", "map@10", "ndcg@10", "coverage")
+        assert all(0 <= metrics[m] <= 1 for m in rates)
+        assert 1 <= metrics["popularity_rank"] <= stored["holdout"]["titles"]
+        low, high = metrics["ndcg@10_ci"]
+        assert low <= metrics["ndcg@10"] <= high
     models = stored["models"]
-    assert models["als"]["ndcg@10"] > 1.5 * models["popularity"]["ndcg@10"]
-    assert models["oracle"]["ndcg@10"] > models["popularity"]["ndcg@10"]
+    for model in ("als", "ease", "content", "hybrid"):
+        assert models[model]["ndcg@10"] > 1.5 * models["popularity"]["ndcg@10"], model
+    assert models["oracle"]["ndcg@10"] > models["hybrid"]["ndcg@10"]
+    assert stored["holdout"]["cold_start_test_users"] > 0
     assert (out / "evaluation.png").read_bytes()[:4] == b"\x89PNG"
+    # one model, on request
+    only = warehouse.recdb("evaluate", "--out", str(tmp_path / "one"), "--model", "content")
+    assert "content*" not in only.stdout and "ease" not in only.stdout
+    one = json.loads((tmp_path / "one" / "evaluation.json").read_text())
+    assert list(one["models"]) == ["content", "popularity", "best_of", "oracle"]
 
 
 # -- unique run ids and private model files (issue 10, items 12 and 7) -----------------
@@ -277,12 +299,14 @@ def test_default_runs_started_in_the_same_second_keep_both_runs(setup, first_run
     monkeypatch.setenv("RECDB_HOME", str(warehouse.home))
     frozen = dt.datetime(2026, 11, 30, 11, 26, 30, tzinfo=dt.UTC)
     real_new_run_id = model_module.new_run_id
-    monkeypatch.setattr(pipeline, "new_run_id", lambda now=None: real_new_run_id(frozen))
+    monkeypatch.setattr(
+        pipeline, "new_run_id", lambda now=None, model="als": real_new_run_id(frozen, model)
+    )
     config = recommender.load_config(folder / "recommender.toml")
     with Warehouse("scientist", warehouse.settings("scientist")) as wh:
         first = recommender.recommend(3, config, warehouse=wh)
         second = recommender.recommend(3, config, warehouse=wh)
-    prefix = "als-20261130T112630Z"
+    prefix = "hybrid-20261130T112630Z"
     assert first.run_id != second.run_id
     assert first.run_id.startswith(prefix) and second.run_id.startswith(prefix)
     assert first.replaced_rows == 0 and second.replaced_rows == 0
@@ -308,12 +332,12 @@ def test_a_default_run_id_already_in_the_warehouse_is_never_reused(setup, first_
     config = recommender.load_config(folder / "recommender.toml")
     with Warehouse("scientist", warehouse.settings("scientist")) as wh:
         taken = recommender.recommend(2, config, warehouse=wh)
-        assert taken.run_id == "als-20261201T080000Z-aaaaaaaaaa"
+        assert taken.run_id == "hybrid-20261201T080000Z-aaaaaaaaaa"
         # its model folder gone (moved, cleaned up): its rows still make the id taken
         shutil.rmtree(warehouse.home / "models" / taken.run_id)
         rows_before = rows_of(warehouse, taken.run_id)
         later = recommender.recommend(2, config, warehouse=wh)
-    assert later.run_id == "als-20261201T080000Z-bbbbbbbbbb"
+    assert later.run_id == "hybrid-20261201T080000Z-bbbbbbbbbb"
     assert rows_of(warehouse, taken.run_id) == rows_before
     assert not (warehouse.home / "models" / taken.run_id).exists()
 

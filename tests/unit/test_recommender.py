@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -25,7 +27,7 @@ from recommender import (
 from recommender.data import Dataset, Sessions, TitleFeatures, Titles, feedback, title_features
 from recommender.errors import RecommenderError
 from recommender.evaluate import K, evaluate_dataset, write_outputs
-from recommender.holdout import split_sessions
+from recommender.holdout import SplitError, split_sessions
 from recommender.model import check_run_id, cold_start_list, new_run_id, top_k
 from recommender.models import MODELS
 from recommender.pipeline import recommendation_frame
@@ -398,8 +400,46 @@ def test_an_evaluation_without_sessions_to_split_is_an_empty_marts_error():
         dataset.sessions.rating,
         np.full(dataset.sessions.size, np.datetime64("2023-05-01T00:00:00", "us")),
     )
-    with pytest.raises(EmptyMartsError, match="too few sessions"):
+    with pytest.raises(SplitError) as caught:
         evaluate_dataset(Dataset(dataset.titles, dataset.user_ids, at_once), load_config())
+    assert str(caught.value).startswith(
+        "evaluation.holdout_share = 0.2 leaves nothing to train on (160 sessions)"
+    )
+    assert "(allowed: > 0 and <= 0.9)" in str(caught.value)
+
+
+def test_a_split_that_leaves_no_test_users_names_the_option():
+    dataset = small_dataset(users=20)
+    # every title of the test period was watched by its user before
+    sessions = dataset.sessions
+    late = sessions.started_at >= np.sort(sessions.started_at)[int(sessions.size * 0.8)]
+    repeats = Sessions(
+        sessions.user_id,
+        sessions.title,
+        sessions.minutes,
+        sessions.completion,
+        sessions.rating,
+        sessions.started_at,
+    )
+    early = repeats.subset(~late)
+    again = early.subset(np.arange(early.size) < sessions.size - early.size)
+    shifted = Sessions(
+        again.user_id,
+        again.title,
+        again.minutes,
+        again.completion,
+        again.rating,
+        again.started_at + np.timedelta64(400, "D"),
+    )
+    both = Sessions(
+        *(
+            np.concatenate([getattr(early, f), getattr(shifted, f)])
+            for f in ("user_id", "title", "minutes", "completion", "rating", "started_at")
+        )
+    )
+    with pytest.raises(SplitError, match="leaves no test users") as caught:
+        evaluate_dataset(Dataset(dataset.titles, dataset.user_ids, both), load_config())
+    assert "evaluation.holdout_share = 0.2" in str(caught.value)
 
 
 def simulated_dataset(users: int, overrides: dict) -> tuple[Dataset, object]:
@@ -544,3 +584,51 @@ def test_each_model_saves_loads_and_ranks_the_same(home, name):
     assert (ids[:100, 0] // 30 == blocks).mean() > 0.8, name
     similar = loaded.similar_titles("tm100", 3)
     assert len(similar) == 3 and "tm100" not in similar["title_id"].tolist()
+
+
+# -- tuning (issue 13) -------------------------------------------------------------
+def test_tuning_never_looks_at_the_test_period_and_is_deterministic(tmp_path):
+    from recommender.tune import tune_dataset, validation_split, write_outputs
+
+    dataset, _ = simulated_dataset(1500, STRONG_TASTES)
+    config = load_config()
+    split = validation_split(dataset, config)
+    _, test_cutoff = split_sessions(dataset.sessions, config.evaluation.holdout_share)
+    assert split.training.sessions.started_at.max() < split.cutoff < test_cutoff
+    first = tune_dataset(dataset, "content", 4, config)
+    second = tune_dataset(dataset, "content", 4, config)
+    assert [t.params for t in first.trials] == [t.params for t in second.trials]
+    assert [t.ndcg for t in first.trials] == [t.ndcg for t in second.trials]
+    assert first.trials[0].params == {
+        f"content.{k}": v for k, v in config.to_dict()["content"].items()
+    }
+    assert first.best.ndcg == max(t.ndcg for t in first.trials)
+    other = tune_dataset(dataset, "content", 4, config.with_overrides({"evaluation.seed": 8}))
+    assert [t.params for t in other.trials][1:] != [t.params for t in first.trials][1:]
+    toml_path, json_path = write_outputs(first, tmp_path)
+    chosen = load_config(toml_path)
+    assert chosen.recommend.model == "content"
+    assert {f"content.{k}": v for k, v in chosen.to_dict()["content"].items()} == first.best.params
+    assert json.loads(json_path.read_text())["chosen"] == first.best.params
+
+
+def test_a_hybrid_tunes_its_own_knobs_only():
+    from recommender.tune import draw_trials
+
+    trials = draw_trials("hybrid", 5, load_config())
+    assert all(set(t) == {"hybrid.collaborative", "hybrid.history_halfway"} for t in trials)
+
+
+@pytest.mark.parametrize(
+    ("model", "budget", "message"),
+    [
+        ("svd", 3, "unknown model 'svd' (allowed: als, bpr, item_knn, ease, content, hybrid)"),
+        ("ease", 0, "--budget: 0 is not allowed (allowed: 1 to 1000)"),
+    ],
+)
+def test_bad_tuning_requests_name_the_option(model, budget, message):
+    from recommender.tune import tune_dataset
+
+    with pytest.raises(RecommenderError) as caught:
+        tune_dataset(small_dataset(users=50), model, budget, load_config())
+    assert str(caught.value) == message
