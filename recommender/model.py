@@ -482,7 +482,6 @@ def load_model(run_id: str | None = None) -> TrainedModel:
             arrays = {
                 "user_factors": data["user_factors"],
                 "item_factors": data["item_factors"],
-                "best_of": np.zeros(len(title_ids)),
             }
         return TrainedModel(
             user_ids=user_ids,

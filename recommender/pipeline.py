@@ -148,7 +148,7 @@ class Prepared:
             ranker=ranker,
             seen=self.data.seen,
             viewers=self.data.viewers,
-            cold_start=ranked_list(ranker.cold_scores(), max(self.k, 100)),
+            cold_start=ranked_list(self.data.best_of, max(self.k, 100)),
             config=self.config,
         )
 
@@ -441,9 +441,8 @@ def recommend(
 
     ``model``: which (:data:`recommender.models.MODELS`; default: the config's
     ``recommend.model``). Users with sessions get its list (``is_cold_start``
-    false); users of dim_users without any get its list for a user without
-    history (``is_cold_start`` true): the content model's for content and
-    hybrid, the best-of lists (then popularity) for the others. Writes recs.recommendations under
+    false); users of dim_users without any get the cold-start list (best-of
+    lists, then popularity; ``is_cold_start`` true). Writes recs.recommendations under
     ``run_id`` in one transaction, replacing what an earlier run with the same id
     wrote. The default is a new id (the UTC time and a random suffix) that no
     run has used, in the warehouse or as a model folder: a run replaces another

@@ -139,9 +139,8 @@ def recommend(
     Models: als, bpr, item_knn, ease, content, hybrid (--model; the default is
     the config's recommend.model). Reads fact_sessions, dim_users and the
     catalogue's marts (run `recdb simulate` and `recdb build` first); users with
-    sessions get their k best unseen titles, users without any the model's list
-    for a newcomer (content and hybrid: the audience's genres; the others: the
-    best-of lists, then popularity).
+    sessions get their k best unseen titles, users without any the cold-start
+    list (best-of lists, then popularity).
     Writes in one transaction as the scientist role, replacing the rows of an
     earlier run with the same --run-id; saves the model in
     $RECDB_HOME/models/<run id>/. The same data, config and seed give the

@@ -4,9 +4,11 @@ A model class (a :class:`Ranker`) has a ``name`` (``recdb recommend --model
 NAME``), a config section of its hyper-parameters (``[NAME]`` in
 ``recommender.toml``) and a search ``space`` for ``recdb tune``. ``fit``
 learns from a :class:`TrainingData`; the fitted model scores titles for rows
-of training users (:meth:`Ranker.user_scores`, from their history), for a
-user without history (:meth:`Ranker.cold_scores`), and saves and loads the
-arrays it needs (:meth:`Ranker.arrays`, :meth:`Ranker.from_arrays`).
+of training users (:meth:`Ranker.user_scores`, from their history), and saves
+and loads the arrays it needs (:meth:`Ranker.arrays`, :meth:`Ranker.from_arrays`).
+Users without history get the best-of list whatever the model (the one that
+``marts.cold_start_titles`` holds for the web API too): the content model's
+list for the audience's genres did no better on them.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ class TrainingData:
     seen: sp.csr_matrix  # users x titles, 1 where watched
     viewers: np.ndarray  # distinct users who watched each title
     titles: Titles
-    best_of: np.ndarray  # the cold-start list's score of each title (best-of, then viewers)
+    best_of: np.ndarray  # each title's score on the best-of (cold-start) list
     threads: int = 0  # 0: every core
 
 
@@ -85,10 +87,6 @@ class Ranker(ABC):
     def user_scores(self, rows: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
         """Scores of every title (float32, len(rows) x titles; higher is better) for training
         users ``rows``, whose history (titles watched, ones) is ``history``."""
-
-    @abstractmethod
-    def cold_scores(self) -> np.ndarray:
-        """Scores of every title for a user without history."""
 
     @abstractmethod
     def title_vectors(self) -> np.ndarray:

@@ -21,7 +21,6 @@ an even taste), ``profile`` the mean of the side features of what the user watch
 and ``lean`` how much more popular than the audience's average watch the user's
 titles are: the sum of their popularity's excess over that average, over the
 number of titles plus ``personal_prior`` (a short history says little).
-A user without history gets the audience's mix of genres.
 """
 
 from __future__ import annotations
@@ -212,10 +211,6 @@ class Content(Ranker):
     def user_scores(self, rows: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
         """The score of the module docstring for each title."""
         return self._scores(self.theta[rows], sp.csr_matrix(history, dtype=np.float32))
-
-    def cold_scores(self) -> np.ndarray:
-        """The score for the audience's mix of genres."""
-        return self._scores(self.audience[None, :].astype(np.float32), None)[0]
 
     def title_vectors(self) -> np.ndarray:
         """Genres and side features."""

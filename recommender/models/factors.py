@@ -37,51 +37,43 @@ class BprConfig(Section):
 
 
 class FactorModel(Ranker):
-    """Users and titles as vectors; a score is their dot product. Users without history
-    get the best-of list."""
+    """Users and titles as vectors; a score is their dot product."""
 
     def __init__(
         self,
         config: Section,
         user_factors: np.ndarray,
         item_factors: np.ndarray,
-        best_of: np.ndarray,
     ) -> None:
         super().__init__(config)
         self.user_factors = np.ascontiguousarray(user_factors, dtype=np.float32)
         self.item_factors = np.ascontiguousarray(item_factors, dtype=np.float32)
-        self.best_of = best_of
 
     def user_scores(self, rows: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
         """Dot products of the users' and the titles' factors."""
         return self.user_factors[rows] @ self.item_factors.T
-
-    def cold_scores(self) -> np.ndarray:
-        """The best-of list."""
-        return self.best_of
 
     def title_vectors(self) -> np.ndarray:
         """The item factors."""
         return self.item_factors
 
     def arrays(self) -> dict[str, np.ndarray]:
-        """Both factor matrices and the best-of scores."""
+        """Both factor matrices."""
         return {
             "user_factors": self.user_factors,
             "item_factors": self.item_factors,
-            "best_of": self.best_of,
         }
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray], config: Section) -> Ranker:
         """The model :meth:`arrays` saved."""
-        return cls(config, arrays["user_factors"], arrays["item_factors"], arrays["best_of"])
+        return cls(config, arrays["user_factors"], arrays["item_factors"])
 
     @classmethod
     def _fitted(cls, model: Any, config: Section, data: TrainingData) -> FactorModel:
         if hasattr(model, "to_cpu"):
             model = model.to_cpu()
-        return cls(config, model.user_factors, model.item_factors, data.best_of)
+        return cls(config, model.user_factors, model.item_factors)
 
 
 class Als(FactorModel):

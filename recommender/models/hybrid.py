@@ -63,10 +63,6 @@ class Hybrid(Ranker):
         blended += content
         return blended
 
-    def cold_scores(self) -> np.ndarray:
-        """The content model's."""
-        return self.content.cold_scores()
-
     def title_vectors(self) -> np.ndarray:
         """The collaborative model's."""
         return self.collaborative.title_vectors()

@@ -32,14 +32,11 @@ class EaseConfig(Section):
 
 class ItemItemModel(Ranker):
     """A user's score of a title: the sum of the title's weights from each title watched
-    (``history @ weights``). Users without history get the best-of list."""
+    (``history @ weights``)."""
 
-    def __init__(
-        self, config: Section, weights: np.ndarray | sp.csr_matrix, best_of: np.ndarray
-    ) -> None:
+    def __init__(self, config: Section, weights: np.ndarray | sp.csr_matrix) -> None:
         super().__init__(config)
         self.weights = weights
-        self.best_of = best_of
 
     def user_scores(self, rows: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
         """``history @ weights``."""
@@ -47,10 +44,6 @@ class ItemItemModel(Ranker):
         if sp.issparse(scores):
             scores = scores.toarray()
         return np.asarray(scores, dtype=np.float32)
-
-    def cold_scores(self) -> np.ndarray:
-        """The best-of list."""
-        return self.best_of
 
     def title_vectors(self) -> np.ndarray:
         """Each title's row of weights (the titles it points to)."""
@@ -89,16 +82,15 @@ class ItemKnn(ItemItemModel):
             warnings.simplefilter("ignore", ParameterWarning)
             model.fit(data.confidence, show_progress=False)
         similarity = sp.csr_matrix(model.similarity, dtype=np.float32)
-        return cls(config, similarity, data.best_of)
+        return cls(config, similarity)
 
     def arrays(self) -> dict[str, np.ndarray]:
-        """The sparse similarity matrix and the best-of scores."""
+        """The sparse similarity matrix."""
         weights = sp.csr_matrix(self.weights)
         return {
             "data": weights.data,
             "indices": weights.indices,
             "indptr": weights.indptr,
-            "best_of": self.best_of,
         }
 
     @classmethod
@@ -108,7 +100,7 @@ class ItemKnn(ItemItemModel):
         weights = sp.csr_matrix(
             (arrays["data"], arrays["indices"], arrays["indptr"]), shape=(size, size)
         )
-        return cls(config, weights, arrays["best_of"])
+        return cls(config, weights)
 
 
 class Ease(ItemItemModel):
@@ -130,13 +122,13 @@ class Ease(ItemItemModel):
         precision = np.linalg.inv(gram)
         weights = precision / -np.diag(precision)
         np.fill_diagonal(weights, 0.0)
-        return cls(config, weights.astype(np.float32), data.best_of)
+        return cls(config, weights.astype(np.float32))
 
     def arrays(self) -> dict[str, np.ndarray]:
-        """The item-item weights and the best-of scores."""
-        return {"weights": np.asarray(self.weights), "best_of": self.best_of}
+        """The item-item weights."""
+        return {"weights": np.asarray(self.weights)}
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray], config: Section) -> Ranker:
         """The model :meth:`arrays` saved."""
-        return cls(config, arrays["weights"], arrays["best_of"])
+        return cls(config, arrays["weights"])
