@@ -108,15 +108,15 @@ class Content(Ranker):
     summary: ClassVar[str] = "each user's mix of genres (EM), IMDb popularity and quality"
     Config = ContentConfig
     space: ClassVar[dict[str, Param]] = {
-        "genre_prior": Param(0.01, 10, log=True),
+        "genre_prior": Param(0.01, 3, log=True),
         "em_iterations": Param(0, 30, integer=True),
-        "floor": Param(0.001, 1, log=True),
-        "popularity_weight": Param(-0.5, 1.5),
-        "quality_weight": Param(-0.5, 1.5),
-        "viewers_weight": Param(-0.5, 1.5),
-        "side_weight": Param(0.0, 3.0),
-        "personal_popularity": Param(0.0, 3.0),
-        "personal_prior": Param(0.1, 100, log=True),
+        "floor": Param(0.001, 0.1, log=True),
+        "popularity_weight": Param(0.0, 1.0),
+        "quality_weight": Param(0.0, 1.0),
+        "viewers_weight": Param(-0.3, 0.5),
+        "side_weight": Param(0.0, 1.0),
+        "personal_popularity": Param(0.0, 2.0),
+        "personal_prior": Param(0.3, 30, log=True),
     }
 
     def __init__(

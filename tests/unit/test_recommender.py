@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -24,7 +25,15 @@ from recommender import (
     ranking_metrics,
     train,
 )
-from recommender.data import Dataset, Sessions, TitleFeatures, Titles, feedback, title_features
+from recommender.data import (
+    FACETS,
+    Dataset,
+    Sessions,
+    TitleFeatures,
+    Titles,
+    feedback,
+    title_features,
+)
 from recommender.errors import RecommenderError
 from recommender.evaluate import K, evaluate_dataset, write_outputs
 from recommender.holdout import SplitError, split_sessions
@@ -632,3 +641,23 @@ def test_bad_tuning_requests_name_the_option(model, budget, message):
     with pytest.raises(RecommenderError) as caught:
         tune_dataset(small_dataset(users=50), model, budget, load_config())
     assert str(caught.value) == message
+
+
+def test_the_recommender_exposure_lists_every_mart_the_recommender_reads():
+    import re
+
+    import yaml
+
+    project = Path(__file__).resolve().parents[2]
+    read = set()
+    for module in (project / "recommender").rglob("*.py"):
+        read |= set(re.findall(r"\bmarts\.(\w+)", module.read_text()))
+    read |= {bridge for bridge, _ in FACETS.values()}  # marts.{bridge}
+    exposures = yaml.safe_load((project / "models/marts/_marts__exposures.yml").read_text())
+    recommender_exposure = next(e for e in exposures["exposures"] if e["name"] == "recommender")
+    refs = {
+        re.fullmatch(r"ref\('(\w+)'\)", d).group(1)
+        for d in recommender_exposure["depends_on"]
+        if d.startswith("ref(")
+    }
+    assert read - {"cold_start_titles"} <= refs, read - refs
