@@ -91,12 +91,15 @@ class Evaluation:
         width = 14
         head = f"{'model':<12}" + "".join(f"{m:>{width}}" for m in METRICS)
         head += f"{'ndcg@10 95% CI':>20}{'x popularity':>20}{'of oracle':>20}"
+        head += f"{'(with history)':>16}"
         lines = [head]
         for name, values in self.models.items():
             cells = "".join(_cell(values.get(m), m, width) for m in METRICS)
             cells += f"{_range(values.get('ndcg@10_ci'), '.4f'):>20}"
             cells += f"{_ratio(values.get('vs_popularity'), 'x'):>20}"
             cells += f"{_ratio(values.get('vs_oracle'), '%'):>20}"
+            share = values["with_history"].get("vs_oracle")
+            cells += f"{'n/a' if share is None else format(share, '.0%'):>16}"
             marker = "*" if name == self.default_model else " "
             lines.append(f"{name + marker:<12}{cells}")
         segments = [name for name, _, _ in metrics.SEGMENTS]
@@ -270,8 +273,15 @@ def summarise(
     ndcg = {name: values["ndcg"] for name, values in per_user.items()}
     resampled = metrics.bootstrap_means(ndcg, samples, seed)
     means = {name: float(values.mean()) for name, values in ndcg.items()}
+    oracle_with_history = out.get(ORACLE, {}).get("with_history", {}).get("ndcg@10")
     for name, values in out.items():
         values["ndcg@10_ci"] = metrics.interval(resampled[name])
+        mine = values["with_history"]["ndcg@10"]
+        values["with_history"]["vs_oracle"] = (
+            mine / oracle_with_history
+            if name != ORACLE and oracle_with_history and mine is not None
+            else None
+        )
         for baseline, key in (("popularity", "vs_popularity"), (ORACLE, "vs_oracle")):
             if baseline not in means or name == baseline or not means[baseline]:
                 values[key] = None

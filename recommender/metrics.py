@@ -75,7 +75,8 @@ def summary(
     popularity_rank: np.ndarray,
     title_count: int,
 ) -> dict[str, Any]:
-    """Means over users, coverage, popularity rank, and recall and ndcg by segment.
+    """Means over users, coverage, popularity rank, and recall and ndcg by segment and over
+    the users with any history (``with_history``).
 
     ``history``: titles each user watched in training; ``popularity_rank``: each
     title's rank by training viewers (1 = the most watched).
@@ -92,6 +93,12 @@ def summary(
             metric_name("ndcg", k): _mean(per_user["ndcg"][mask]),
         }
         for name, mask in segment_masks(history).items()
+    }
+    known = np.asarray(history) > 0
+    out["with_history"] = {
+        "users": int(known.sum()),
+        metric_name("recall", k): _mean(per_user["recall"][known]),
+        metric_name("ndcg", k): _mean(per_user["ndcg"][known]),
     }
     return out
 

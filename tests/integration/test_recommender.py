@@ -79,7 +79,7 @@ def test_empty_marts_say_what_to_run(setup):
 
 def test_recommend_writes_k_unseen_titles_for_every_user(setup, first_run):
     warehouse, _, _ = setup
-    assert "run it-1 (hybrid): top 5" in first_run.stdout
+    assert "run it-1 (content): top 5" in first_run.stdout
     users = warehouse.scalar("select count(*) from marts.dim_users")
     with_history = warehouse.scalar("select count(distinct user_id) from marts.fact_sessions")
     assert users == USERS and 0 < with_history < users
@@ -167,7 +167,7 @@ def test_the_model_is_saved_with_the_run_id_and_loads(setup, first_run, monkeypa
     assert (folder / "model.npz").is_file() and (folder / "run.json").is_file()
     info = json.loads((folder / "run.json").read_text())
     assert info["run_id"] == "it-1" and info["config"]["als"]["factors"] == 16
-    assert info["model"] == "hybrid" and info["config"]["recommend"]["model"] == "hybrid"
+    assert info["model"] == "content" and info["config"]["recommend"]["model"] == "content"
     model = recommender.load_model("it-1")
     user = int(model.user_ids[0])
     stored = warehouse.query(
@@ -258,11 +258,11 @@ def test_evaluate_writes_the_json_and_chart_and_the_family_beats_popularity(setu
         str(folder / "simulation.toml"),
     )
     family = ("als", "bpr", "item_knn", "ease", "content", "hybrid")
-    for model in (*family, "popularity", "best_of", "oracle", "ndcg@10", "hybrid*"):
+    for model in (*family, "popularity", "best_of", "oracle", "ndcg@10", "content*"):
         assert model in result.stdout
     stored = json.loads((out / "evaluation.json").read_text())
     assert list(stored["models"]) == [*family, "popularity", "best_of", "oracle"]
-    assert stored["default_model"] == "hybrid"
+    assert stored["default_model"] == "content"
     for metrics in stored["models"].values():
         rates = ("precision@10", "recall@10", "map@10", "ndcg@10", "coverage")
         assert all(0 <= metrics[m] <= 1 for m in rates)
@@ -272,14 +272,14 @@ def test_evaluate_writes_the_json_and_chart_and_the_family_beats_popularity(setu
     models = stored["models"]
     for model in ("als", "ease", "content", "hybrid"):
         assert models[model]["ndcg@10"] > 1.5 * models["popularity"]["ndcg@10"], model
-    assert models["oracle"]["ndcg@10"] > models["hybrid"]["ndcg@10"]
+    assert models["oracle"]["ndcg@10"] > models["content"]["ndcg@10"]
     assert stored["holdout"]["cold_start_test_users"] > 0
     assert (out / "evaluation.png").read_bytes()[:4] == b"\x89PNG"
     # one model, on request
-    only = warehouse.recdb("evaluate", "--out", str(tmp_path / "one"), "--model", "content")
-    assert "content*" not in only.stdout and "ease" not in only.stdout
+    only = warehouse.recdb("evaluate", "--out", str(tmp_path / "one"), "--model", "ease")
+    assert "content" not in only.stdout and "ease" in only.stdout
     one = json.loads((tmp_path / "one" / "evaluation.json").read_text())
-    assert list(one["models"]) == ["content", "popularity", "best_of", "oracle"]
+    assert list(one["models"]) == ["ease", "popularity", "best_of", "oracle"]
 
 
 # -- unique run ids and private model files (issue 10, items 12 and 7) -----------------
@@ -309,7 +309,7 @@ def test_default_runs_started_in_the_same_second_keep_both_runs(setup, first_run
     with Warehouse("scientist", warehouse.settings("scientist")) as wh:
         first = recommender.recommend(3, config, warehouse=wh)
         second = recommender.recommend(3, config, warehouse=wh)
-    prefix = "hybrid-20261130T112630Z"
+    prefix = "content-20261130T112630Z"
     assert first.run_id != second.run_id
     assert first.run_id.startswith(prefix) and second.run_id.startswith(prefix)
     assert first.replaced_rows == 0 and second.replaced_rows == 0
@@ -335,12 +335,12 @@ def test_a_default_run_id_already_in_the_warehouse_is_never_reused(setup, first_
     config = recommender.load_config(folder / "recommender.toml")
     with Warehouse("scientist", warehouse.settings("scientist")) as wh:
         taken = recommender.recommend(2, config, warehouse=wh)
-        assert taken.run_id == "hybrid-20261201T080000Z-aaaaaaaaaa"
+        assert taken.run_id == "content-20261201T080000Z-aaaaaaaaaa"
         # its model folder gone (moved, cleaned up): its rows still make the id taken
         shutil.rmtree(warehouse.home / "models" / taken.run_id)
         rows_before = rows_of(warehouse, taken.run_id)
         later = recommender.recommend(2, config, warehouse=wh)
-    assert later.run_id == "hybrid-20261201T080000Z-bbbbbbbbbb"
+    assert later.run_id == "content-20261201T080000Z-bbbbbbbbbb"
     assert rows_of(warehouse, taken.run_id) == rows_before
     assert not (warehouse.home / "models" / taken.run_id).exists()
 

@@ -539,6 +539,12 @@ def test_the_family_beats_popularity_where_tastes_are_strong(tmp_path):
     segments = default["segments"]
     assert sum(s["users"] for s in segments.values()) == evaluation.holdout["test_users_evaluated"]
     assert segments["none"]["users"] == evaluation.holdout["cold_start_test_users"] > 0
+    with_history = default["with_history"]
+    assert with_history["users"] == sum(s["users"] for s in segments.values()) - (
+        segments["none"]["users"]
+    )
+    # nothing is known of users without history, while the oracle knows their tastes
+    assert with_history["vs_oracle"] > default["vs_oracle"]["value"]
     assert models["popularity"]["popularity_rank"] < default["popularity_rank"]
     json_path, png_path = write_outputs(evaluation, tmp_path / "out")
     import json
@@ -547,9 +553,10 @@ def test_the_family_beats_popularity_where_tastes_are_strong(tmp_path):
     assert {"precision@10", "recall@10", "map@10", "ndcg@10", "coverage"} <= set(
         stored["models"]["hybrid"]
     )
-    assert stored["models"]["hybrid"]["params"]["hybrid"]["collaborative"] == "ease"
+    assert stored["models"]["hybrid"]["params"]["hybrid"]["collaborative"] == "item_knn"
+    assert set(stored["models"]["hybrid"]["params"]) == {"hybrid", "content", "item_knn"}
     assert png_path.read_bytes()[:4] == b"\x89PNG"
-    assert "hybrid*" in evaluation.table() and "oracle" in evaluation.table()
+    assert "content*" in evaluation.table() and "oracle" in evaluation.table()
 
 
 def test_feedback_rows_are_the_users_with_sessions():
