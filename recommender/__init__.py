@@ -1,20 +1,24 @@
-"""The recommender: implicit ALS on the marts, honestly evaluated, recommendations written back.
+"""The recommender: a model family on the marts, tuned and honestly evaluated, recommendations
+written back.
 
     import recommender
 
-    report = recommender.recommend(k=10)              # fit, rank, write recs.recommendations
+    report = recommender.recommend(k=10)              # fit the default model, rank, write
+    recommender.recommend(model="ease")               # another model of the family
     print(report.describe())
     recommender.user_recommendations(42)              # user 42's list of the latest run
-    recommender.similar_titles("tm84618")             # nearest titles by item factors
+    recommender.similar_titles("tm84618")             # nearest titles by the run's title vectors
     model = recommender.load_model(report.run_id)     # the saved artefacts of a run
     result = recommender.evaluate("out/")             # hold-out metrics, JSON and chart
+    tuning = recommender.tune("ease", budget=20)      # knobs chosen on a validation period
 
-Sessions become implicit feedback with the confidence formula of
-:mod:`recommender.confidence`; hyper-parameters live in
-``recommender/recommender.toml`` (or a TOML file of your own). Every error
-is a :class:`recdb.core.errors.RecdbError`: :class:`EmptyMartsError`,
+The models are in :mod:`recommender.models`; sessions become implicit feedback
+with the confidence formula of :mod:`recommender.confidence`; hyper-parameters
+live in ``recommender/recommender.toml`` (or a TOML file of your own). Every
+error is a :class:`recdb.core.errors.RecdbError`: :class:`EmptyMartsError`,
 :class:`UnknownUserError`, :class:`UnknownTitleError`,
-:class:`RecommenderConfigError`, :class:`ModelNotFoundError`.
+:class:`RecommenderConfigError`, :class:`ModelNotFoundError`,
+:class:`SplitError`.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from recommender.errors import (
     UnknownUserError,
 )
 from recommender.evaluate import Evaluation, evaluate, ranking_metrics
+from recommender.holdout import SplitError
 from recommender.model import TrainedModel, latest_run_id, load_model
 from recommender.pipeline import RecommendReport, recommend, train
 from recommender.tune import Tuning, tune
@@ -48,6 +53,7 @@ __all__ = [
     "RecommenderConfig",
     "RecommenderConfigError",
     "RecommenderError",
+    "SplitError",
     "TrainedModel",
     "Tuning",
     "UnknownTitleError",

@@ -75,7 +75,7 @@ def similar_titles(
     with_names: bool = True,
     warehouse: python_api.Warehouse | None = None,
 ) -> pd.DataFrame:
-    """The ``k`` titles nearest ``title_id`` by the item factors of run ``run_id`` (default:
+    """The ``k`` titles nearest ``title_id`` by the title vectors of run ``run_id`` (default:
     the newest saved run), by cosine similarity: columns rank, title_id, (title_name,)
     similarity.
 

@@ -271,7 +271,7 @@ class Recommendations(BaseModel):
 
 
 class SimilarTitle(BaseModel):
-    """A title near another by the item factors of a run."""
+    """A title near another by the title vectors of a run (cosine)."""
 
     rank: int
     title_id: str

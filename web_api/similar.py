@@ -19,7 +19,7 @@ RECHECK_SECONDS = 30.0
 
 
 class SimilarTitlesIndex:
-    """The item factors of the newest run (``recommender.load_model``), reloaded when a newer
+    """The title vectors of the newest run (``recommender.load_model``), reloaded when a newer
     run is saved. Loading happens in a worker thread, once, under a lock."""
 
     def __init__(self) -> None:

@@ -32,9 +32,8 @@ class RecdbGroup(click.Group):
             sys.exit(1)
         except click.UsageError as error:
             where = error.ctx.command_path if error.ctx is not None else ctx.command_path
-            click.secho(
-                f"error: {error.format_message()} (see `{where} --help`)", fg="red", err=True
-            )
+            message = " ".join(error.format_message().split())  # one line, always
+            click.secho(f"error: {message} (see `{where} --help`)", fg="red", err=True)
             sys.exit(error.exit_code)
 
 

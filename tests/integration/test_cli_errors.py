@@ -29,6 +29,7 @@ NEEDS_SERVER = {
     "simulate": ["simulate", "--users", "5"],
     "recommend": ["recommend"],
     "evaluate": ["evaluate", "--out", "{tmp}/evaluation"],
+    "tune": ["tune", "--model", "content", "--out", "{tmp}/tuning"],
     "docs": ["docs", "--out", "{tmp}/site"],
 }
 #: Commands that read the home's state without a server.
@@ -126,3 +127,35 @@ def test_outside_a_project_is_one_error_line(tmp_path, name):
     assert "not inside a recdb project" in line
     assert "RECDB_HOME" in line
     assert list(outside.iterdir()) == []  # no stray .recdb, no second cluster
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["recommend", "--model", "svd"],
+            "error: Invalid value for '--model': 'svd' is not one of 'als', 'bpr', 'item_knn', "
+            "'ease', 'content', 'hybrid'.",
+        ),
+        (
+            ["evaluate", "--out", "{tmp}/e", "--model", "svd"],
+            "error: Invalid value for '--model': 'svd' is not one of",
+        ),
+        (
+            ["tune", "--model", "ease", "--budget", "0", "--out", "{tmp}/t"],
+            "error: Invalid value for '--budget': 0 is not in the range 1<=x<=1000.",
+        ),
+        (
+            ["tune", "--out", "{tmp}/t"],
+            "error: Missing option '--model'. Choose from: als, bpr, item_knn, ease, content, "
+            "hybrid",
+        ),
+        (["simulate"], "error: give --users N (how many users to simulate)"),
+    ],
+)
+def test_a_misused_option_is_one_error_line_naming_it_and_what_it_allows(tmp_path, args, message):
+    result = run_recdb(args, clean_env(), PROJECT_DIR, tmp_path)
+    assert result.returncode == 2
+    line = the_error_line(result)
+    assert line.startswith(message)
+    assert line.endswith(f"(see `python -m recdb.cli {args[0]} --help`)")

@@ -540,8 +540,9 @@ def test_the_family_beats_popularity_where_tastes_are_strong(tmp_path):
     assert sum(s["users"] for s in segments.values()) == evaluation.holdout["test_users_evaluated"]
     assert segments["none"]["users"] == evaluation.holdout["cold_start_test_users"] > 0
     with_history = default["with_history"]
-    assert with_history["users"] == sum(s["users"] for s in segments.values()) - (
-        segments["none"]["users"]
+    assert (
+        with_history["users"]
+        == sum(s["users"] for s in segments.values()) - (segments["none"]["users"])
     )
     # nothing is known of users without history, while the oracle knows their tastes
     assert with_history["vs_oracle"] > default["vs_oracle"]["value"]

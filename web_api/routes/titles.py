@@ -176,7 +176,7 @@ async def similar_titles(
     title_id: TitleId,
     k: Annotated[int, Query(ge=1, le=100, description="How many titles.")] = 10,
 ) -> dict:
-    """The `k` titles nearest this one by cosine of the newest saved run's item factors."""
+    """The `k` titles nearest this one by cosine of the newest saved run's title vectors."""
     db = database(request)
     found = await db.rows(
         who.role, "select 1 from marts.dim_titles where title_id = %s", [title_id]
