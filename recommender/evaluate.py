@@ -162,11 +162,7 @@ def ranking_metrics(
 def rank_users(model: TrainedModel, user_ids: np.ndarray, k: int) -> np.ndarray:
     """users x k title indices: ``model``'s list for each of ``user_ids``; a user it was not
     trained on gets its list for users without history."""
-    rows = np.searchsorted(model.user_ids, user_ids)
-    rows = np.minimum(rows, max(len(model.user_ids) - 1, 0))
-    known = (
-        model.user_ids[rows] == user_ids if len(model.user_ids) else np.zeros(len(user_ids), bool)
-    )
+    rows, known = model.user_rows(user_ids)
     top = np.full((len(user_ids), k), -1, dtype=np.int64)
     if known.any():
         top[known], _ = model.recommend_rows(rows[known], k)
@@ -177,13 +173,9 @@ def rank_users(model: TrainedModel, user_ids: np.ndarray, k: int) -> np.ndarray:
 
 def _history(model: TrainedModel, user_ids: np.ndarray) -> tuple[np.ndarray, sp.csr_matrix]:
     """(titles each user watched in training, their rows of who watched what)."""
-    rows = np.searchsorted(model.user_ids, user_ids)
-    rows = np.minimum(rows, max(len(model.user_ids) - 1, 0))
-    known = model.user_ids[rows] == user_ids
-    picked = sp.csr_matrix(model.seen[rows[known]])
-    seen = sp.lil_matrix((len(user_ids), model.seen.shape[1]), dtype=np.float32)
-    seen[np.flatnonzero(known)] = picked
-    seen = sp.csr_matrix(seen)
+    rows, known = model.user_rows(user_ids)
+    with_empty_row = sp.vstack([model.seen, sp.csr_matrix((1, model.seen.shape[1]))], "csr")
+    seen = with_empty_row[np.where(known, rows, model.seen.shape[0])]
     return np.diff(seen.indptr), seen
 
 

@@ -314,6 +314,15 @@ class TrainedModel:
             return at
         return None
 
+    def user_rows(self, user_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(row of each of ``user_ids``, whether it has one): users without history have
+        none (their row is then meaningless)."""
+        user_ids = np.asarray(user_ids, dtype=np.int64)
+        if not len(self.user_ids):
+            return np.zeros(len(user_ids), dtype=np.int64), np.zeros(len(user_ids), dtype=bool)
+        rows = np.minimum(np.searchsorted(self.user_ids, user_ids), len(self.user_ids) - 1)
+        return rows, self.user_ids[rows] == user_ids
+
     def title_index(self, title_id: str) -> int:
         """Row of ``title_id`` in the item factors; UnknownTitleError if absent."""
         at = int(np.searchsorted(self.title_ids, title_id))
