@@ -7,20 +7,23 @@ genres: a title with ``n`` genres could have been chosen for any of them, and EM
 (``em_iterations`` rounds) shares each title out among its genres by how much the user
 seems to like each, starting from an even share. ``genre_prior`` pseudo-titles spread
 over the genres as the whole audience watches them keep a short history from
-overreaching. A title's score for the user is::
+overreaching. A genre's share of a user's choices is their liking for it times how
+much the genre offers (its titles' appeal, summed: the "mass"), so liking is the
+share over the mass; without that, the big genres swallow the small ones (0.0126
+ndcg@10 on validation at 100,000 simulated users instead of 0.0182). A title's
+score for the user is::
 
     ln(floor + G * theta . genres[t])          how well the title fits the user's genres
     + popularity_weight * popularity[t]        IMDb votes (standardised log)
     + quality_weight * quality[t]              IMDb score (standardised)
     + viewers_weight * viewers[t]              training viewers (standardised log)
     + side_weight * profile . side[t]          countries, movie or show, decade
-    + personal_popularity * lean * popularity[t]   the user's own taste for the popular
 
 ``G`` is the number of genres (``G * theta . genres`` is 1 for a title that matches
-an even taste), ``profile`` the mean of the side features of what the user watched,
-and ``lean`` how much more popular than the audience's average watch the user's
-titles are: the sum of their popularity's excess over that average, over the
-number of titles plus ``personal_prior`` (a short history says little).
+an even taste), ``profile`` the mean of the side features of what the user watched.
+On the simulation, whose users choose by genre, popularity and quality alone, the
+side features only add noise (``side_weight`` 0.3: 0.0174 on validation against
+0.0182 without), so their default weight is 0.
 """
 
 from __future__ import annotations
@@ -37,7 +40,6 @@ from recommender.models.base import Param, Ranker, TrainingData
 
 #: Users whose genre mix is estimated at once (the EM works on their history's entries).
 _CHUNK_USERS = 50_000
-USE_MASS = True
 
 
 class ContentConfig(Section):
@@ -50,8 +52,6 @@ class ContentConfig(Section):
     quality_weight: float = Field(ge=-10, le=10)
     viewers_weight: float = Field(ge=-10, le=10)
     side_weight: float = Field(ge=0, le=100)
-    personal_popularity: float = Field(ge=0, le=100)
-    personal_prior: float = Field(ge=0, le=10_000)
 
 
 def side_features(titles: Titles) -> np.ndarray:
@@ -115,8 +115,6 @@ class Content(Ranker):
         "quality_weight": Param(0.0, 1.0),
         "viewers_weight": Param(-0.3, 0.5),
         "side_weight": Param(0.0, 1.0),
-        "personal_popularity": Param(0.0, 2.0),
-        "personal_prior": Param(0.3, 30, log=True),
     }
 
     def __init__(
@@ -127,12 +125,8 @@ class Content(Ranker):
         genres: np.ndarray,
         side: np.ndarray,
         appeal: np.ndarray,
-        popularity: np.ndarray,
-        popularity_mean: float,
     ) -> None:
         super().__init__(config)
-        self.popularity = np.asarray(popularity, dtype=np.float32)
-        self.popularity_mean = np.float32(popularity_mean)
         self.theta = np.asarray(theta, dtype=np.float32)
         self.audience = np.asarray(audience, dtype=np.float64)
         self.genres = np.asarray(genres, dtype=np.float32)
@@ -164,29 +158,16 @@ class Content(Ranker):
                     audience,
                     config.genre_prior,
                     config.em_iterations,
-                    mass if USE_MASS else None,
+                    mass,
                 )
                 for start in range(0, seen.shape[0], _CHUNK_USERS)
             ]
             or [np.zeros((0, genres.shape[1]), dtype=np.float32)]
         )
-        if USE_MASS and mass is not None:
+        if mass is not None:  # the audience's liking, as a user's: shares over the mass
             audience = audience / np.maximum(mass, 1e-12)
             audience /= audience.sum()
-        watched = np.asarray(seen.sum(axis=0)).ravel()
-        popularity_mean = (
-            float(watched @ features.popularity / watched.sum()) if watched.sum() else 0.0
-        )
-        return cls(
-            config,
-            theta,
-            audience,
-            genres,
-            side_features(data.titles),
-            appeal,
-            features.popularity,
-            popularity_mean,
-        )
+        return cls(config, theta, audience, genres, side_features(data.titles), appeal)
 
     def _scores(self, theta: np.ndarray, history: sp.csr_matrix | None) -> np.ndarray:
         config = self.config
@@ -201,11 +182,6 @@ class Content(Ranker):
             counts[counts == 0] = 1.0
             profile = np.asarray(history @ self.side, dtype=np.float32) / counts
             scores += np.float32(config.side_weight) * (profile @ self.side.T)
-        if history is not None and config.personal_popularity > 0:
-            counts = np.diff(history.indptr).astype(np.float32)
-            excess = np.asarray(history @ self.popularity).ravel() - counts * self.popularity_mean
-            lean = excess / (counts + np.float32(config.personal_prior) + np.float32(1e-9))
-            scores += np.float32(config.personal_popularity) * np.outer(lean, self.popularity)
         return scores
 
     def user_scores(self, rows: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
@@ -224,8 +200,6 @@ class Content(Ranker):
             "genres": self.genres,
             "side": self.side,
             "appeal": self.appeal,
-            "popularity": self.popularity,
-            "popularity_mean": np.array([self.popularity_mean]),
         }
 
     @classmethod
@@ -238,6 +212,4 @@ class Content(Ranker):
             arrays["genres"],
             arrays["side"],
             arrays["appeal"],
-            arrays["popularity"],
-            float(arrays["popularity_mean"][0]),
         )
