@@ -287,6 +287,22 @@ def summarise(
     return out
 
 
+def _without_figures(like: dict[str, Any]) -> dict[str, Any]:
+    """A ranker's results with every figure null, its segments' user counts those of
+    ``like``."""
+
+    def nulls(part: dict[str, Any]) -> dict[str, Any]:
+        return {key: (value if key == "users" else None) for key, value in part.items()}
+
+    return dict.fromkeys(METRICS) | {
+        "ndcg@10_ci": None,
+        "vs_popularity": None,
+        "vs_oracle": None,
+        "segments": {name: nulls(part) for name, part in like["segments"].items()},
+        "with_history": nulls(like["with_history"]),
+    }
+
+
 def evaluate_dataset(
     dataset: Dataset,
     config: RecommenderConfig,
@@ -319,10 +335,8 @@ def evaluate_dataset(
         samples=evaluation.bootstrap_samples,
         seed=evaluation.seed,
     )
-    if ORACLE not in results:
-        results[ORACLE] = {m: None for m in METRICS} | {
-            "segments": results["popularity"]["segments"]
-        }
+    if ORACLE not in results:  # no ground truth: the oracle's figures are null
+        results[ORACLE] = _without_figures(results["popularity"])
     for name, values in params.items():
         results[name]["params"] = values
     seconds["metrics"] = time.perf_counter() - started

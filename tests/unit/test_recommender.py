@@ -669,3 +669,20 @@ def test_the_recommender_exposure_lists_every_mart_the_recommender_reads():
         if d.startswith("ref(")
     }
     assert read - {"cold_start_titles"} <= refs, read - refs
+
+
+def test_without_an_oracle_its_figures_are_null_and_the_table_says_so(tmp_path):
+    evaluation = evaluate_dataset(small_dataset(), load_config(), model_names=["content"])
+    oracle = evaluation.models["oracle"]
+    assert oracle["ndcg@10"] is None and oracle["with_history"]["ndcg@10"] is None
+    assert all(part["ndcg@10"] is None for part in oracle["segments"].values())
+    assert [p["users"] for p in oracle["segments"].values()] == [
+        p["users"] for p in evaluation.models["content"]["segments"].values()
+    ]
+    assert evaluation.models["content"]["vs_oracle"] is None
+    assert evaluation.models["content"]["with_history"]["vs_oracle"] is None
+    table = evaluation.table()
+    assert "oracle" in table and "n/a" in table
+    json_path, png_path = write_outputs(evaluation, tmp_path)
+    assert json.loads(json_path.read_text())["models"]["oracle"]["coverage"] is None
+    assert png_path.stat().st_size > 0
