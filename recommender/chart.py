@@ -7,9 +7,10 @@ Four panels, each on its own scale starting at 0, every bar labelled with its va
 3. catalogue coverage;
 4. popularity rank of what is recommended (small = a bias to the popular).
 
-The default model is drawn darkest; the oracle (the ceiling, not a competitor) is
-hatched. The figure's title gives the default model's ndcg@10 as a multiple of
-popularity's and a share of the oracle's, with their intervals.
+Each ranker has its colour in every panel; the default model's bars have a thick
+black edge and a bold label; the oracle (the ceiling, not a competitor) is hatched.
+The figure's title gives the default model's ndcg@10 as a multiple of popularity's
+and a share of the oracle's, with their intervals.
 """
 
 from __future__ import annotations
@@ -22,10 +23,19 @@ import numpy as np
 from recommender.evaluate import ORACLE, Evaluation
 from recommender.metrics import SEGMENTS
 
-BASELINE_COLOUR = "#bbbbbb"
-MODEL_COLOUR = "#9ecae1"
-DEFAULT_COLOUR = "#08519c"
-ORACLE_COLOUR = "#ffffff"
+#: One colour per ranker, the same in every panel: the family in matplotlib's "tab10"
+#: colours, the baselines grey, the oracle white and hatched (the ceiling, not a competitor).
+COLOURS = {
+    "als": "#1f77b4",
+    "bpr": "#9467bd",
+    "item_knn": "#8c564b",
+    "ease": "#2ca02c",
+    "content": "#ff7f0e",
+    "hybrid": "#d62728",
+    "popularity": "#b0b0b0",
+    "best_of": "#707070",
+    ORACLE: "#ffffff",
+}
 
 
 def format_value(value: float | None) -> str:
@@ -58,14 +68,13 @@ def ratio_text(evaluation: Evaluation, model: str | None = None) -> str:
     return f"{model} ndcg@10 = {text}"
 
 
-def _colour(evaluation: Evaluation, name: str) -> str:
-    if name == evaluation.default_model:
-        return DEFAULT_COLOUR
-    if name == ORACLE:
-        return ORACLE_COLOUR
-    if name in ("popularity", "best_of"):
-        return BASELINE_COLOUR
-    return MODEL_COLOUR
+def _edges(evaluation: Evaluation, names: list[str]) -> dict[str, Any]:
+    """The default model's bars get a thick black edge, the others a thin grey one."""
+    default = [n == evaluation.default_model for n in names]
+    return {
+        "edgecolor": ["black" if d else "#444444" for d in default],
+        "linewidth": [2.0 if d else 0.6 for d in default],
+    }
 
 
 #: The oracle's bar is cut (and marked so) when it is more than this many times the best
@@ -93,9 +102,8 @@ def _bars(ax: Any, evaluation: Evaluation, metric: str, *, interval: bool = Fals
         positions,
         heights,
         0.7,
-        color=[_colour(evaluation, n) for n in names],
-        edgecolor="#444444",
-        linewidth=0.6,
+        color=[COLOURS.get(n, "#17becf") for n in names],
+        **_edges(evaluation, names),
     )
     if ORACLE in names:
         bars[names.index(ORACLE)].set_hatch("//")
@@ -142,10 +150,10 @@ def _segments(ax: Any, evaluation: Evaluation) -> None:
             positions,
             values,
             width,
-            label=name,
-            color=_colour(evaluation, name),
-            edgecolor="#444444",
-            linewidth=0.4,
+            label=name + (" (default)" if name == evaluation.default_model else ""),
+            color=COLOURS.get(name, "#17becf"),
+            edgecolor="black" if name == evaluation.default_model else "#444444",
+            linewidth=1.5 if name == evaluation.default_model else 0.4,
         )
         if name == ORACLE:
             for bar in bars:

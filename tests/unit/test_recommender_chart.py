@@ -88,6 +88,12 @@ def test_every_ranker_has_labelled_values_in_each_panel(draw):
     }
     assert labels(figure, "coverage")["oracle"] == "0.0944"
     assert labels(figure, "popularity_rank")["popularity"] == "6"
+    # the default model stands out: a thick edge, the same colour in every panel
+    ndcg = figure.axes[0]
+    widths = dict(zip(MODELS, [bar.get_linewidth() for bar in ndcg.patches], strict=True))
+    assert widths["hybrid"] > max(w for name, w in widths.items() if name != "hybrid")
+    colours = {tuple(bar.get_facecolor()) for ax in figure.axes for bar in ax.patches}
+    assert len(colours) == len(MODELS)
 
 
 def test_the_ndcg_panel_shows_the_intervals(draw):
