@@ -32,6 +32,10 @@ COMMANDS = [
     ["demo"],
     ["catalog"],
     ["catalog", "generate"],
+    ["simulate"],
+    ["recommend"],
+    ["evaluate"],
+    ["tune"],
 ]
 
 
