@@ -49,7 +49,6 @@ from recommender.pipeline import train
 logger = logging.getLogger(__name__)
 
 K = 10
-BASELINES = ("popularity", "best_of")
 ORACLE = "oracle"
 METRICS = ("precision@10", "recall@10", "map@10", "ndcg@10", "coverage", "popularity_rank")
 #: The oracle's ranking of test users: their top K title indices (their training titles

@@ -60,18 +60,11 @@ class Param:
             return int(round(value))
         return float(f"{value:.4g}")
 
-    def describe(self) -> str:
-        """``8 to 128 (log)``, or the choices."""
-        if self.choices:
-            return ", ".join(self.choices)
-        return f"{self.low:g} to {self.high:g}" + (" (log scale)" if self.log else "")
-
 
 class Ranker(ABC):
     """A fitted model of the family."""
 
     name: ClassVar[str]
-    summary: ClassVar[str]
     Config: ClassVar[type[Section]]
     space: ClassVar[dict[str, Param]] = {}
 
@@ -103,10 +96,14 @@ class Ranker(ABC):
 
 
 def standardised_rows(scores: np.ndarray) -> np.ndarray:
-    """Each row minus its mean, over its standard deviation (a row of one value: zeros)."""
+    """Each row minus its mean, over its standard deviation (a row of one value: zeros).
+
+    In place when ``scores`` is a float32 array (the models' own, thrown away after):
+    four passes over the block and no temporary as large as it.
+    """
     scores = np.asarray(scores, dtype=np.float32)
-    centred = scores - scores.mean(axis=1, keepdims=True)
-    spread = centred.std(axis=1, keepdims=True)
+    scores -= scores.mean(axis=1, keepdims=True)
+    spread = np.sqrt(np.einsum("ij,ij->i", scores, scores) / max(scores.shape[1], 1))
     spread[spread == 0] = 1.0
-    centred /= spread
-    return centred
+    scores /= spread[:, None].astype(np.float32)
+    return scores

@@ -105,7 +105,6 @@ class Content(Ranker):
     """Genres learnt from a user's history, and the catalogue's popularity and quality."""
 
     name: ClassVar[str] = "content"
-    summary: ClassVar[str] = "each user's mix of genres (EM), IMDb popularity and quality"
     Config = ContentConfig
     space: ClassVar[dict[str, Param]] = {
         "genre_prior": Param(0.01, 3, log=True),

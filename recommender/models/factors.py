@@ -80,7 +80,6 @@ class Als(FactorModel):
     """implicit's ALS on the confidence matrix."""
 
     name: ClassVar[str] = "als"
-    summary: ClassVar[str] = "implicit's alternating least squares on the confidence matrix"
     Config = AlsConfig
     space: ClassVar[dict[str, Param]] = {
         "factors": Param(8, 256, log=True, integer=True),
@@ -113,7 +112,6 @@ class Bpr(FactorModel):
     """implicit's BPR on who watched what."""
 
     name: ClassVar[str] = "bpr"
-    summary: ClassVar[str] = "implicit's Bayesian personalised ranking on who watched what"
     Config = BprConfig
     space: ClassVar[dict[str, Param]] = {
         "factors": Param(8, 256, log=True, integer=True),

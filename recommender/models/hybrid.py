@@ -34,7 +34,6 @@ class Hybrid(Ranker):
     """Content for short histories, collaborative filtering for long ones."""
 
     name: ClassVar[str] = "hybrid"
-    summary: ClassVar[str] = "content for short histories, collaborative for long, blended"
     Config = HybridConfig
     space: ClassVar[dict[str, Param]] = {
         "collaborative": Param(choices=("als", "ease", "item_knn")),

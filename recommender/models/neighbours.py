@@ -55,7 +55,6 @@ class ItemKnn(ItemItemModel):
     """implicit's CosineRecommender or BM25Recommender."""
 
     name: ClassVar[str] = "item_knn"
-    summary: ClassVar[str] = "implicit's item-item nearest neighbours (cosine or BM25)"
     Config = ItemKnnConfig
     space: ClassVar[dict[str, Param]] = {
         "similarity": Param(choices=("cosine", "bm25")),
@@ -108,7 +107,6 @@ class Ease(ItemItemModel):
     what (titles x titles; 6,000 titles take 150 MB)."""
 
     name: ClassVar[str] = "ease"
-    summary: ClassVar[str] = "EASE (Steck 2019): closed-form item-item regression"
     Config = EaseConfig
     space: ClassVar[dict[str, Param]] = {"regularization": Param(1, 20_000, log=True)}
 

@@ -686,3 +686,12 @@ def test_without_an_oracle_its_figures_are_null_and_the_table_says_so(tmp_path):
     json_path, png_path = write_outputs(evaluation, tmp_path)
     assert json.loads(json_path.read_text())["models"]["oracle"]["coverage"] is None
     assert png_path.stat().st_size > 0
+
+
+def test_rows_are_standardised_like_numpy_and_a_flat_row_is_zeros():
+    from recommender.models.base import standardised_rows
+
+    scores = np.random.default_rng(0).random((5, 100)).astype(np.float32)
+    expected = (scores - scores.mean(axis=1, keepdims=True)) / scores.std(axis=1, keepdims=True)
+    assert np.allclose(standardised_rows(scores.copy()), expected, atol=1e-5)
+    assert not standardised_rows(np.ones((2, 3), dtype=np.float32)).any()
