@@ -33,12 +33,10 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-from throwaway import PROJECT_DIR, catalogue_dir, recdb_command, throwaway_warehouse
+from throwaway import catalogue_dir, measured, recdb_command, throwaway_warehouse
 
 from recdb.core.connection import connection_settings
 from recdb.warehouse.build import build
@@ -47,38 +45,6 @@ SPEED_TARGET = 1.3
 POPULARITY_TARGET = 2.0
 ORACLE_TARGET = 0.85
 COVERAGE_TARGET = 0.5
-
-#: Runs a script (a path ending .py) or a module (as ``python -m`` would) and prints its
-#: peak resident memory (KiB) last.
-PEAK_MEMORY = """\
-import atexit, os, resource, runpy, sys
-atexit.register(lambda: print(
-    f"peak-rss-kib {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}", file=sys.stderr))
-sys.argv = sys.argv[1:]
-if sys.argv[0].endswith(".py"):
-    sys.path.insert(0, os.path.dirname(os.path.abspath(sys.argv[0])))
-    runpy.run_path(sys.argv[0], run_name="__main__")
-else:
-    runpy.run_module(sys.argv[0], run_name="__main__", alter_sys=True)
-"""
-
-
-def measured(module: str, *args: str) -> tuple[float, str, float]:
-    """``python -m module args`` (or ``python module args`` for a path ending .py) as a
-    subprocess: (wall seconds, stdout, peak memory GiB)."""
-    started = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, "-c", PEAK_MEMORY, module, *args],
-        capture_output=True,
-        text=True,
-        cwd=PROJECT_DIR,
-        check=False,
-    )
-    seconds = time.perf_counter() - started
-    if done.returncode:
-        sys.exit(f"{module} {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
-    peak = re.findall(r"peak-rss-kib (\d+)", done.stderr)
-    return seconds, done.stdout, int(peak[-1]) / 2**20 if peak else float("nan")
 
 
 def reference(config_path: Path | None) -> dict[str, float]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -32,12 +33,30 @@ def catalogue_dir() -> Path | None:
     return REAL_CATALOG_DIR if (REAL_CATALOG_DIR / "raw_titles.csv").exists() else None
 
 
-def recdb_command(*args: str, env: dict[str, str] | None = None) -> tuple[float, str]:
-    """`recdb ARGS` as a subprocess: wall seconds and its stdout; exits with its output
-    when it fails."""
+#: Runs a script (a path ending .py) or a module (as ``python -m`` would) and prints its
+#: peak resident memory (KiB) last.
+PEAK_MEMORY = """\
+import atexit, os, resource, runpy, sys
+atexit.register(lambda: print(
+    f"peak-rss-kib {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}", file=sys.stderr))
+sys.argv = sys.argv[1:]
+if sys.argv[0].endswith(".py"):
+    sys.path.insert(0, os.path.dirname(os.path.abspath(sys.argv[0])))
+    runpy.run_path(sys.argv[0], run_name="__main__")
+else:
+    runpy.run_module(sys.argv[0], run_name="__main__", alter_sys=True)
+"""
+
+
+def measured(
+    module: str, *args: str, env: dict[str, str] | None = None
+) -> tuple[float, str, float]:
+    """``python -m module args`` (or ``python module args`` for a path ending .py) as a
+    subprocess: (wall seconds, stdout, peak memory GiB); exits with its output when it
+    fails."""
     started = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, "-m", "recdb.cli", *args],
+        [sys.executable, "-c", PEAK_MEMORY, module, *args],
         capture_output=True,
         text=True,
         cwd=PROJECT_DIR,
@@ -46,8 +65,16 @@ def recdb_command(*args: str, env: dict[str, str] | None = None) -> tuple[float,
     )
     seconds = time.perf_counter() - started
     if done.returncode:
-        sys.exit(f"recdb {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
-    return seconds, done.stdout
+        sys.exit(f"{module} {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+    peak = re.findall(r"peak-rss-kib (\d+)", done.stderr)
+    return seconds, done.stdout, int(peak[-1]) / 2**20 if peak else float("nan")
+
+
+def recdb_command(*args: str, env: dict[str, str] | None = None) -> tuple[float, str]:
+    """`recdb ARGS` as a subprocess: wall seconds and its stdout; exits with its output
+    when it fails."""
+    seconds, stdout, _ = measured("recdb.cli", *args, env=env)
+    return seconds, stdout
 
 
 @contextlib.contextmanager

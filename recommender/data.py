@@ -37,19 +37,21 @@ from marts.dim_titles
 order by title_id collate "C"
 """
 #: A title's genres and production countries, as (title row, facet value) pairs.
+#: Each title's position in the catalogue (titles in byte order of title_id, from 0).
+TITLE_INDEX = """(
+    select
+        title_id,
+        cast(row_number() over (order by title_id collate "C") - 1 as integer) as title_index
+    from marts.dim_titles
+)"""
 FACET_QUERY = """
 select
     titles.title_index,
     facets.{column} as facet
 from marts.{bridge} as facets
-inner join (
-    select
-        title_id,
-        cast(row_number() over (order by title_id collate "C") - 1 as integer) as title_index
-    from marts.dim_titles
-) as titles
+inner join {TITLE_INDEX} as titles
     on facets.title_id = titles.title_id
-"""
+""".replace("{TITLE_INDEX}", TITLE_INDEX)
 FACETS = {
     "genres": ("bridge_title_genres", "genre_id"),
     "countries": ("bridge_title_prod_countries", "country_code"),
@@ -63,14 +65,9 @@ select
     sessions.completion_ratio,
     sessions.rating{extra}
 from marts.fact_sessions as sessions
-inner join (
-    select
-        title_id,
-        cast(row_number() over (order by title_id collate "C") - 1 as integer) as title_index
-    from marts.dim_titles
-) as titles
+inner join {TITLE_INDEX} as titles
     on sessions.title_id = titles.title_id
-"""
+""".replace("{TITLE_INDEX}", TITLE_INDEX)
 
 
 @dataclass(frozen=True)

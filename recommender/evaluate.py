@@ -44,7 +44,7 @@ from recommender.config import RecommenderConfig, as_config
 from recommender.data import Dataset, read_dataset
 from recommender.holdout import Holdout, holdout
 from recommender.model import TrainedModel, best_of_scores, top_k
-from recommender.pipeline import train
+from recommender.pipeline import prepare
 
 logger = logging.getLogger(__name__)
 
@@ -204,16 +204,16 @@ def score_rankers(
     users = split.test_user_ids
     tops: dict[str, np.ndarray] = {}
     params: dict[str, Any] = {}
-    model = None
+    started = time.perf_counter()
+    prepared = prepare(split.training, config, k=K, model=names[0])
+    seconds["prepare"] = time.perf_counter() - started
     for name in names:
         started = time.perf_counter()
-        model = train(split.training, config, k=K, model=name)
+        model = prepared.fit(name)
         tops[name] = rank_users(model, users, K)
         params[name] = _params(config, name)
         seconds[name] = time.perf_counter() - started
         logger.info("%s: fitted and ranked in %.1f s", name, seconds[name])
-    if model is None:
-        model = train(split.training, config, k=K, model="als")
     history, seen = _history(model, users)
     threads = config.recommend.threads
     titles = split.training.titles

@@ -28,7 +28,6 @@ from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
 import python_api
 from recommender import models
@@ -129,19 +128,14 @@ class Prepared:
     model: str  # the model of the family to fit
     k: int = 10
 
-    @property
-    def seen(self) -> sp.csr_matrix:
-        """users x titles, ones where watched."""
-        return self.data.seen
-
-    @property
-    def viewers(self) -> np.ndarray:
-        """Distinct users who watched each title."""
-        return self.data.viewers
-
-    def fit(self) -> TrainedModel:
-        """Fit the model: ready to rank and save."""
-        ranker = models.fit(self.model, self.data, self.config)
+    def fit(
+        self, model: str | None = None, config: RecommenderConfig | None = None
+    ) -> TrainedModel:
+        """Fit the model (or ``model``, with ``config``'s knobs: the same aggregated
+        sessions serve several fits): ready to rank and save."""
+        model = models.check_model(model or self.model)
+        config = config or self.config
+        ranker = models.fit(model, self.data, config)
         return TrainedModel(
             user_ids=self.user_ids,
             title_ids=self.title_ids,
@@ -149,7 +143,7 @@ class Prepared:
             seen=self.data.seen,
             viewers=self.data.viewers,
             cold_start=ranked_list(self.data.best_of, max(self.k, 100)),
-            config=self.config,
+            config=config,
         )
 
 

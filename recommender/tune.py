@@ -20,7 +20,7 @@ import logging
 import time
 import tomllib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,7 @@ from recommender.data import Dataset, read_dataset
 from recommender.errors import RecommenderError
 from recommender.evaluate import K, rank_users
 from recommender.holdout import Holdout, holdout, split_sessions
-from recommender.pipeline import train
+from recommender.pipeline import prepare
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +59,6 @@ class Tuning:
     validation: dict[str, Any]
     seed: int
     seconds: float = 0.0
-    config: dict[str, Any] = field(default_factory=dict)  # the winner's whole config
 
     @property
     def best(self) -> Trial:
@@ -172,6 +171,7 @@ def tune_dataset(
         raise RecommenderError(f"--budget: {budget!r} is not allowed (allowed: 1 to {MAX_BUDGET})")
     started = time.perf_counter()
     split = validation_split(dataset, config)
+    prepared = prepare(split.training, config, k=K, model=model)  # the trials' knobs only
     title_count = dataset.titles.size
     trials = []
     for number, params in enumerate(draw_trials(model, budget, config), start=1):
@@ -179,20 +179,18 @@ def tune_dataset(
             progress(f"trial {number}/{budget}", (number - 1) / budget)
         trial_started = time.perf_counter()
         trial_config = config.with_overrides(params)
-        fitted = train(split.training, trial_config, k=K, model=model)
+        fitted = prepared.fit(model, trial_config)
         top = rank_users(fitted, split.test_user_ids, K)
         ndcg = float(metrics.per_user_metrics(top, split.relevant, title_count)["ndcg"].mean())
         trials.append(Trial(number, params, ndcg, time.perf_counter() - trial_started))
         logger.info("trial %d: ndcg@10 %.4f with %s", number, ndcg, params)
-    tuning = Tuning(
+    return Tuning(
         model=model,
         trials=trials,
         validation=split.describe() | {"validation_share": config.evaluation.validation_share},
         seed=config.evaluation.seed,
         seconds=time.perf_counter() - started,
     )
-    chosen = config.with_overrides(tuning.best.params).with_overrides({"recommend.model": model})
-    return Tuning(**{**vars(tuning), "config": chosen.to_dict()})
 
 
 def tune(

@@ -30,6 +30,12 @@ def config_option(what: str) -> Callable[[F], F]:
 MODEL_NAMES = ("als", "bpr", "item_knn", "ease", "content", "hybrid")
 
 
+def model_option(text: str, name: str = "model_name", **kwargs: Any) -> Callable[[F], F]:
+    """``--model NAME``, one of :data:`MODEL_NAMES`, with help ``text`` (``kwargs``: click's,
+    e.g. ``multiple``)."""
+    return click.option("--model", name, type=click.Choice(MODEL_NAMES), help=text, **kwargs)
+
+
 @click.command()
 @click.option(
     "--users",
@@ -84,13 +90,8 @@ def simulate(users: int | None, seed: int, config_path: Path | None, print_confi
     help="Titles per user (with --similar-to: similar titles to show).",
 )
 @config_option("recommender hyper-parameters")
-@click.option(
-    "--model",
-    "model_name",
-    type=click.Choice(MODEL_NAMES),
-    default=None,
-    help="The model that ranks (default: recommend.model of the config, the one that won "
-    "on validation).",
+@model_option(
+    "The model that ranks (default: recommend.model of the config, the one that won on validation)."
 )
 @click.option(
     "--run-id",
@@ -198,12 +199,10 @@ def recommend(
     help="The simulation config the users were simulated with, for the oracle "
     "(default: the simulation's defaults).",
 )
-@click.option(
-    "--model",
+@model_option(
+    "A model to evaluate; repeat for several (default: every model of the family).",
     "model_names",
-    type=click.Choice(MODEL_NAMES),
     multiple=True,
-    help="A model to evaluate; repeat for several (default: every model of the family).",
 )
 def evaluate(
     out_dir: Path,
@@ -235,12 +234,9 @@ def evaluate(
 
 
 @click.command()
-@click.option(
-    "--model",
-    "model_name",
-    type=click.Choice(MODEL_NAMES),
+@model_option(
+    "The model to tune (a hybrid tunes only its own knobs: tune its parts first).",
     required=True,
-    help="The model to tune (a hybrid tunes only its own knobs: tune its parts first).",
 )
 @click.option(
     "--budget",

@@ -4,6 +4,7 @@ the dot product of their factors."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
@@ -70,7 +71,15 @@ class FactorModel(Ranker):
         return cls(config, arrays["user_factors"], arrays["item_factors"])
 
     @classmethod
-    def _fitted(cls, model: Any, config: Section, data: TrainingData) -> FactorModel:
+    def _fit_implicit(
+        cls, make: Callable[[], Any], matrix: sp.csr_matrix, config: Section
+    ) -> FactorModel:
+        """Make implicit's model and fit it on ``matrix`` with BLAS kept to one thread
+        (implicit parallelises over users itself, slows down many times when OpenBLAS
+        threads compete, and warns when it is made with more)."""
+        with threadpool_limits(limits=1, user_api="blas"):
+            model = make()
+            model.fit(matrix, show_progress=False)
         if hasattr(model, "to_cpu"):
             model = model.to_cpu()
         return cls(config, model.user_factors, model.item_factors)
@@ -89,13 +98,13 @@ class Als(FactorModel):
 
     @classmethod
     def fit(cls, data: TrainingData, config: Section) -> Ranker:
-        """Fit ALS; BLAS is kept to one thread (implicit parallelises over users itself,
-        and slows down many times when OpenBLAS threads compete)."""
+        """Fit ALS on the confidence matrix."""
         from implicit.cpu.als import AlternatingLeastSquares
 
         assert isinstance(config, AlsConfig)
-        with threadpool_limits(limits=1, user_api="blas"):
-            model = AlternatingLeastSquares(
+
+        def make() -> Any:
+            return AlternatingLeastSquares(
                 factors=config.factors,
                 regularization=config.regularization,
                 alpha=1.0,  # the confidence formula already scales by its own alpha
@@ -104,8 +113,8 @@ class Als(FactorModel):
                 num_threads=data.threads,
                 calculate_training_loss=False,
             )
-            model.fit(data.confidence, show_progress=False)
-        return cls._fitted(model, config, data)
+
+        return cls._fit_implicit(make, data.confidence, config)
 
 
 class Bpr(FactorModel):
@@ -126,8 +135,9 @@ class Bpr(FactorModel):
         from implicit.cpu.bpr import BayesianPersonalizedRanking
 
         assert isinstance(config, BprConfig)
-        with threadpool_limits(limits=1, user_api="blas"):
-            model = BayesianPersonalizedRanking(
+
+        def make() -> Any:
+            return BayesianPersonalizedRanking(
                 factors=config.factors,
                 learning_rate=config.learning_rate,
                 regularization=config.regularization,
@@ -135,5 +145,5 @@ class Bpr(FactorModel):
                 random_state=config.seed,
                 num_threads=data.threads,
             )
-            model.fit(data.seen, show_progress=False)
-        return cls._fitted(model, config, data)
+
+        return cls._fit_implicit(make, data.seen, config)
