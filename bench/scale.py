@@ -45,6 +45,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from incremental_build import slowest_nodes  # noqa: E402
 from throwaway import PROJECT_DIR, catalogue_dir, measured, throwaway_warehouse  # noqa: E402
 from web_api_load import ensure_wrk, run_wrk, start_server, users_lua  # noqa: E402
 
@@ -156,6 +157,10 @@ class Rung:
         }
         self.disk()
         print(f"    {seconds:.1f} s, peak {peak:.2f} GiB, database {database['db_gib']:.2f} GiB")
+        if args[0] == "build":
+            nodes = slowest_nodes(Path(os.environ["DBT_TARGET_PATH"]) / "run_results.json", 8)
+            self.figures["steps"][step]["slowest"] = nodes
+            print("    slowest: " + ", ".join(f"{node} {secs:.1f} s" for secs, node in nodes))
         return stdout
 
     def run(self, *, duration: int, connections: int) -> dict:
@@ -183,9 +188,7 @@ class Rung:
             victims = warehouse.read(
                 "select session_id from sim.sessions where session_id % 1000 = 7"
             )
-            rated = warehouse.read(
-                "select session_id from sim.ratings where session_id % 1000 = 7"
-            )
+            rated = warehouse.read("select session_id from sim.ratings where session_id % 1000 = 7")
             with warehouse.transaction():
                 warehouse.delete("ratings", rated)
                 deleted = warehouse.delete("sessions", victims)
