@@ -1,15 +1,5 @@
 -- Which best-of titles are watched least? Titles on an all-time or a year's
 -- best list, fewest viewers first: those at 0 nobody has watched at all.
-with
-
-viewers_by_title as (
-    select
-        title_id,
-        count(distinct user_id) as viewer_count
-    from marts.fact_sessions
-    group by title_id
-)
-
 select
     titles.title_name,
     titles.title_type,
@@ -17,10 +7,10 @@ select
     titles.is_all_time_best,
     titles.is_year_best,
     titles.imdb_score,
-    coalesce(viewers_by_title.viewer_count, 0) as viewer_count
+    title_viewing.viewer_count
 from marts.dim_titles as titles
-left join viewers_by_title
-    on titles.title_id = viewers_by_title.title_id
+inner join marts.agg_title_viewing as title_viewing
+    on titles.title_id = title_viewing.title_id
 where titles.is_all_time_best or titles.is_year_best
-order by viewer_count asc, titles.imdb_score desc nulls last, titles.title_name asc
+order by title_viewing.viewer_count asc, titles.imdb_score desc nulls last, titles.title_name asc
 limit 20;

@@ -5,9 +5,15 @@
   knows of each title (:class:`TitleFeatures`);
 * ``marts.dim_users``: every user, so users without sessions get the
   cold-start list;
-* ``marts.fact_sessions``: who watched what, how long, how much, and the
-  stars given, with each title as its position in the catalogue (titles in
-  byte order of title_id), so no title text crosses the wire per session.
+* ``marts.agg_user_title_viewing``: who watched what, how long, how much,
+  and the stars given, one row per (user, title) pair aggregated by the
+  build (what `recdb recommend` learns from: fewer rows than sessions, and
+  no aggregation here);
+* ``marts.fact_sessions``: every session with its start, for the time-based
+  splits of `recdb evaluate` and `recdb tune`.
+
+Titles travel as their position in the catalogue (titles in byte order of
+title_id), so no title text crosses the wire per row.
 """
 
 from __future__ import annotations
@@ -67,6 +73,20 @@ select
 from marts.fact_sessions as sessions
 inner join {TITLE_INDEX} as titles
     on sessions.title_id = titles.title_id
+""".replace("{TITLE_INDEX}", TITLE_INDEX)
+#: The (user, title) pairs as the build aggregated them, in the units and arithmetic of
+#: :func:`recommender.confidence.aggregate` (the model's SQL says how).
+PAIRS_QUERY = """
+select
+    pairs.user_id,
+    titles.title_index,
+    pairs.session_count,
+    pairs.minutes_watched,
+    pairs.mean_completion_ratio,
+    pairs.mean_rating
+from marts.agg_user_title_viewing as pairs
+inner join {TITLE_INDEX} as titles
+    on pairs.title_id = titles.title_id
 """.replace("{TITLE_INDEX}", TITLE_INDEX)
 
 
@@ -200,6 +220,22 @@ class Feedback:
         )
 
 
+@dataclass(frozen=True)
+class Viewing:
+    """What the recommender learns from: titles, every user, and the (user, title) pairs."""
+
+    titles: Titles
+    user_ids: np.ndarray  # every user of dim_users, sorted
+    feedback: Feedback
+
+
+def viewing(dataset: Dataset) -> Viewing:
+    """A dataset's sessions aggregated into pairs (as the build does for the marts)."""
+    return Viewing(
+        dataset.titles, dataset.user_ids, feedback(dataset.sessions, dataset.titles.size)
+    )
+
+
 def feedback(sessions: Sessions, title_count: int) -> Feedback:
     """Aggregate sessions into (user, title) pairs; rows are the users with sessions."""
     user_ids, rows = _dense_rows(sessions.user_id)
@@ -278,6 +314,46 @@ def read_sessions(warehouse: python_api.Warehouse, *, with_times: bool = False) 
         rating=frame["rating"].to_numpy(dtype=np.float64, na_value=np.nan),
         started_at=started,
     )
+
+
+def read_feedback(warehouse: python_api.Warehouse, title_count: int) -> Feedback:
+    """The (user, title) pairs of agg_user_title_viewing; EmptyMartsError when there is
+    none."""
+    frame = _read(warehouse, PAIRS_QUERY)
+    if frame.empty:
+        raise EmptyMartsError()
+    user_ids, rows = _dense_rows(frame["user_id"].to_numpy(dtype=np.int64))
+    title = frame["title_index"].to_numpy(dtype=np.int32)
+    order = np.argsort(rows * np.int64(title_count) + title, kind="stable")
+    columns = {
+        "sessions": frame["session_count"].to_numpy(dtype=np.int32),
+        "minutes": frame["minutes_watched"].to_numpy(dtype=np.float64),
+        "completion": frame["mean_completion_ratio"].to_numpy(dtype=np.float64),
+        "rating": frame["mean_rating"].to_numpy(dtype=np.float64, na_value=np.nan),
+    }
+    del frame
+    interactions = Interactions(
+        user=rows[order],
+        title=title[order],
+        **{name: values[order] for name, values in columns.items()},
+        user_count=len(user_ids),
+        title_count=title_count,
+    )
+    return Feedback(user_ids=user_ids, interactions=interactions)
+
+
+def read_viewing(warehouse: python_api.Warehouse) -> Viewing:
+    """Titles, users and their (user, title) pairs from the marts."""
+    titles = read_titles(warehouse)
+    pairs = read_feedback(warehouse, titles.size)
+    user_ids = read_user_ids(warehouse)
+    logger.info(
+        "read %d (user, title) pairs of %d users over %d titles",
+        pairs.interactions.size,
+        len(user_ids),
+        titles.size,
+    )
+    return Viewing(titles=titles, user_ids=user_ids, feedback=pairs)
 
 
 def read_dataset(warehouse: python_api.Warehouse, *, with_times: bool = False) -> Dataset:

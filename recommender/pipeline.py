@@ -33,7 +33,7 @@ import python_api
 from recommender import models
 from recommender.confidence import confidence
 from recommender.config import RecommenderConfig, as_config
-from recommender.data import Dataset, feedback, read_dataset
+from recommender.data import Dataset, Viewing, read_viewing, viewing
 from recommender.errors import RecommenderError
 from recommender.model import (
     TrainedModel,
@@ -147,12 +147,15 @@ class Prepared:
         )
 
 
-def training_data(dataset: Dataset, config: RecommenderConfig) -> tuple[np.ndarray, TrainingData]:
-    """(the users with history, sorted; what the models learn from): the sessions
-    aggregated and weighed (the confidence formula)."""
-    data = feedback(dataset.sessions, dataset.titles.size)
+def training_data(
+    source: Dataset | Viewing, config: RecommenderConfig
+) -> tuple[np.ndarray, TrainingData]:
+    """(the users with history, sorted; what the models learn from): the (user, title)
+    pairs (a dataset's sessions aggregated) weighed by the confidence formula."""
+    pairs = source if isinstance(source, Viewing) else viewing(source)
+    data = pairs.feedback
     viewers = data.viewers
-    titles = dataset.titles
+    titles = pairs.titles
     return data.user_ids, TrainingData(
         confidence=data.interactions.matrix(confidence(data.interactions, config.confidence)),
         seen=data.interactions.matrix(),
@@ -164,7 +167,11 @@ def training_data(dataset: Dataset, config: RecommenderConfig) -> tuple[np.ndarr
 
 
 def prepare(
-    dataset: Dataset, config: RecommenderConfig, *, k: int = 10, model: str | None = None
+    dataset: Dataset | Viewing,
+    config: RecommenderConfig,
+    *,
+    k: int = 10,
+    model: str | None = None,
 ) -> Prepared:
     """What :meth:`Prepared.fit` needs: :func:`training_data`, and which model (default:
     the config's ``recommend.model``)."""
@@ -471,7 +478,7 @@ def recommend(
         if run_id is None:
             run_id, claimed = allocate_run_id(warehouse, model_name)
         with meter.phase("read"):
-            dataset = read_dataset(warehouse)
+            dataset = read_viewing(warehouse)
         with meter.phase("prepare"):
             prepared = prepare(dataset, config, k=k, model=model_name)
             cold_users = np.setdiff1d(dataset.user_ids, prepared.user_ids, assume_unique=True)

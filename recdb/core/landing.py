@@ -150,6 +150,9 @@ class LandingTable:
     #: The key columns recorded in ``<schema>.deleted_<name>`` when rows are deleted
     #: (empty: deletions are not recorded). The marts' incremental builds read them.
     deleted_keys: tuple[str, ...] = ()
+    #: Other columns recorded with each deleted key: the marts that aggregate by them
+    #: (a session's user) find what a deletion changed without keeping every key.
+    deleted_also: tuple[str, ...] = ()
     #: A column whose every value gets a partition of its own (list partitioning):
     #: see :func:`run_partition_functions`.
     partition_key: str | None = None
@@ -231,6 +234,7 @@ SESSIONS = LandingTable(
     row_checks=(RowCheck("ended_at", ">=", "started_at"),),
     title_columns=("title_id",),
     deleted_keys=("session_id",),
+    deleted_also=("user_id",),
 )
 
 RATINGS = LandingTable(
@@ -461,16 +465,18 @@ def deleted_keys_ddl(table: LandingTable) -> list[sql.Composable]:
     """The table of ``table``'s deleted keys, and the trigger that fills it.
 
     ``<schema>.deleted_<name>`` holds the key columns of every deleted row (a key
-    deleted twice, after being written again, twice) and when. An AFTER DELETE
+    deleted twice, after being written again, twice), its ``deleted_also`` columns,
+    and when. An AFTER DELETE
     trigger for each statement copies them from the statement's transition table:
     one insert per DELETE, whoever sends it (python_api, the web API or plain SQL).
     TRUNCATE records nothing: delete rows with DELETE.
     """
     target = sql.Identifier(table.schema, table.deleted_table)
-    keys = sql.SQL(", ").join(sql.Identifier(k) for k in table.deleted_keys)
+    recorded = (*table.deleted_keys, *table.deleted_also)
+    keys = sql.SQL(", ").join(sql.Identifier(k) for k in recorded)
     key_columns = sql.SQL(", ").join(
         sql.SQL("{} {} not null").format(sql.Identifier(k), sql.SQL(table.column(k).pg_type))
-        for k in table.deleted_keys
+        for k in recorded
     )
     function = sql.Identifier(table.schema, f"record_{table.deleted_table}")
     return [

@@ -205,6 +205,54 @@ def test_example_query_runs_as_the_analyst_and_returns_rows(warehouse, path):
     assert all(value is not None for value in rows[0][:2])
 
 
+#: The same questions answered from the facts (fact_sessions, dim_users), as the guide
+#: answered them before the aggregate marts: each analysis must give exactly their rows.
+FROM_FACTS = sorted((PROJECT_DIR / "tests" / "analyses_from_facts").glob("*.sql"))
+
+
+def test_every_analysis_over_facts_has_its_twin_over_the_aggregates():
+    names = {path.name for path in ANALYSES}
+    assert FROM_FACTS and {path.name for path in FROM_FACTS} <= names
+    assert all("agg_" in (PROJECT_DIR / "analyses" / p.name).read_text() for p in FROM_FACTS)
+
+
+def test_the_aggregates_answer_as_the_facts_do_after_incremental_builds(
+    built_warehouse_of_its_own,
+):
+    """Users, sessions and ratings written, updated and deleted between incremental
+    builds: each analysis over the aggregate marts returns exactly the rows of its twin
+    over the facts (tests/analyses_from_facts)."""
+    built = built_warehouse_of_its_own
+    with Warehouse("scientist", built.settings("scientist")) as wh:
+        simulate(400, 5, warehouse=wh)
+    built.dbt("build")
+    with Warehouse("scientist", built.settings("scientist")) as wh:
+        simulate(100, 6, warehouse=wh)
+        rated = wh.read("select session_id from sim.ratings where session_id % 7 = 0")
+        sessions = wh.read("select session_id from sim.sessions where session_id % 7 = 0")
+        with wh.transaction():
+            wh.delete("ratings", rated)
+            wh.delete("sessions", sessions)
+        wh.update("users", wh.read("select user_id, 'premium' as plan from sim.users "
+                                   "where user_id % 5 = 0"))  # fmt: skip
+        gone = wh.read("select user_id from sim.users where user_id % 11 = 0")
+        with wh.transaction():
+            wh.delete("ratings", wh.read(
+                "select r.session_id from sim.ratings as r join sim.sessions as s "
+                "using (session_id) where s.user_id % 11 = 0"
+            ))  # fmt: skip
+            wh.delete("sessions", wh.read("select session_id from sim.sessions "
+                                          "where user_id % 11 = 0"))  # fmt: skip
+            wh.delete("user_tastes", gone)
+            wh.delete("users", gone)
+    built.dbt("build")
+    for path in FROM_FACTS:
+        over_aggregates = built.query((PROJECT_DIR / "analyses" / path.name).read_text(),
+                                      role="analyst")  # fmt: skip
+        assert over_aggregates == built.query(path.read_text(), role="analyst"), path.stem
+        assert over_aggregates
+
+
 def test_recdb_docs_has_help(fresh_warehouse):
     result = fresh_warehouse.recdb("docs", "--help")
     assert "--port" in result.stdout and "--out" in result.stdout and "--erd" in result.stdout

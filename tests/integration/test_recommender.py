@@ -354,3 +354,22 @@ def test_model_folders_and_files_are_readable_by_their_owner_only(setup, first_r
     for name in ("model.npz", "run.json"):
         assert (folder / name).stat().st_mode & 0o777 == 0o600, name
     assert not list(folder.glob(".*partial"))
+
+
+def test_the_pairs_the_build_aggregates_are_the_recommenders_own_aggregation(setup):
+    """What `recdb recommend` reads (agg_user_title_viewing) is exactly what aggregating
+    every session in numpy gives (recommender.confidence.aggregate): the same pairs in
+    the same order, the same sums to the last bit."""
+    from recommender.data import read_dataset, read_viewing, viewing
+
+    warehouse, _, _ = setup
+    with Warehouse("scientist", warehouse.settings("scientist")) as wh:
+        from_marts = read_viewing(wh)
+        from_sessions = viewing(read_dataset(wh))
+    assert np.array_equal(from_marts.user_ids, from_sessions.user_ids)
+    ours, theirs = from_marts.feedback, from_sessions.feedback
+    assert np.array_equal(ours.user_ids, theirs.user_ids)
+    for name in ("user", "title", "sessions", "minutes", "completion", "rating"):
+        mine, expected = getattr(ours.interactions, name), getattr(theirs.interactions, name)
+        assert np.array_equal(mine, expected, equal_nan=name == "rating"), name
+    assert ours.interactions.size > 0

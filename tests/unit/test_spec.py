@@ -112,7 +112,8 @@ def test_dbt_sources_declare_the_landing_tables_with_their_types():
     }
     for table in LANDING_TABLES.values():
         if table.deleted_keys:
-            keys = [(k, formal_type(table.column(k))) for k in table.deleted_keys]
+            recorded = (*table.deleted_keys, *table.deleted_also)
+            keys = [(k, formal_type(table.column(k))) for k in recorded]
             expected[f"{table.schema}.{table.deleted_table}"] = [
                 *keys,
                 ("deleted_at", "timestamp with time zone"),

@@ -4,7 +4,7 @@
         incremental_strategy='merge',
         unique_key='session_id',
         on_schema_change='fail',
-        indexes=[{'columns': ['user_id']}, {'columns': ['title_id', 'user_id']}],
+        indexes=[{'columns': ['user_id']}],
         pre_hook=[read_from_one_snapshot()],
         post_hook=[
             "{% if is_incremental() %}{{ delete_deleted_rows('session_id', [ref('stg_sim__deleted_sessions')], ref('stg_sim__sessions')) }}{% endif %}",

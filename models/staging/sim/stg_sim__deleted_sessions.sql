@@ -14,6 +14,7 @@ renamed as (
 
     select
         session_id,
+        user_id,
         deleted_at,
         row_xid
 

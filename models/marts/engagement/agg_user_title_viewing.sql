@@ -1,0 +1,78 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='user_id',
+        on_schema_change='fail',
+        pre_hook=[read_from_one_snapshot()],
+        post_hook=[
+            "{% if is_incremental() %}{{ delete_deleted_rows('user_id', [ref('stg_sim__deleted_sessions')], ref('fact_sessions')) }}{% endif %}",
+            "{{ record_build_watermark(also_before=['fact_sessions']) }}",
+            "{% if not is_incremental() %}{{ analyze_table(this) }}{% endif %}",
+        ]
+    )
+}}
+
+-- Read only by incremental builds and the post-hook, which removes the users
+-- left without sessions:
+-- depends_on: {{ ref('stg_sim__deleted_sessions') }}
+
+with
+
+{% if is_incremental() -%}
+
+    -- Users whose sessions changed since the last build (see
+    -- incremental_by_commit): sessions fact_sessions wrote or rewrote (a new
+    -- rating rewrites its session), and sessions deleted. Each is recomputed
+    -- whole: delete+insert on user_id replaces the user's rows.
+    changed_users as (
+
+        select user_id from {{ ref('fact_sessions') }}
+        where {{ changed_since_last_build('xmin') }}
+
+        union
+
+        select user_id from {{ ref('stg_sim__deleted_sessions') }}
+        where {{ changed_since_last_build('row_xid') }}
+
+    ),
+
+    sessions as (
+
+        select sessions.*
+        from {{ ref('fact_sessions') }} as sessions
+        inner join changed_users
+            on sessions.user_id = changed_users.user_id
+
+    ),
+
+{%- else -%}
+
+    sessions as (
+
+        select * from {{ ref('fact_sessions') }}
+
+    ),
+
+{%- endif %}
+
+-- Minutes and completion ratios summed exactly, in the units the recommender
+-- sums them in (recommender/confidence.py), so both give the same pairs.
+final as (
+
+    select
+        user_id,
+        title_id,
+        count(*) as session_count,
+        {{ exact_sum('minutes_watched', '1e-6') }} as minutes_watched,
+        {{ exact_sum('completion_ratio', '1e-9') }} / count(*) as mean_completion_ratio,
+        count(rating) as rated_session_count,
+        cast(sum(rating) as double precision) / nullif(count(rating), 0) as mean_rating,
+        min(started_at) as first_started_at,
+        max(started_at) as last_started_at
+    from sessions
+    group by user_id, title_id
+
+)
+
+select * from final
