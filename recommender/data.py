@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -265,9 +266,13 @@ def _dense_rows(user_id: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.flatnonzero(present).astype(np.int64), row_of[user_id]
 
 
-def _read(warehouse: python_api.Warehouse, query: str) -> pd.DataFrame:
+def read_marts(
+    warehouse: python_api.Warehouse, query: str, params: dict[str, Any] | None = None
+) -> pd.DataFrame:
+    """``warehouse.read(query, params)``, its errors as the recommender's: EmptyMartsError
+    when the marts are not built, RecommenderError otherwise."""
     try:
-        return warehouse.read(query)
+        return warehouse.read(query, params)
     except python_api.ApiError as error:
         text = str(error)
         if "does not exist" in text:
@@ -277,11 +282,11 @@ def _read(warehouse: python_api.Warehouse, query: str) -> pd.DataFrame:
 
 def read_titles(warehouse: python_api.Warehouse) -> Titles:
     """The catalogue; EmptyMartsError when dim_titles is empty."""
-    frame = _read(warehouse, TITLES_QUERY)
+    frame = read_marts(warehouse, TITLES_QUERY)
     if frame.empty:
         raise EmptyMartsError("marts.dim_titles has no titles (run `recdb load` too)")
     facets = {
-        name: _read(warehouse, FACET_QUERY.format(bridge=bridge, column=column))
+        name: read_marts(warehouse, FACET_QUERY.format(bridge=bridge, column=column))
         for name, (bridge, column) in FACETS.items()
     }
     return Titles(
@@ -294,13 +299,13 @@ def read_titles(warehouse: python_api.Warehouse) -> Titles:
 
 def read_user_ids(warehouse: python_api.Warehouse) -> np.ndarray:
     """Every user id of dim_users, sorted."""
-    return _read(warehouse, USERS_QUERY)["user_id"].to_numpy(dtype=np.int64)
+    return read_marts(warehouse, USERS_QUERY)["user_id"].to_numpy(dtype=np.int64)
 
 
 def read_sessions(warehouse: python_api.Warehouse, *, with_times: bool = False) -> Sessions:
     """Every session of fact_sessions; EmptyMartsError when there is none."""
     extra = ",\n    sessions.started_at" if with_times else ""
-    frame = _read(warehouse, SESSIONS_QUERY.format(extra=extra))
+    frame = read_marts(warehouse, SESSIONS_QUERY.format(extra=extra))
     if frame.empty:
         raise EmptyMartsError()
     started = None
@@ -319,9 +324,15 @@ def read_sessions(warehouse: python_api.Warehouse, *, with_times: bool = False) 
 def read_feedback(warehouse: python_api.Warehouse, title_count: int) -> Feedback:
     """The (user, title) pairs of agg_user_title_viewing; EmptyMartsError when there is
     none."""
-    frame = _read(warehouse, PAIRS_QUERY)
+    frame = read_marts(warehouse, PAIRS_QUERY)
     if frame.empty:
         raise EmptyMartsError()
+    return pairs_feedback(frame, title_count)
+
+
+def pairs_feedback(frame: pd.DataFrame, title_count: int) -> Feedback:
+    """:class:`Feedback` of (user, title) pairs as :data:`PAIRS_QUERY`'s columns give them
+    (any order; each pair once)."""
     user_ids, rows = _dense_rows(frame["user_id"].to_numpy(dtype=np.int64))
     title = frame["title_index"].to_numpy(dtype=np.int32)
     order = np.argsort(rows * np.int64(title_count) + title, kind="stable")

@@ -41,8 +41,8 @@ import scipy.sparse as sp
 import python_api
 from recommender import metrics, models
 from recommender.config import RecommenderConfig, as_config
-from recommender.data import Dataset, read_dataset
-from recommender.holdout import Holdout, holdout
+from recommender.data import Dataset
+from recommender.holdout import Holdout, holdout, read_holdout
 from recommender.model import TrainedModel, best_of_scores, top_k
 from recommender.pipeline import prepare
 
@@ -316,12 +316,25 @@ def evaluate_dataset(
     those users (their training titles excluded), or None when there is no
     ground truth.
     """
-    names = [models.check_model(name) for name in (model_names or models.MODELS)]
     evaluation = config.evaluation
-    seconds: dict[str, float] = {}
     split = holdout(
         dataset, evaluation.holdout_share, max_users=evaluation.max_users, seed=evaluation.seed
     )
+    return evaluate_split(split, config, oracle=oracle, model_names=model_names)
+
+
+def evaluate_split(
+    split: Holdout,
+    config: RecommenderConfig,
+    *,
+    oracle: OracleRanking | None = None,
+    model_names: Sequence[str] | None = None,
+) -> Evaluation:
+    """The evaluation of a hold-out split (:func:`evaluate_dataset`'s, or the marts'
+    :func:`~recommender.holdout.read_holdout`). Pure."""
+    names = [models.check_model(name) for name in (model_names or models.MODELS)]
+    evaluation = config.evaluation
+    seconds: dict[str, float] = {}
     tops, history, popularity_rank, params = score_rankers(
         split, config, names, oracle=oracle, seconds=seconds
     )
@@ -341,7 +354,7 @@ def evaluate_dataset(
     seconds["metrics"] = time.perf_counter() - started
     described = split.describe() | {
         "holdout_share": evaluation.holdout_share,
-        "train_users": int(len(np.unique(split.training.sessions.user_id))),
+        "train_users": int(len(split.training.feedback.user_ids)),
         "cold_start_test_users": int((history == 0).sum()),
         "oracle": ORACLE in tops,
         "bootstrap_samples": evaluation.bootstrap_samples,
@@ -391,14 +404,17 @@ def evaluate(
         warehouse = python_api.connect(role="scientist")
     try:
         started = time.perf_counter()
-        dataset = read_dataset(warehouse, with_times=True)
+        settings = config.evaluation
+        split = read_holdout(
+            warehouse, settings.holdout_share, max_users=settings.max_users, seed=settings.seed
+        )
         read_seconds = time.perf_counter() - started
 
         def rank_by_oracle(user_ids: np.ndarray, seen: sp.csr_matrix) -> np.ndarray | None:
-            return oracle(warehouse, user_ids, dataset.titles.title_ids, seen, K)
+            return oracle(warehouse, user_ids, split.training.titles.title_ids, seen, K)
 
-        evaluation = evaluate_dataset(
-            dataset,
+        evaluation = evaluate_split(
+            split,
             config,
             oracle=rank_by_oracle if oracle is not None else None,
             model_names=model_names,

@@ -2,6 +2,11 @@
 watched after it. ``recdb evaluate`` splits the marts once (the test period);
 ``recdb tune`` splits the training period again (the validation period), so that
 choosing hyper-parameters never looks at the test period.
+
+Two ways to the same split: :func:`holdout` splits sessions in memory (a
+:class:`~recommender.data.Dataset`), :func:`read_holdout` splits in the database,
+reading (user, title) pairs only, never every session: its memory does not grow with
+the number of sessions beyond the pairs the models learn from.
 """
 
 from __future__ import annotations
@@ -11,7 +16,18 @@ from typing import Any
 
 import numpy as np
 
-from recommender.data import Dataset, Sessions
+import python_api
+from recommender.data import (
+    TITLE_INDEX,
+    Dataset,
+    Sessions,
+    Viewing,
+    pairs_feedback,
+    read_marts,
+    read_titles,
+    read_user_ids,
+    viewing,
+)
 from recommender.errors import EmptyMartsError, RecommenderError
 
 
@@ -23,8 +39,9 @@ class SplitError(RecommenderError):
 class Holdout:
     """A split: what the models learn from, and what each test user watched next."""
 
-    training: Dataset
+    training: Viewing
     cutoff: np.datetime64
+    train_sessions: int
     test_sessions: int
     test_user_ids: np.ndarray  # sorted; with or without training history
     relevant: list[np.ndarray]  # titles each test user first watched after the cutoff
@@ -34,7 +51,7 @@ class Holdout:
         """The split's figures, for the evaluation's JSON."""
         return {
             "cutoff": str(np.datetime_as_string(self.cutoff, unit="s")) + "Z",
-            "train_sessions": int(self.training.sessions.size),
+            "train_sessions": int(self.train_sessions),
             "test_sessions": int(self.test_sessions),
             "test_users": int(self.eligible_users),
             "test_users_evaluated": int(len(self.test_user_ids)),
@@ -74,16 +91,38 @@ def holdout(
     """
     train_mask, cutoff = split_sessions(dataset.sessions, share)
     train, test = dataset.sessions.subset(train_mask), dataset.sessions.subset(~train_mask)
-    if train.size == 0 or test.size == 0:
-        side = "nothing to train on" if train.size == 0 else f"no {period} period"
-        raise SplitError(
-            f"{option} = {share:g} leaves {side} ({dataset.sessions.size:,} sessions): "
-            f"simulate more users, or change {option} (allowed: > 0 and <= 0.9)"
-        )
+    _check_sides(train.size, test.size, share, period, option)
     titles = np.int64(dataset.titles.size)
     before = np.unique(train.user_id * titles + train.title)
     after = np.unique(test.user_id * titles + test.title)
     new = np.setdiff1d(after, before, assume_unique=True)
+    user_ids, relevant, eligible = _test_users(new, titles, max_users, seed, share, period, option)
+    return Holdout(
+        training=viewing(Dataset(dataset.titles, dataset.user_ids, train)),
+        cutoff=cutoff,
+        train_sessions=train.size,
+        test_sessions=test.size,
+        test_user_ids=user_ids,
+        relevant=relevant,
+        eligible_users=eligible,
+    )
+
+
+def _check_sides(train: int, test: int, share: float, period: str, option: str) -> None:
+    if train == 0 or test == 0:
+        side = "nothing to train on" if train == 0 else f"no {period} period"
+        raise SplitError(
+            f"{option} = {share:g} leaves {side} ({train + test:,} sessions): "
+            f"simulate more users, or change {option} (allowed: > 0 and <= 0.9)"
+        )
+
+
+def _test_users(
+    new: np.ndarray, titles: np.int64, max_users: int, seed: int, share: float, period: str,
+    option: str,
+) -> tuple[np.ndarray, list[np.ndarray], int]:  # fmt: skip
+    """(the test users, sampled; each one's relevant titles; how many were eligible) from
+    the sorted keys ``user * titles + title`` of the pairs first watched in the period."""
     if not new.size:
         raise SplitError(
             f"{option} = {share:g} leaves no {period} users: nobody watched a title new to "
@@ -99,11 +138,127 @@ def holdout(
     starts = np.searchsorted(owners, user_ids)
     ends = np.searchsorted(owners, user_ids, side="right")
     relevant = [new[a:b] % titles for a, b in zip(starts, ends, strict=True)]
+    return user_ids, relevant, eligible
+
+
+# -- the same split, in the database ---------------------------------------------------
+
+#: Sessions of the period (before the end, when there is one).
+_PERIOD = """from marts.fact_sessions
+where (%(end)s::timestamptz is null or started_at < %(end)s::timestamptz)"""
+#: The exact sums of agg_user_title_viewing (macros/exact_sum.sql), over sessions.
+_PAIR_FIGURES = """
+    count(*) as session_count,
+    cast(sum(cast(round(s.minutes_watched / 1e-6) as bigint)) as double precision)
+    * 1e-6 as minutes_watched,
+    cast(sum(cast(round(s.completion_ratio / 1e-9) as bigint)) as double precision)
+    * 1e-9 / count(*) as mean_completion_ratio,
+    cast(sum(s.rating) as double precision) / nullif(count(s.rating), 0) as mean_rating"""
+#: The training period's pairs: a pair whose sessions all began before the cutoff as the
+#: build aggregated it; one that runs across the cutoff, from its sessions before it.
+_TRAINING_PAIRS = """
+with
+pairs as (
+    select
+        user_id, title_id, session_count, minutes_watched, mean_completion_ratio, mean_rating
+    from marts.agg_user_title_viewing
+    where last_started_at < %(cutoff)s::timestamptz
+    union all
+    select s.user_id, s.title_id, {FIGURES}
+    from marts.fact_sessions as s
+    inner join marts.agg_user_title_viewing as p
+        on s.user_id = p.user_id and s.title_id = p.title_id
+    where
+        p.first_started_at < %(cutoff)s::timestamptz
+        and p.last_started_at >= %(cutoff)s::timestamptz
+        and s.started_at < %(cutoff)s::timestamptz
+    group by s.user_id, s.title_id
+)
+select
+    pairs.user_id,
+    titles.title_index,
+    pairs.session_count,
+    pairs.minutes_watched,
+    pairs.mean_completion_ratio,
+    pairs.mean_rating
+from pairs
+inner join {TITLE_INDEX} as titles
+    on pairs.title_id = titles.title_id
+""".replace("{FIGURES}", _PAIR_FIGURES).replace("{TITLE_INDEX}", TITLE_INDEX)
+#: The pairs first watched in the held-out period, as sorted keys user * titles + title.
+_NEW_PAIRS = """
+select pairs.user_id * %(titles)s + titles.title_index as pair_key
+from marts.agg_user_title_viewing as pairs
+inner join {TITLE_INDEX} as titles
+    on pairs.title_id = titles.title_id
+where
+    pairs.first_started_at >= %(cutoff)s::timestamptz
+    and (%(end)s::timestamptz is null or pairs.first_started_at < %(end)s::timestamptz)
+order by pair_key
+""".replace("{TITLE_INDEX}", TITLE_INDEX)
+
+
+def read_cutoff(
+    warehouse: python_api.Warehouse, share: float, end: np.datetime64 | None = None
+) -> tuple[np.datetime64, int, int]:
+    """(the cutoff, sessions before it, sessions from it on) of the sessions before
+    ``end`` (all when None), as :func:`split_sessions` puts it: the start of the
+    session at position floor(n * (1 - share)) in start order."""
+    params = {"end": _timestamp(end)}
+    total = int(read_marts(warehouse, "select count(*) as n " + _PERIOD, params)["n"].iloc[0])
+    if not total:
+        raise EmptyMartsError()
+    position = int(np.floor(total * (1 - share)))
+    cutoff = read_marts(
+        warehouse,
+        f"select started_at {_PERIOD} order by started_at offset %(position)s limit 1",
+        params | {"position": position},
+    )["started_at"]
+    moment = np.datetime64(cutoff.dt.tz_convert("UTC").dt.tz_localize(None).iloc[0], "us")
+    before = read_marts(
+        warehouse,
+        f"select count(*) as n {_PERIOD} and started_at < %(cutoff)s::timestamptz",
+        params | {"cutoff": _timestamp(moment)},
+    )["n"].iloc[0]
+    return moment, int(before), total - int(before)
+
+
+def read_holdout(
+    warehouse: python_api.Warehouse,
+    share: float,
+    *,
+    max_users: int,
+    seed: int,
+    end: np.datetime64 | None = None,
+    period: str = "test",
+    option: str = "evaluation.holdout_share",
+) -> Holdout:
+    """:func:`holdout` of the marts' sessions before ``end`` (all when None), computed in
+    the database: the same cutoff, test users, relevant titles and training pairs,
+    reading pairs instead of sessions."""
+    titles = read_titles(warehouse)
+    cutoff, train_sessions, test_sessions = read_cutoff(warehouse, share, end)
+    _check_sides(train_sessions, test_sessions, share, period, option)
+    params = {"cutoff": _timestamp(cutoff), "end": _timestamp(end), "titles": titles.size}
+    new = read_marts(warehouse, _NEW_PAIRS, params)["pair_key"].to_numpy(dtype=np.int64)
+    user_ids, relevant, eligible = _test_users(
+        new, np.int64(titles.size), max_users, seed, share, period, option
+    )
+    frame = read_marts(warehouse, _TRAINING_PAIRS, params)
+    training = Viewing(titles, read_user_ids(warehouse), pairs_feedback(frame, titles.size))
     return Holdout(
-        training=Dataset(dataset.titles, dataset.user_ids, train),
+        training=training,
         cutoff=cutoff,
-        test_sessions=test.size,
+        train_sessions=train_sessions,
+        test_sessions=test_sessions,
         test_user_ids=user_ids,
         relevant=relevant,
         eligible_users=eligible,
     )
+
+
+def _timestamp(moment: np.datetime64 | None) -> str | None:
+    """A moment (UTC, as numpy holds it) as PostgreSQL reads a timestamptz."""
+    if moment is None:
+        return None
+    return str(np.datetime_as_string(moment.astype("datetime64[us]"), unit="us")) + "+00"

@@ -29,10 +29,10 @@ import numpy as np
 import python_api
 from recommender import metrics, models
 from recommender.config import RecommenderConfig, as_config
-from recommender.data import Dataset, read_dataset
+from recommender.data import Dataset
 from recommender.errors import RecommenderError
 from recommender.evaluate import K, rank_users
-from recommender.holdout import Holdout, holdout, split_sessions
+from recommender.holdout import Holdout, holdout, read_cutoff, read_holdout, split_sessions
 from recommender.pipeline import prepare
 
 logger = logging.getLogger(__name__)
@@ -146,6 +146,21 @@ def validation_split(dataset: Dataset, config: RecommenderConfig) -> Holdout:
     )
 
 
+def read_validation_split(warehouse: python_api.Warehouse, config: RecommenderConfig) -> Holdout:
+    """:func:`validation_split` of the marts, in the database (pairs, not sessions)."""
+    evaluation = config.evaluation
+    test_cutoff, _, _ = read_cutoff(warehouse, evaluation.holdout_share)
+    return read_holdout(
+        warehouse,
+        evaluation.validation_share,
+        max_users=evaluation.max_users,
+        seed=evaluation.seed,
+        end=test_cutoff,
+        period="validation",
+        option="evaluation.validation_share",
+    )
+
+
 def draw_trials(model: str, budget: int, config: RecommenderConfig) -> list[dict[str, Any]]:
     """The parameters of each trial: the config's, then ``budget - 1`` seeded draws."""
     section = models.MODELS[models.check_model(model)]
@@ -166,13 +181,32 @@ def tune_dataset(
     progress: Callable[[str, float], None] | None = None,
 ) -> Tuning:
     """Run ``budget`` trials of ``model`` on ``dataset``'s validation split. Pure."""
+    _check_budget(model, budget)
+    started = time.perf_counter()
+    split = validation_split(dataset, config)
+    return tune_split(split, model, budget, config, progress=progress, started=started)
+
+
+def _check_budget(model: str, budget: int) -> None:
     models.check_model(model)
     if isinstance(budget, bool) or not isinstance(budget, int) or not 1 <= budget <= MAX_BUDGET:
         raise RecommenderError(f"--budget: {budget!r} is not allowed (allowed: 1 to {MAX_BUDGET})")
-    started = time.perf_counter()
-    split = validation_split(dataset, config)
+
+
+def tune_split(
+    split: Holdout,
+    model: str,
+    budget: int,
+    config: RecommenderConfig,
+    *,
+    progress: Callable[[str, float], None] | None = None,
+    started: float | None = None,
+) -> Tuning:
+    """Run ``budget`` trials of ``model`` on a validation split (:func:`validation_split`'s,
+    or the marts' :func:`read_validation_split`). Pure."""
+    started = time.perf_counter() if started is None else started
     prepared = prepare(split.training, config, k=K, model=model)  # the trials' knobs only
-    title_count = dataset.titles.size
+    title_count = split.training.titles.size
     trials = []
     for number, params in enumerate(draw_trials(model, budget, config), start=1):
         if progress is not None:
@@ -206,16 +240,17 @@ def tune(
     (the chosen parameters, a config for ``--config``) and ``tuning-<model>.json`` (every
     trial)."""
     config = as_config(config)
-    models.check_model(model)
+    _check_budget(model, budget)
+    started = time.perf_counter()
     own_connection = warehouse is None
     if own_connection:
         warehouse = python_api.connect(role="scientist")
     try:
-        dataset = read_dataset(warehouse, with_times=True)
+        split = read_validation_split(warehouse, config)
     finally:
         if own_connection:
             warehouse.close()
-    tuning = tune_dataset(dataset, model, budget, config, progress=progress)
+    tuning = tune_split(split, model, budget, config, progress=progress, started=started)
     if out_dir is not None:
         write_outputs(tuning, Path(out_dir))
     return tuning

@@ -373,3 +373,37 @@ def test_the_pairs_the_build_aggregates_are_the_recommenders_own_aggregation(set
         mine, expected = getattr(ours.interactions, name), getattr(theirs.interactions, name)
         assert np.array_equal(mine, expected, equal_nan=name == "rating"), name
     assert ours.interactions.size > 0
+
+
+def _same_split(ours, theirs):
+    assert ours.cutoff == theirs.cutoff
+    assert ours.describe() == theirs.describe()
+    assert np.array_equal(ours.test_user_ids, theirs.test_user_ids)
+    assert len(ours.relevant) == len(theirs.relevant)
+    assert all(np.array_equal(a, b) for a, b in zip(ours.relevant, theirs.relevant, strict=True))
+    mine, expected = ours.training.feedback, theirs.training.feedback
+    assert np.array_equal(mine.user_ids, expected.user_ids)
+    for name in ("user", "title", "sessions", "minutes", "completion", "rating"):
+        a, b = getattr(mine.interactions, name), getattr(expected.interactions, name)
+        assert np.array_equal(a, b, equal_nan=name == "rating"), name
+
+
+def test_the_databases_time_split_is_the_in_memory_one(setup):
+    """`recdb evaluate` and `recdb tune` split in the database, reading pairs: the same
+    cutoff, test users, relevant titles and training pairs as splitting every session in
+    memory (recommender.holdout.holdout), for the test period and the validation one."""
+    from recommender.data import read_dataset
+    from recommender.holdout import holdout, read_holdout
+    from recommender.tune import read_validation_split, validation_split
+
+    warehouse, folder, _ = setup
+    config = recommender.load_config(folder / "recommender.toml")
+    settings = config.evaluation
+    with Warehouse("scientist", warehouse.settings("scientist")) as wh:
+        dataset = read_dataset(wh, with_times=True)
+        test_split = read_holdout(wh, settings.holdout_share, max_users=50, seed=settings.seed)
+        validation = read_validation_split(wh, config)
+    in_memory = holdout(dataset, settings.holdout_share, max_users=50, seed=settings.seed)
+    assert in_memory.eligible_users > 50  # the sample is drawn alike too
+    _same_split(test_split, in_memory)
+    _same_split(validation, validation_split(dataset, config))

@@ -611,7 +611,9 @@ def test_tuning_never_looks_at_the_test_period_and_is_deterministic(tmp_path):
     config = load_config()
     split = validation_split(dataset, config)
     _, test_cutoff = split_sessions(dataset.sessions, config.evaluation.holdout_share)
-    assert split.training.sessions.started_at.max() < split.cutoff < test_cutoff
+    assert split.cutoff < test_cutoff
+    learned = split.training.feedback.interactions.sessions.sum()
+    assert learned == split.train_sessions == (dataset.sessions.started_at < split.cutoff).sum()
     first = tune_dataset(dataset, "content", 4, config)
     second = tune_dataset(dataset, "content", 4, config)
     assert [t.params for t in first.trials] == [t.params for t in second.trials]
