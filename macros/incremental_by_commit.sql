@@ -128,16 +128,3 @@
             where kept.{{ key_column }} = gone.{{ key_column }}
         )
 {%- endmacro %}
-
-
-{#- What fact_recommendations keeps: the runs that are published and have rows. -#}
-{% macro published_runs_with_rows() -%}
-    select runs.run_id
-    from {{ ref('stg_recs__runs') }} as runs
-    where
-        runs.published_at is not null
-        and exists (
-            select 1 from {{ ref('stg_recs__recommendations') }} as recommendations
-            where recommendations.run_id = runs.run_id
-        )
-{%- endmacro %}

@@ -35,9 +35,9 @@ router = APIRouter(tags=["recommendations"])
 RunIdPath = Annotated[str, Path(**path_field(RUNS, "run_id"))]
 
 #: One round trip: the user (404 when unknown) left-joined to their list in the newest
-#: published run (fact_recommendations holds published runs only; a re-published id counts
-#: as new). Index scans: dim_users' key, fact_recommendations' run_published_at (the newest
-#: run) and key (run_id, user_id, recommendation_rank).
+#: published run (dim_recommendation_runs; a re-published id counts as new). Index scans:
+#: dim_users' key, then recs.recommendations' key (run_id, user_id, rank) under the
+#: fact_recommendations view, and dim_titles' for each title.
 _LIST_QUERY = """
 select
     r.run_id,
@@ -54,7 +54,7 @@ from marts.dim_users as u
 left join marts.fact_recommendations as r
     on r.user_id = u.user_id
     and r.run_id = (
-        select newest.run_id from marts.fact_recommendations as newest
+        select newest.run_id from marts.dim_recommendation_runs as newest
         order by newest.run_published_at desc limit 1
     )
     and r.recommendation_rank <= %s
@@ -127,10 +127,10 @@ async def user_recommendations(
     user_id: UserIdPath,
     k: Annotated[int, Query(ge=1, le=100, description="At most this many titles.")] = 10,
 ) -> dict:
-    """The user's list in the newest recommender run (marts.fact_recommendations, as of the
-    last `recdb build`). A user the run has no list for (no history when it ran, or added
-    since) gets the cold-start list (marts.cold_start_titles, as of the last `recdb build`):
-    best-of lists, then popularity. 404 for an unknown user."""
+    """The user's list in the newest published recommender run (marts.fact_recommendations,
+    as soon as the run is published). A user the run has no list for (no history when it
+    ran, or added since) gets the cold-start list (marts.cold_start_titles, as of the last
+    `recdb build`): best-of lists, then popularity. 404 for an unknown user."""
     db = database(request)
     rows = await db.rows(who.role, _LIST_QUERY, [k, user_id])
     if not rows:
@@ -206,9 +206,8 @@ async def begin_run(request: Request, body: RunToBegin, who: Writer) -> dict:
     summary="Publish a run",
 )
 async def publish_run(request: Request, who: Writer, run_id: RunIdPath) -> dict:
-    """Publish run `run_id`: from the next `recdb build` on, its lists are served (the
-    newest published run is) and analysts see it in marts.fact_recommendations. 404 for a
-    run never begun."""
+    """Publish run `run_id`: from now on its lists are served (the newest published run
+    is) and analysts see it in marts.fact_recommendations. 404 for a run never begun."""
     try:
         await database(request).write(lambda wh: wh.publish_run(run_id))
     except NotFoundError as error:
