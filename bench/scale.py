@@ -16,8 +16,8 @@ For each size, in a throwaway embedded warehouse of its own (the real catalogue 
   (bench/recommend.py's);
 * ``build after run``: `recdb build`, taking the run into marts.fact_recommendations;
 * ``evaluate``: `recdb evaluate` (its default sample of users);
-* ``queries``: the analysts' five example queries (analyses/*.sql) as recdb_analyst, each
-  the median of three runs, the slowest shown;
+* ``queries``: the analysts' example queries (analyses/*.sql and the README's) as
+  recdb_analyst, each the median of three runs, the slowest shown;
 * ``web API``: `recdb serve --workers 2` and wrk on `GET /v1/users/{id}/recommendations`
   (random users of the whole population), after a warm-up.
 
@@ -37,6 +37,7 @@ import contextlib
 import json
 import math
 import os
+import re
 import secrets
 import sys
 import threading
@@ -171,6 +172,7 @@ class Rung:
         self.change()
         self.command("incremental", "build", "--quiet")
         self.figures["fact_sessions_after"] = count("marts.fact_sessions")
+        self.figures["pairs"] = count("marts.agg_user_title_viewing")
         self.command("recommend", "recommend", "--run-id", "scale")
         self.reference()
         self.command("build after run", "build", "--quiet")
@@ -245,22 +247,30 @@ def user_span() -> tuple[int, int]:
     return int(low), int(high)
 
 
+def example_queries() -> dict[str, str]:
+    """The analysts' example queries by name: analyses/*.sql, and the README's."""
+    queries = {path.stem: path.read_text() for path in sorted(ANALYSES_DIR.glob("*.sql"))}
+    readme = (PROJECT_DIR / "README.md").read_text()
+    for number, block in enumerate(re.findall(r"```sql\n(.*?)```", readme, re.S), start=1):
+        queries[f"readme_{number}"] = block
+    return queries
+
+
 def analyst_queries(runs: int = 3) -> dict[str, float]:
-    """Each analysis (analyses/*.sql) as recdb_analyst: the median seconds of ``runs``."""
+    """Each example query as recdb_analyst: the median seconds of ``runs``."""
     import psycopg
 
     seconds: dict[str, float] = {}
     with psycopg.connect(**connection_settings("analyst").connect_kwargs()) as conn:
-        for path in sorted(ANALYSES_DIR.glob("*.sql")):
-            text = path.read_text()
+        for name, text in example_queries().items():
             times = []
             for _ in range(runs):
                 started = time.perf_counter()
                 conn.execute(text).fetchall()
                 times.append(time.perf_counter() - started)
             conn.rollback()
-            seconds[path.stem] = sorted(times)[len(times) // 2]
-            print(f"    {path.stem}: {seconds[path.stem]:.2f} s")
+            seconds[name] = sorted(times)[len(times) // 2]
+            print(f"    {name}: {seconds[name]:.2f} s")
     return seconds
 
 

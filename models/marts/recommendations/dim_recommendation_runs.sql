@@ -25,14 +25,14 @@ recommendations as (
 final as (
 
     select
-        runs.run_id,
-        runs.published_at as run_published_at
+        run_id,
+        published_at as run_published_at
     from runs
     where
-        runs.published_at is not null
+        published_at is not null
         and exists (
-            select 1 from recommendations
-            where recommendations.run_id = runs.run_id
+            select 1 as has_rows from recommendations
+            where recommendations.run_id = runs.run_id  -- noqa: RF03
         )
 
 )
