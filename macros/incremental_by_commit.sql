@@ -128,3 +128,18 @@
             where kept.{{ key_column }} = gone.{{ key_column }}
         )
 {%- endmacro %}
+
+
+{#- The users whose viewing changed since the model's last build: users with
+    rows of `relation` (a mart kept per user, rewritten whole for each changed
+    user) written since, and users of the sessions deleted since (a user left
+    with none has no rows to show it). -#}
+{% macro users_with_changed_viewing(relation) -%}
+    select user_id from {{ relation }}
+    where {{ changed_since_last_build('xmin') }}
+
+    union
+
+    select user_id from {{ ref('stg_sim__deleted_sessions') }}
+    where {{ changed_since_last_build('row_xid') }}
+{%- endmacro %}

@@ -1,6 +1,6 @@
 -- Viewing per subscription plan (users' current plan), users without any
 -- session counted as watching nothing: rebuilt by each build from dim_users
--- and agg_user_title_viewing.
+-- and agg_user_viewing.
 
 with
 
@@ -12,12 +12,7 @@ users as (
 
 viewing_by_user as (
 
-    select
-        user_id,
-        sum(session_count) as session_count,
-        {{ exact_sum('minutes_watched', '1e-6') }} as minutes_watched
-    from {{ ref('agg_user_title_viewing') }}
-    group by user_id
+    select * from {{ ref('agg_user_viewing') }}
 
 ),
 

@@ -31,12 +31,13 @@ final as (
         runs.run_id,
         runs.published_at as run_published_at
     from runs
-    cross join lateral (  -- noqa: ST05
-        select 1 as has_rows
-        from recommendations
-        where recommendations.run_id = runs.run_id  -- noqa: RF03
-        limit 1  -- noqa: AM09
-    ) as first_row
+    cross join
+        lateral (  -- noqa: ST05
+            select 1 as has_rows
+            from recommendations
+            where recommendations.run_id = runs.run_id  -- noqa: RF03
+            limit 1  -- noqa: AM09
+        ) as first_row
     where runs.published_at is not null
 
 )

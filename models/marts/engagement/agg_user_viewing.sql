@@ -1,0 +1,68 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='user_id',
+        on_schema_change='fail',
+        pre_hook=[read_from_one_snapshot()],
+        post_hook=[
+            "{% if is_incremental() %}{{ delete_deleted_rows('user_id', [ref('stg_sim__deleted_sessions')], ref('agg_user_title_viewing')) }}{% endif %}",
+            "{{ record_build_watermark(also_before=['agg_user_title_viewing']) }}",
+            "{% if not is_incremental() %}{{ analyze_table(this) }}{% endif %}",
+        ]
+    )
+}}
+
+-- Read only by incremental builds and the post-hook, which removes the users
+-- left without sessions:
+-- depends_on: {{ ref('stg_sim__deleted_sessions') }}
+
+with
+
+{% if is_incremental() -%}
+
+    -- Users whose pairs were rewritten, or who lost sessions, since the last
+    -- build; each recomputed whole from their pairs, looked up by user as
+    -- agg_user_title_viewing looks up sessions (`offset 0`: see there).
+    changed_users as (
+
+        {{ users_with_changed_viewing(ref('agg_user_title_viewing')) }}
+
+    ),
+
+    pairs as (
+
+        select users_pairs.*
+        from changed_users
+        cross join lateral (  -- noqa: ST05
+            select *
+            from {{ ref('agg_user_title_viewing') }} as viewing
+            where viewing.user_id = changed_users.user_id  -- noqa: RF03
+            offset 0  -- noqa: AM09
+        ) as users_pairs
+
+    ),
+
+{%- else -%}
+
+    pairs as (
+
+        select * from {{ ref('agg_user_title_viewing') }}
+
+    ),
+
+{%- endif %}
+
+final as (
+
+    select
+        user_id,
+        count(*) as title_count,
+        cast(sum(session_count) as bigint) as session_count,
+        {{ exact_sum('minutes_watched', '1e-6') }} as minutes_watched
+    from pairs
+    group by user_id
+
+)
+
+select * from final
