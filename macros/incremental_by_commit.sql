@@ -78,7 +78,7 @@
     older of the two, so rows the model left out because the earlier model
     did not have them yet (a session of a user newer than dim_users' build)
     are taken again at the next build. -#}
-{% macro record_build_watermark(also_before=[]) -%}
+{% macro record_build_watermark(also_before=[], name=none) -%}
     {%- set xmin = "xid(pg_snapshot_xmin(pg_current_snapshot()))" -%}
     {%- set oldest -%}
         coalesce((
@@ -97,7 +97,7 @@
         ), {{ xmin }})
     {%- endset -%}
     insert into {{ build_watermarks_relation() }} (model_name, snapshot_xmin, built_xid, built_at)
-    values ('{{ this.identifier }}', {{ oldest }}, xid(pg_current_xact_id()), now())
+    values ('{{ name or this.identifier }}', {{ oldest }}, xid(pg_current_xact_id()), now())
     on conflict (model_name) do update
         set snapshot_xmin = excluded.snapshot_xmin,
             built_xid = excluded.built_xid,
@@ -110,13 +110,13 @@
     relations with the key column and row_xid: deleted keys, or rows whose
     change may take the key out) and is not in `still_there` (a relation or a
     select of that key column: what the model keeps). -#}
-{% macro delete_deleted_rows(key_column, changed_keys, still_there) -%}
+{% macro delete_deleted_rows(key_column, changed_keys, still_there, watermark=none) -%}
     delete from {{ this }} as target
     using (
         {%- for relation in changed_keys %}
         select {{ key_column }}
         from {{ relation }}
-        where {{ changed_since_last_build('row_xid') }}
+        where {{ changed_since_last_build('row_xid', watermark) }}
         {%- if not loop.last %}
         union{% endif %}
         {%- endfor %}
@@ -131,9 +131,17 @@
 
 
 {#- The users whose viewing changed since the model's last build: users with
-    rows of `relation` (a mart kept per user, rewritten whole for each changed
-    user) written since, and users of the sessions deleted since (a user left
-    with none has no rows to show it). -#}
+    rows of `relation` (a mart built earlier in the same build, kept per user
+    and rewritten whole for each changed user) written since the model's own
+    watermark, and users of the sessions deleted since its deletions'
+    watermark (a user left with none has no rows to show it). Two watermarks,
+    recorded by record_viewing_watermarks: rows of `relation` committed before
+    the model's snapshot were read by it, so its own snapshot suffices for
+    them; a deletion `relation` did not see yet (committed after its snapshot)
+    must be taken again, so the deletions' watermark is the older of the two
+    (`relation`'s own deletions watermark). Taking `relation`'s rows of the
+    last build again, as the older watermark would for them too, would redo
+    every user after each full build. -#}
 {% macro users_with_changed_viewing(relation) -%}
     select user_id from {{ relation }}
     where {{ changed_since_last_build('xmin') }}
@@ -141,5 +149,22 @@
     union
 
     select user_id from {{ ref('stg_sim__deleted_sessions') }}
-    where {{ changed_since_last_build('row_xid') }}
+    where {{ changed_since_last_build('row_xid', deletions_watermark()) }}
+{%- endmacro %}
+
+
+{#- The name of the model's deletions watermark (see users_with_changed_viewing). -#}
+{% macro deletions_watermark(model_name=none) -%}
+    {{ return((model_name or this.identifier) ~ '__deleted_sessions') }}
+{%- endmacro %}
+
+
+{#- Post-hook of the models kept per user: their own watermark, and their
+    deletions' one, no newer than `upstream`'s (see users_with_changed_viewing). -#}
+{% macro record_viewing_watermarks(upstream) -%}
+    {{ record_build_watermark() }};
+    {{ record_build_watermark(
+        also_before=[upstream if upstream == 'fact_sessions' else deletions_watermark(upstream)],
+        name=deletions_watermark()
+    ) }}
 {%- endmacro %}

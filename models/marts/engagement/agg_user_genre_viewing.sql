@@ -6,8 +6,8 @@
         on_schema_change='fail',
         pre_hook=[read_from_one_snapshot()],
         post_hook=[
-            "{% if is_incremental() %}{{ delete_deleted_rows('user_id', [ref('stg_sim__deleted_sessions')], ref('agg_user_title_viewing')) }}{% endif %}",
-            "{{ record_build_watermark(also_before=['agg_user_title_viewing']) }}",
+            "{% if is_incremental() %}{{ delete_deleted_rows('user_id', [ref('stg_sim__deleted_sessions')], ref('agg_user_title_viewing'), deletions_watermark()) }}{% endif %}",
+            "{{ record_viewing_watermarks('agg_user_title_viewing') }}",
             "{% if not is_incremental() %}{{ analyze_table(this) }}{% endif %}",
         ]
     )

@@ -6,8 +6,8 @@
         on_schema_change='fail',
         pre_hook=[read_from_one_snapshot()],
         post_hook=[
-            "{% if is_incremental() %}{{ delete_deleted_rows('user_id', [ref('stg_sim__deleted_sessions')], ref('fact_sessions')) }}{% endif %}",
-            "{{ record_build_watermark(also_before=['fact_sessions']) }}",
+            "{% if is_incremental() %}{{ delete_deleted_rows('user_id', [ref('stg_sim__deleted_sessions')], ref('fact_sessions'), deletions_watermark()) }}{% endif %}",
+            "{{ record_viewing_watermarks('fact_sessions') }}",
             "{% if not is_incremental() %}{{ analyze_table(this) }}{% endif %}",
         ]
     )
