@@ -153,6 +153,25 @@
 {%- endmacro %}
 
 
+{#- The rows of `relation` (fact_sessions, or a mart kept per user) of the
+    users whose viewing changed since the model's last build
+    (users_with_changed_viewing), looked up by user: a lateral subquery on
+    `relation`'s user_id index, as PostgreSQL cannot estimate how few users the
+    xmin filters keep and would otherwise hash every row (at 10 million
+    sessions, 49 s where the look-ups take 4 s). `offset 0` keeps the subquery
+    a look-up: without it PostgreSQL flattens it into that hash join. -#}
+{% macro rows_of_users_with_changed_viewing(relation) -%}
+    select users_rows.*
+    from ({{ users_with_changed_viewing(relation) }}) as changed_users
+    cross join lateral (
+        select *
+        from {{ relation }} as kept
+        where kept.user_id = changed_users.user_id
+        offset 0
+    ) as users_rows
+{%- endmacro %}
+
+
 {#- The name of the model's deletions watermark (see users_with_changed_viewing). -#}
 {% macro deletions_watermark(model_name=none) -%}
     {{ return((model_name or this.identifier) ~ '__deleted_sessions') }}

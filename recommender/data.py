@@ -75,9 +75,9 @@ from marts.fact_sessions as sessions
 inner join {TITLE_INDEX} as titles
     on sessions.title_id = titles.title_id
 """.replace("{TITLE_INDEX}", TITLE_INDEX)
-#: The (user, title) pairs as the build aggregated them, in the units and arithmetic of
-#: :func:`recommender.confidence.aggregate` (the model's SQL says how).
-PAIRS_QUERY = """
+#: (User, title) pairs of a relation shaped as marts.agg_user_title_viewing (``{PAIRS}``),
+#: each title as its catalogue position.
+PAIRS_OF = """
 select
     pairs.user_id,
     titles.title_index,
@@ -85,10 +85,13 @@ select
     pairs.minutes_watched,
     pairs.mean_completion_ratio,
     pairs.mean_rating
-from marts.agg_user_title_viewing as pairs
+from {PAIRS} as pairs
 inner join {TITLE_INDEX} as titles
     on pairs.title_id = titles.title_id
 """.replace("{TITLE_INDEX}", TITLE_INDEX)
+#: The pairs as the build aggregated them, in the units and arithmetic of
+#: :func:`recommender.confidence.aggregate` (the model's SQL says how).
+PAIRS_QUERY = PAIRS_OF.replace("{PAIRS}", "marts.agg_user_title_viewing")
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ import numpy as np
 
 import python_api
 from recommender.data import (
+    PAIRS_OF,
     TITLE_INDEX,
     Dataset,
     Sessions,
@@ -156,7 +157,8 @@ _PAIR_FIGURES = """
     cast(sum(s.rating) as double precision) / nullif(count(s.rating), 0) as mean_rating"""
 #: The training period's pairs: a pair whose sessions all began before the cutoff as the
 #: build aggregated it; one that runs across the cutoff, from its sessions before it.
-_TRAINING_PAIRS = """
+_TRAINING_PAIRS = (
+    """
 with
 pairs as (
     select
@@ -174,17 +176,9 @@ pairs as (
         and s.started_at < %(cutoff)s::timestamptz
     group by s.user_id, s.title_id
 )
-select
-    pairs.user_id,
-    titles.title_index,
-    pairs.session_count,
-    pairs.minutes_watched,
-    pairs.mean_completion_ratio,
-    pairs.mean_rating
-from pairs
-inner join {TITLE_INDEX} as titles
-    on pairs.title_id = titles.title_id
-""".replace("{FIGURES}", _PAIR_FIGURES).replace("{TITLE_INDEX}", TITLE_INDEX)
+""".replace("{FIGURES}", _PAIR_FIGURES)
+    + PAIRS_OF.replace("{PAIRS}", "pairs")
+)
 #: The pairs first watched in the held-out period, as sorted keys user * titles + title.
 _NEW_PAIRS = """
 select pairs.user_id * %(titles)s + titles.title_index as pair_key

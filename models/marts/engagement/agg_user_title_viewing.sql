@@ -21,32 +21,13 @@ with
 
 {% if is_incremental() -%}
 
-    -- Users whose sessions changed since the last build (see
-    -- incremental_by_commit): sessions fact_sessions wrote or rewrote (a new
-    -- rating rewrites its session), and sessions deleted. Each is recomputed
-    -- whole: delete+insert on user_id replaces the user's rows.
-    changed_users as (
-
-        {{ users_with_changed_viewing(ref('fact_sessions')) }}
-
-    ),
-
-    -- Their sessions, looked up by user (a lateral subquery on fact_sessions'
-    -- user_id index), as PostgreSQL cannot estimate how few users the xmin
-    -- filters keep and would otherwise hash every session (at 10 million
-    -- sessions, 49 s where the look-ups take 1 s). `offset 0` keeps the
-    -- subquery a look-up: without it PostgreSQL flattens it into that hash
-    -- join. (noqa ST05: a lateral subquery cannot be a CTE.)
+    -- The sessions of the users whose sessions changed since the last build
+    -- (see incremental_by_commit): sessions fact_sessions wrote or rewrote (a
+    -- new rating rewrites its session), and sessions deleted. Each user is
+    -- recomputed whole: delete+insert on user_id replaces the user's rows.
     sessions as (
 
-        select users_sessions.*
-        from changed_users
-        cross join lateral (  -- noqa: ST05
-            select *
-            from {{ ref('fact_sessions') }} as facts
-            where facts.user_id = changed_users.user_id  -- noqa: RF03
-            offset 0  -- noqa: AM09
-        ) as users_sessions
+        {{ rows_of_users_with_changed_viewing(ref('fact_sessions')) }}
 
     ),
 

@@ -21,25 +21,11 @@ with
 
 {% if is_incremental() -%}
 
-    -- Users whose pairs were rewritten, or who lost sessions, since the last
-    -- build; each recomputed whole from their pairs, looked up by user as
-    -- agg_user_title_viewing looks up sessions (`offset 0`: see there).
-    changed_users as (
-
-        {{ users_with_changed_viewing(ref('agg_user_title_viewing')) }}
-
-    ),
-
+    -- The pairs of the users whose pairs were rewritten, or who lost
+    -- sessions, since the last build; each user recomputed whole.
     pairs as (
 
-        select users_pairs.*
-        from changed_users
-        cross join lateral (  -- noqa: ST05
-            select *
-            from {{ ref('agg_user_title_viewing') }} as viewing
-            where viewing.user_id = changed_users.user_id  -- noqa: RF03
-            offset 0  -- noqa: AM09
-        ) as users_pairs
+        {{ rows_of_users_with_changed_viewing(ref('agg_user_title_viewing')) }}
 
     ),
 
