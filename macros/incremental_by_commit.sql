@@ -2,26 +2,32 @@
     Incremental models driven by commit order.
 
     A model built incrementally reads the landing rows that changed since its
-    last build. "Since" is decided by PostgreSQL's own visibility, not by a
-    number drawn while a row was written (a writer that drew a number and
+    last build. "Since" is decided by the transaction that wrote each row, not
+    by a number drawn while it was written (a writer that drew a number and
     committed after a build read a higher one was missed for good):
 
+    * every landing table the marts are built from holds, in each row, the
+      64-bit id of the transaction that last wrote it (written_xid, set by
+      PostgreSQL: recdb/core/landing.py), exposed by the staging views as
+      row_xid, with a BRIN index (rows are appended in that order);
     * the model's transaction reads one snapshot (REPEATABLE READ, set by
       read_from_one_snapshot as its first statement), and records that
       snapshot's xmin, the oldest transaction still running when it was taken
       (record_build_watermark, in the model's own transaction);
-    * a row version whose writing transaction (its xmin, exposed by the staging
-      views as row_xid) is at or after the previous build's xmin may not have
-      been visible to that build: changed_since_last_build takes it again.
-      Every version written by a transaction that was running, or not yet
+    * a row written by a transaction at or after the previous build's xmin may
+      not have been visible to that build: changed_since_last_build takes it
+      again. Every row written by a transaction that was running, or not yet
       started, when the previous snapshot was taken is at or after that xmin;
       the others were visible to it. Taking a row twice is harmless (the
       merge is idempotent); missing one is impossible.
 
+    The condition compares row_xid with build_watermark(model), a STABLE SQL
+    function: PostgreSQL evaluates it while planning, so it knows how few rows
+    are that recent and reads them through the BRIN index, not the table.
+
     Writers never wait for a build, and a build never waits for writers.
     Deleted rows are recorded by the landing tables' delete triggers in
-    sim.deleted_* and recs.deleted_recommendations (recdb/core/landing.py), whose
-    rows are read by the same rule.
+    sim.deleted_* (recdb/core/landing.py), whose rows are read by the same rule.
 -#}
 
 {#- First statement of the model's transaction: one snapshot for all of it. -#}
@@ -39,7 +45,10 @@
 
 
 {#- The table of watermarks: one row per incremental model (or snapshot), in
-    the owner's private schema. Created by the on-run-start hook. -#}
+    the owner's private schema, and build_watermark(), which reads it. Created
+    by the on-run-start hook. A table from before 64-bit watermarks (an xid
+    snapshot_xmin) is replaced: its watermarks cannot be widened, and without
+    them the next build takes every row once. -#}
 {% macro build_watermarks_relation() -%}
     {{ return(api.Relation.create(
         database=target.database, schema=generate_schema_name('intermediate', none),
@@ -47,28 +56,45 @@
     )) }}
 {%- endmacro %}
 
+{% macro build_watermark_function() -%}
+    {{ build_watermarks_relation().include(identifier=false) }}.build_watermark
+{%- endmacro %}
+
 {% macro create_build_watermarks() -%}
-    create table if not exists {{ build_watermarks_relation() }} (
+    {%- set watermarks = build_watermarks_relation() -%}
+    do $migration$
+    begin
+        if exists (
+            select 1 from pg_attribute
+            where attrelid = to_regclass('{{ watermarks }}')
+                and attname = 'snapshot_xmin' and atttypid = 'xid'::regtype
+        ) then
+            drop table {{ watermarks }};
+        end if;
+    end
+    $migration$;
+    create table if not exists {{ watermarks }} (
         model_name text primary key,
-        snapshot_xmin xid not null,
+        snapshot_xmin bigint not null,
         built_xid xid not null,
         built_at timestamptz not null
-    )
+    );
+    create or replace function {{ build_watermark_function() }}(model text)
+    returns bigint
+    language sql stable
+    as $function$
+        select coalesce(
+            (select snapshot_xmin from {{ watermarks }} where model_name = model), 0
+        )
+    $function$
 {%- endmacro %}
 
 
-{#- True for a row version written since the model's last build (see above):
-    age() counts transactions back from now, so "written at or after the
-    recorded xmin" is "no older than it". Without a recorded build, every row. -#}
+{#- True for a row written since the model's last build (see above): its
+    row_xid at or after the xmin recorded by that build. Without a recorded
+    build, every row (0). -#}
 {% macro changed_since_last_build(row_xid_column, model_name=none) -%}
-    age({{ row_xid_column }}) <= coalesce(
-        (
-            select age(watermarks.snapshot_xmin)
-            from {{ build_watermarks_relation() }} as watermarks
-            where watermarks.model_name = '{{ model_name or this.identifier }}'
-        ),
-        2147483647
-    )
+    {{ row_xid_column }} >= {{ build_watermark_function() }}('{{ model_name or this.identifier }}')
 {%- endmacro %}
 
 
@@ -79,25 +105,19 @@
     did not have them yet (a session of a user newer than dim_users' build)
     are taken again at the next build. -#}
 {% macro record_build_watermark(also_before=[], name=none) -%}
-    {%- set xmin = "xid(pg_snapshot_xmin(pg_current_snapshot()))" -%}
-    {%- set oldest -%}
-        coalesce((
-            select candidates.snapshot_xmin
-            from (
-                select {{ xmin }} as snapshot_xmin
-                {%- for earlier in also_before %}
-                union all
-                select snapshot_xmin
-                from {{ build_watermarks_relation() }}
-                where model_name = '{{ earlier }}'
-                {%- endfor %}
-            ) as candidates
-            order by age(candidates.snapshot_xmin) desc
-            limit 1
-        ), {{ xmin }})
-    {%- endset -%}
     insert into {{ build_watermarks_relation() }} (model_name, snapshot_xmin, built_xid, built_at)
-    values ('{{ name or this.identifier }}', {{ oldest }}, xid(pg_current_xact_id()), now())
+    select
+        '{{ name or this.identifier }}',
+        min(candidates.snapshot_xmin),
+        xid(pg_current_xact_id()),
+        now()
+    from (
+        select pg_snapshot_xmin(pg_current_snapshot())::text::bigint as snapshot_xmin
+        {%- for earlier in also_before %}
+        union all
+        select {{ build_watermark_function() }}('{{ earlier }}')
+        {%- endfor %}
+    ) as candidates
     on conflict (model_name) do update
         set snapshot_xmin = excluded.snapshot_xmin,
             built_xid = excluded.built_xid,
@@ -130,39 +150,57 @@
 {%- endmacro %}
 
 
-{#- The users whose viewing changed since the model's last build: users with
-    rows of `relation` (a mart built earlier in the same build, kept per user
-    and rewritten whole for each changed user) written since the model's own
-    watermark, and users of the sessions deleted since its deletions'
-    watermark (a user left with none has no rows to show it). Two watermarks,
-    recorded by record_viewing_watermarks: rows of `relation` committed before
-    the model's snapshot were read by it, so its own snapshot suffices for
-    them; a deletion `relation` did not see yet (committed after its snapshot)
-    must be taken again, so the deletions' watermark is the older of the two
-    (`relation`'s own deletions watermark). Taking `relation`'s rows of the
-    last build again, as the older watermark would for them too, would redo
-    every user after each full build. -#}
-{% macro users_with_changed_viewing(relation) -%}
-    select user_id from {{ relation }}
-    where {{ changed_since_last_build('xmin') }}
+{#- The sessions rated, re-rated or unrated since the model's last build (a
+    rating changes its session's row in fact_sessions). -#}
+{% macro sessions_rerated_since_last_build() -%}
+    select session_id from {{ ref('stg_sim__ratings') }}
+    where {{ changed_since_last_build('row_xid') }}
+
+    union
+
+    select session_id from {{ ref('stg_sim__deleted_ratings') }}
+    where {{ changed_since_last_build('row_xid') }}
+{%- endmacro %}
+
+
+{#- The users whose viewing changed since the model's last build, read from
+    the landing tables: users of sessions written or deleted since, and of
+    sessions rated or unrated since (each session looked up by key; one
+    deleted since is among the deleted). The model's watermark is no newer
+    than that of the mart it reads (record_build_watermark's also_before), so
+    a change that mart had not seen yet is taken again at the next build. -#}
+{% macro users_with_changed_viewing() -%}
+    select user_id from {{ ref('stg_sim__sessions') }}
+    where {{ changed_since_last_build('row_xid') }}
 
     union
 
     select user_id from {{ ref('stg_sim__deleted_sessions') }}
-    where {{ changed_since_last_build('row_xid', deletions_watermark()) }}
+    where {{ changed_since_last_build('row_xid') }}
+
+    union
+
+    select rerated_session.user_id
+    from ({{ sessions_rerated_since_last_build() }}) as rerated
+    cross join lateral (
+        select landing.user_id
+        from {{ ref('stg_sim__sessions') }} as landing
+        where landing.session_id = rerated.session_id
+        limit 1
+    ) as rerated_session
 {%- endmacro %}
 
 
 {#- The rows of `relation` (fact_sessions, or a mart kept per user) of the
     users whose viewing changed since the model's last build
     (users_with_changed_viewing), looked up by user: a lateral subquery on
-    `relation`'s user_id index, as PostgreSQL cannot estimate how few users the
-    xmin filters keep and would otherwise hash every row (at 10 million
-    sessions, 49 s where the look-ups take 4 s). `offset 0` keeps the subquery
-    a look-up: without it PostgreSQL flattens it into that hash join. -#}
+    `relation`'s user_id index, whatever PostgreSQL estimates (a hash join
+    over every row took 49 s at 10 million sessions, the look-ups 4 s).
+    `offset 0` keeps the subquery a look-up: without it PostgreSQL may flatten
+    it into that hash join. -#}
 {% macro rows_of_users_with_changed_viewing(relation) -%}
     select users_rows.*
-    from ({{ users_with_changed_viewing(relation) }}) as changed_users
+    from ({{ users_with_changed_viewing() }}) as changed_users
     cross join lateral (
         select *
         from {{ relation }} as kept
@@ -172,18 +210,14 @@
 {%- endmacro %}
 
 
-{#- The name of the model's deletions watermark (see users_with_changed_viewing). -#}
-{% macro deletions_watermark(model_name=none) -%}
-    {{ return((model_name or this.identifier) ~ '__deleted_sessions') }}
-{%- endmacro %}
-
-
-{#- Post-hook of the models kept per user: their own watermark, and their
-    deletions' one, no newer than `upstream`'s (see users_with_changed_viewing). -#}
-{% macro record_viewing_watermarks(upstream) -%}
-    {{ record_build_watermark() }};
-    {{ record_build_watermark(
-        also_before=[upstream if upstream == 'fact_sessions' else deletions_watermark(upstream)],
-        name=deletions_watermark()
-    ) }}
+{#- The post-hooks of the marts kept per user (agg_user_*), rebuilt whole for
+    each user whose viewing changed: remove the users left without any
+    `upstream` rows, record the watermark no newer than `upstream`'s, and give
+    a fully built table its statistics. -#}
+{% macro kept_per_user_post_hooks(upstream) -%}
+    {{ return([
+        "{% if is_incremental() %}{{ delete_deleted_rows('user_id', [ref('stg_sim__deleted_sessions')], ref('" ~ upstream ~ "')) }}{% endif %}",
+        "{{ record_build_watermark(also_before=['" ~ upstream ~ "']) }}",
+        "{% if not is_incremental() %}{{ analyze_table(this) }}{% endif %}",
+    ]) }}
 {%- endmacro %}

@@ -14,16 +14,17 @@ writes of sessions 3.9 times slower than the COPY itself (1.7 times set-based).
 A delete of a referenced row cascades or is refused, as the reference says.
 
 Incremental dbt models find what changed since their last build by the
-transaction that wrote each row (PostgreSQL's ``xmin``, see
-macros/incremental_by_commit.sql): nothing is drawn or stamped per row. A table
-with ``deleted_keys`` also records the keys of its deleted rows, whoever deletes
-them, in ``<schema>.deleted_<table>`` (a statement-level delete trigger), so that
-deletes reach the marts at the next build.
+transaction that wrote each row: the ``stamped`` tables hold its id in
+``written_xid`` (set by PostgreSQL, not by callers; see :data:`WRITTEN_XID` and
+macros/incremental_by_commit.sql). A table with ``deleted_keys`` also records the
+keys of its deleted rows, whoever deletes them, in ``<schema>.deleted_<table>`` (a
+statement-level delete trigger), so that deletes reach the marts at the next build.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 import psycopg
@@ -156,6 +157,10 @@ class LandingTable:
     #: A column whose every value gets a partition of its own (list partitioning):
     #: see :func:`run_partition_functions`.
     partition_key: str | None = None
+    #: Whether each row carries :data:`WRITTEN_XID` (and its deletions table too),
+    #: by which the marts' incremental builds find what changed (see
+    #: :func:`written_xid_ddl`). The tables the marts are built from incrementally.
+    stamped: bool = False
 
     @property
     def qualified_name(self) -> str:
@@ -206,6 +211,7 @@ USERS = LandingTable(
     primary_key=("user_id",),
     row_checks=(RowCheck("churned_at", ">=", "signup_at"),),
     deleted_keys=("user_id",),
+    stamped=True,
 )
 
 SESSIONS = LandingTable(
@@ -235,6 +241,7 @@ SESSIONS = LandingTable(
     title_columns=("title_id",),
     deleted_keys=("session_id",),
     deleted_also=("user_id",),
+    stamped=True,
 )
 
 RATINGS = LandingTable(
@@ -249,6 +256,7 @@ RATINGS = LandingTable(
     primary_key=("session_id",),
     foreign_keys=(ForeignKey(("session_id",), "sim.sessions", ("session_id",)),),
     deleted_keys=("session_id",),
+    stamped=True,
 )
 
 USER_TASTES = LandingTable(
@@ -358,9 +366,28 @@ def _column_ddl(column: LandingColumn, *, partition_key: bool = False) -> sql.Co
     return sql.SQL(" ").join(parts)
 
 
+#: The column of a stamped table (and of its deletions table) that holds the id of
+#: the transaction that last wrote the row, 64-bit (``pg_current_xact_id()``, which
+#: never wraps around): set by its default on insert and by a trigger on update,
+#: never by callers, who are granted the other columns only. Incremental models
+#: take the rows whose stamp is at or after their last build's snapshot xmin
+#: (macros/incremental_by_commit.sql) through a BRIN index: rows are appended in
+#: stamp order, so a build reads the block ranges written since, not the table.
+WRITTEN_XID = "written_xid"
+_CURRENT_XID = sql.SQL("(pg_current_xact_id()::text::bigint)")
+
+
+def _written_xid_column() -> sql.Composable:
+    return sql.SQL("{} bigint not null default {}").format(
+        sql.Identifier(WRITTEN_XID), _CURRENT_XID
+    )
+
+
 def table_ddl(table: LandingTable) -> sql.Composable:
     """``create table if not exists`` for one landing table."""
     items = [_column_ddl(c, partition_key=c.name == table.partition_key) for c in table.columns]
+    if table.stamped:
+        items.append(_written_xid_column())
     items.append(
         sql.SQL("primary key ({})").format(
             sql.SQL(", ").join(sql.Identifier(c) for c in table.primary_key)
@@ -409,7 +436,108 @@ def ensure_landing_tables(conn: psycopg.Connection) -> None:
         for function in functions:
             conn.execute(function)
         _ensure_triggers(conn, table, triggers)
-        _grant_if_missing(conn, table.qualified_name, "select, insert, update, delete")
+        if table.stamped:
+            _ensure_written_xid(conn, table, table.name, table.column_names, "select, delete")
+        else:
+            _grant_if_missing(conn, table.qualified_name, "select, insert, update, delete")
+
+
+def _ensure_written_xid(
+    conn: psycopg.Connection,
+    table: LandingTable,
+    name: str,
+    caller_columns: Sequence[str],
+    privileges: str,
+) -> None:
+    """Give ``table.schema.name`` (a stamped landing table or its deletions table)
+    :data:`WRITTEN_XID`, its update trigger, its BRIN index and the scientist's
+    grants: ``privileges`` on the table, and ``caller_columns`` only to insert or
+    update (the deletions' trigger inserts as the deleting role).
+
+    Each step only when missing: ALTER TABLE, CREATE INDEX and GRANT lock the table
+    or its catalogue row and would wait for every open writer (this runs before
+    every build). A table created before stamps gets them with stamp 0 (older than
+    any build) and the builds' watermarks start afresh (see create_build_watermarks),
+    so the next build takes every row once.
+    """
+    qualified = sql.Identifier(table.schema, name)
+    column = sql.Identifier(WRITTEN_XID)
+    has_column = conn.execute(
+        "select 1 from pg_attribute where attrelid = to_regclass(%s) and attname = %s "
+        "and not attisdropped",
+        (f"{table.schema}.{name}", WRITTEN_XID),
+    ).fetchone()
+    if not has_column:
+        conn.execute(
+            sql.SQL("alter table {} add column {} bigint not null default 0").format(
+                qualified, column
+            )
+        )
+        conn.execute(
+            sql.SQL("alter table {} alter column {} set default {}").format(
+                qualified, column, _CURRENT_XID
+            )
+        )
+    index = f"{name}_{WRITTEN_XID}_idx"
+    if not conn.execute("select to_regclass(%s)", (f"{table.schema}.{index}",)).fetchone()[0]:
+        conn.execute(
+            sql.SQL("create index {} on {} using brin ({})").format(
+                sql.Identifier(index), qualified, column
+            )
+        )
+    function = sql.Identifier(table.schema, f"stamp_{name}")
+    conn.execute(
+        sql.SQL(
+            """
+            create or replace function {function}() returns trigger
+            language plpgsql set search_path = pg_catalog, pg_temp
+            as $function$
+            begin
+                new.{column} := {current};
+                return new;
+            end
+            $function$
+            """
+        ).format(function=function, column=column, current=_CURRENT_XID)
+    )
+    _ensure_triggers(
+        conn,
+        replace(table, name=name),
+        {
+            f"stamp_{name}": sql.SQL(
+                "create trigger {} before update on {} for each row execute function {}()"
+            ).format(sql.Identifier(f"stamp_{name}"), qualified, function)
+        },
+    )
+    _grant_columns_only(conn, f"{table.schema}.{name}", caller_columns, privileges)
+
+
+def _grant_columns_only(
+    conn: psycopg.Connection, table_name: str, caller_columns: Sequence[str], privileges: str
+) -> None:
+    """The scientist may ``privileges`` on ``table_name`` and write ``caller_columns``,
+    not the stamp: a caller-chosen stamp could hide a row from the next build.
+    Revokes the table-wide insert and update of older warehouses."""
+    scientist = ROLE_NAMES["scientist"]
+    schema, name = table_name.split(".")
+    target = sql.Identifier(schema, name)
+    if _scientist_may_any(conn, table_name, "insert, update"):
+        conn.execute(
+            sql.SQL("revoke insert, update on {} from {}").format(target, sql.Identifier(scientist))
+        )
+    _grant_if_missing(conn, table_name, privileges)
+    allowed = conn.execute(
+        "select bool_and(has_column_privilege(%s, %s, c, 'insert') "
+        "and has_column_privilege(%s, %s, c, 'update')) from unnest(%s::text[]) as c",
+        (scientist, table_name, scientist, table_name, list(caller_columns)),
+    ).fetchone()[0]
+    if not allowed:
+        columns = sql.SQL(", ").join(sql.Identifier(c) for c in caller_columns)
+        conn.execute(
+            sql.SQL("grant insert ({columns}), update ({columns}) on {table} to {role}").format(
+                columns=columns, table=target, role=sql.Identifier(scientist)
+            )
+        )
 
 
 def _ensure_deleted_keys(conn: psycopg.Connection, table: LandingTable) -> None:
@@ -418,7 +546,10 @@ def _ensure_deleted_keys(conn: psycopg.Connection, table: LandingTable) -> None:
     for statement in setup:
         conn.execute(statement)
     _ensure_triggers(conn, table, {f"record_{table.deleted_table}": trigger})
-    if not _scientist_may(conn, f"{table.schema}.{table.deleted_table}", "select, insert"):
+    if table.stamped:
+        recorded = (*table.deleted_keys, *table.deleted_also)
+        _ensure_written_xid(conn, table, table.deleted_table, recorded, "select")
+    elif not _scientist_may(conn, f"{table.schema}.{table.deleted_table}", "select, insert"):
         conn.execute(grant)
 
 
@@ -427,6 +558,13 @@ def _scientist_may(conn: psycopg.Connection, table_name: str, privileges: str) -
     return conn.execute(
         "select bool_and(has_table_privilege(%s, %s, privilege)) "
         "from unnest(string_to_array(%s, ', ')) as privilege",
+        (ROLE_NAMES["scientist"], table_name, privileges),
+    ).fetchone()[0]
+
+
+def _scientist_may_any(conn: psycopg.Connection, table_name: str, privileges: str) -> bool:
+    return conn.execute(
+        "select has_table_privilege(%s, %s, %s)",
         (ROLE_NAMES["scientist"], table_name, privileges),
     ).fetchone()[0]
 
@@ -475,14 +613,20 @@ def deleted_keys_ddl(table: LandingTable) -> list[sql.Composable]:
     recorded = (*table.deleted_keys, *table.deleted_also)
     keys = sql.SQL(", ").join(sql.Identifier(k) for k in recorded)
     key_columns = sql.SQL(", ").join(
-        sql.SQL("{} {} not null").format(sql.Identifier(k), sql.SQL(table.column(k).pg_type))
-        for k in recorded
+        [
+            *(
+                sql.SQL("{} {} not null").format(
+                    sql.Identifier(k), sql.SQL(table.column(k).pg_type)
+                )
+                for k in recorded
+            ),
+            sql.SQL("deleted_at timestamptz not null default now()"),
+            *([_written_xid_column()] if table.stamped else []),
+        ]
     )
     function = sql.Identifier(table.schema, f"record_{table.deleted_table}")
     return [
-        sql.SQL(
-            "create table if not exists {} ({}, deleted_at timestamptz not null default now())"
-        ).format(target, key_columns),
+        sql.SQL("create table if not exists {} ({})").format(target, key_columns),
         sql.SQL(
             """
             create or replace function {function}() returns trigger

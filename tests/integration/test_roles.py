@@ -86,6 +86,54 @@ def test_scientist_cannot_write_the_warehouse(built_warehouse):
         conn.execute("delete from marts.dim_titles")
 
 
+USER_ROW = (
+    "insert into sim.users (user_id, signup_at, birth_year, gender, country_code, plan) "
+    "values (987654321, '2024-01-01', 1990, 'female', 'FR', 'basic')"
+)
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "insert into sim.users (user_id, signup_at, birth_year, gender, country_code, plan, "
+        "written_xid) values (987654321, '2024-01-01', 1990, 'female', 'FR', 'basic', 0)",
+        "update sim.users set written_xid = 0",
+        "insert into sim.deleted_sessions (session_id, user_id, written_xid) values (1, 1, 0)",
+        "delete from sim.deleted_sessions",
+    ],
+)
+def test_scientist_cannot_set_the_stamp_builds_find_changes_by(built_warehouse, statement):
+    """An old stamp would hide a row from the next incremental build, for good."""
+    with (
+        built_warehouse.connect("scientist") as conn,
+        pytest.raises(psycopg.errors.InsufficientPrivilege),
+    ):
+        conn.execute(statement)
+
+
+def test_every_write_stamps_the_row_with_its_transaction(built_warehouse):
+    with built_warehouse.connect("scientist") as conn:
+        try:
+            conn.execute(USER_ROW)
+            inserted, current = conn.execute(
+                "select written_xid, pg_current_xact_id()::text::bigint "
+                "from sim.users where user_id = 987654321"
+            ).fetchone()
+            assert inserted == current
+            conn.commit()
+            conn.execute("update sim.users set plan = 'premium' where user_id = 987654321")
+            updated, current = conn.execute(
+                "select written_xid, pg_current_xact_id()::text::bigint "
+                "from sim.users where user_id = 987654321"
+            ).fetchone()
+            assert updated == current > inserted
+            conn.commit()
+        finally:
+            conn.rollback()
+            conn.execute("delete from sim.users where user_id = 987654321")
+            conn.commit()
+
+
 # -- temporary objects and session timeouts ------------------------------------------
 DEFAULT_TIMEOUTS = {
     "analyst": {"statement_timeout": "5min", "idle_in_transaction_session_timeout": "10min"},

@@ -26,6 +26,7 @@ from recdb.core.landing import (
     RUNS,
     SESSIONS,
     USERS,
+    WRITTEN_XID,
     LandingColumn,
     LandingTable,
 )
@@ -106,8 +107,9 @@ def test_dbt_sources_declare_the_landing_tables_with_their_types():
             for table in source["tables"]:
                 columns = [(c["name"], c.get("data_type")) for c in table["columns"]]
                 declared[f"{source.get('schema', source['name'])}.{table['name']}"] = columns
+    stamp = [(WRITTEN_XID, "bigint")]
     expected = {
-        t.qualified_name: [(c.name, formal_type(c)) for c in t.columns]
+        t.qualified_name: [(c.name, formal_type(c)) for c in t.columns] + stamp * t.stamped
         for t in LANDING_TABLES.values()
     }
     for table in LANDING_TABLES.values():
@@ -117,6 +119,7 @@ def test_dbt_sources_declare_the_landing_tables_with_their_types():
             expected[f"{table.schema}.{table.deleted_table}"] = [
                 *keys,
                 ("deleted_at", "timestamp with time zone"),
+                *stamp * table.stamped,
             ]
     assert declared == expected
 

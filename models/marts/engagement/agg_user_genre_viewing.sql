@@ -5,25 +5,25 @@
         unique_key='user_id',
         on_schema_change='fail',
         pre_hook=[read_from_one_snapshot()],
-        post_hook=[
-            "{% if is_incremental() %}{{ delete_deleted_rows('user_id', [ref('stg_sim__deleted_sessions')], ref('agg_user_title_viewing'), deletions_watermark()) }}{% endif %}",
-            "{{ record_viewing_watermarks('agg_user_title_viewing') }}",
-            "{% if not is_incremental() %}{{ analyze_table(this) }}{% endif %}",
-        ]
+        post_hook=kept_per_user_post_hooks('agg_user_title_viewing')
     )
 }}
 
 -- Read only by incremental builds and the post-hook, which removes the users
 -- left without sessions (after a catalogue reload that changes main genres,
 -- `recdb build --full-refresh` recomputes every user):
+-- depends_on: {{ ref('stg_sim__sessions') }}
 -- depends_on: {{ ref('stg_sim__deleted_sessions') }}
+-- depends_on: {{ ref('stg_sim__ratings') }}
+-- depends_on: {{ ref('stg_sim__deleted_ratings') }}
 
 with
 
 {% if is_incremental() -%}
 
-    -- The pairs of the users whose pairs were rewritten, or who lost
-    -- sessions, since the last build; each user recomputed whole.
+    -- The pairs of the users whose sessions were written, rated or deleted
+    -- since the last build (see incremental_by_commit); each user
+    -- recomputed whole.
     pairs as (
 
         {{ rows_of_users_with_changed_viewing(ref('agg_user_title_viewing')) }}

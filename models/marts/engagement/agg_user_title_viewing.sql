@@ -5,25 +5,23 @@
         unique_key='user_id',
         on_schema_change='fail',
         pre_hook=[read_from_one_snapshot()],
-        post_hook=[
-            "{% if is_incremental() %}{{ delete_deleted_rows('user_id', [ref('stg_sim__deleted_sessions')], ref('fact_sessions'), deletions_watermark()) }}{% endif %}",
-            "{{ record_viewing_watermarks('fact_sessions') }}",
-            "{% if not is_incremental() %}{{ analyze_table(this) }}{% endif %}",
-        ]
+        post_hook=kept_per_user_post_hooks('fact_sessions')
     )
 }}
 
 -- Read only by incremental builds and the post-hook, which removes the users
 -- left without sessions:
+-- depends_on: {{ ref('stg_sim__sessions') }}
 -- depends_on: {{ ref('stg_sim__deleted_sessions') }}
+-- depends_on: {{ ref('stg_sim__ratings') }}
+-- depends_on: {{ ref('stg_sim__deleted_ratings') }}
 
 with
 
 {% if is_incremental() -%}
 
-    -- The sessions of the users whose sessions changed since the last build
-    -- (see incremental_by_commit): sessions fact_sessions wrote or rewrote (a
-    -- new rating rewrites its session), and sessions deleted. Each user is
+    -- The sessions of the users whose sessions were written, rated or
+    -- deleted since the last build (see incremental_by_commit). Each user is
     -- recomputed whole: delete+insert on user_id replaces the user's rows.
     sessions as (
 

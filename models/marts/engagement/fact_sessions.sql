@@ -9,7 +9,7 @@
         post_hook=[
             "{% if is_incremental() %}{{ delete_deleted_rows('session_id', [ref('stg_sim__deleted_sessions')], ref('stg_sim__sessions')) }}{% endif %}",
             "{{ record_build_watermark(also_before=['dim_users']) }}",
-            {'sql': "{{ vacuum_table(this) }}", 'transaction': false},
+            "{% if not is_incremental() %}{{ analyze_table(this) }}{% endif %}",
         ]
     )
 }}
@@ -22,8 +22,9 @@ with
 
 {% if is_incremental() -%}
 
-    -- Sessions written since the last build (see incremental_by_commit): one
-    -- pass over the landing table. Deleted sessions leave in the post-hook.
+    -- Sessions written since the last build (see incremental_by_commit): the
+    -- block ranges written since, through the BRIN index. Deleted sessions
+    -- leave in the post-hook.
     written_sessions as (
 
         select * from {{ ref('stg_sim__sessions') }}
@@ -33,18 +34,11 @@ with
 
     -- Sessions whose rating was written or deleted since, and not the session:
     -- each looked up by key (a lateral subquery, `limit 1` as a key has one
-    -- row), as PostgreSQL cannot estimate how few rows the xmin filters keep
-    -- and would otherwise hash every session. (noqa ST05: a lateral subquery
+    -- row), never a hash of every session. (noqa ST05: a lateral subquery
     -- cannot be a CTE.)
     rerated_session_ids as (
 
-        select session_id from {{ ref('stg_sim__ratings') }}
-        where {{ changed_since_last_build('row_xid') }}
-
-        union
-
-        select session_id from {{ ref('stg_sim__deleted_ratings') }}
-        where {{ changed_since_last_build('row_xid') }}
+        {{ sessions_rerated_since_last_build() }}
 
         except
 

@@ -2,11 +2,7 @@ with
 
 source as (
 
-    -- xmin: the transaction that recorded the deletion (see stg_sim__*).
-    select
-        *,
-        xmin as row_xid
-    from {{ source('sim', 'deleted_ratings') }}
+    select * from {{ source('sim', 'deleted_ratings') }}
 
 ),
 
@@ -15,7 +11,7 @@ renamed as (
     select
         session_id,
         deleted_at,
-        row_xid
+        written_xid as row_xid
 
     from source
 

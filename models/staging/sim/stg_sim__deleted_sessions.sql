@@ -2,11 +2,7 @@ with
 
 source as (
 
-    -- xmin: the transaction that recorded the deletion (see stg_sim__*).
-    select
-        *,
-        xmin as row_xid
-    from {{ source('sim', 'deleted_sessions') }}
+    select * from {{ source('sim', 'deleted_sessions') }}
 
 ),
 
@@ -16,7 +12,7 @@ renamed as (
         session_id,
         user_id,
         deleted_at,
-        row_xid
+        written_xid as row_xid
 
     from source
 

@@ -2,12 +2,7 @@ with
 
 source as (
 
-    -- xmin: the transaction that wrote the row's current version, by which the
-    -- incremental marts find what changed since their last build.
-    select
-        *,
-        xmin as row_xid
-    from {{ source('sim', 'ratings') }}
+    select * from {{ source('sim', 'ratings') }}
 
 ),
 
@@ -17,7 +12,7 @@ renamed as (
         session_id,
         rating,
         rated_at,
-        row_xid
+        written_xid as row_xid
 
     from source
 

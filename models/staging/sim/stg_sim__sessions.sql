@@ -2,12 +2,7 @@ with
 
 source as (
 
-    -- xmin: the transaction that wrote the row's current version, by which the
-    -- incremental marts find what changed since their last build.
-    select
-        *,
-        xmin as row_xid
-    from {{ source('sim', 'sessions') }}
+    select * from {{ source('sim', 'sessions') }}
 
 ),
 
@@ -21,7 +16,7 @@ renamed as (
         ended_at,
         minutes_watched,
         completion_ratio,
-        row_xid
+        written_xid as row_xid
 
     from source
 
