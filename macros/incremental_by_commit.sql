@@ -9,7 +9,7 @@
     * every landing table the marts are built from holds, in each row, the
       64-bit id of the transaction that last wrote it (written_xid, set by
       PostgreSQL: recdb/core/landing.py), exposed by the staging views as
-      row_xid, with a BRIN index (rows are appended in that order);
+      row_xid, and indexed;
     * the model's transaction reads one snapshot (REPEATABLE READ, set by
       read_from_one_snapshot as its first statement), and records that
       snapshot's xmin, the oldest transaction still running when it was taken
@@ -23,7 +23,7 @@
 
     The condition compares row_xid with build_watermark(model), a STABLE SQL
     function: PostgreSQL evaluates it while planning, so it knows how few rows
-    are that recent and reads them through the BRIN index, not the table.
+    are that recent and reads them through the index, not the table.
 
     Writers never wait for a build, and a build never waits for writers.
     Deleted rows are recorded by the landing tables' delete triggers in
@@ -87,6 +87,29 @@
             (select snapshot_xmin from {{ watermarks }} where model_name = model), 0
         )
     $function$
+{%- endmacro %}
+
+
+{#- On-run-start: fresh statistics of the stamps, so that PostgreSQL knows how
+    many rows were written since each model's watermark. Rows written since
+    the last ANALYZE lie past the stamps' histogram, and PostgreSQL, taking
+    them for none, joined 99,000 changed sessions to their ratings in a
+    nested loop (151 s at 10M sessions; 2.6 s planned with fresh statistics).
+    ANALYZE samples a fixed number of rows, the stamp column only (0.5 s at
+    10M sessions); it takes no lock writers wait for. Other engines: a no-op. -#}
+{% macro refresh_written_xid_statistics() -%}
+    {{ return(adapter.dispatch('refresh_written_xid_statistics', 'recdb')()) }}
+{%- endmacro %}
+
+{% macro postgres__refresh_written_xid_statistics() -%}
+    analyze
+    {%- for table in ['users', 'sessions', 'ratings', 'deleted_users', 'deleted_sessions', 'deleted_ratings'] %}
+        sim.{{ table }} (written_xid){{ ',' if not loop.last }}
+    {%- endfor %}
+{%- endmacro %}
+
+{% macro default__refresh_written_xid_statistics() -%}
+    select 1 as statistics_left_to_the_engine
 {%- endmacro %}
 
 

@@ -22,9 +22,9 @@ with
 
 {% if is_incremental() -%}
 
-    -- Sessions written since the last build (see incremental_by_commit): the
-    -- block ranges written since, through the BRIN index. Deleted sessions
-    -- leave in the post-hook.
+    -- Sessions written since the last build (see incremental_by_commit),
+    -- through the index of their stamps. Deleted sessions leave in the
+    -- post-hook.
     written_sessions as (
 
         select * from {{ ref('stg_sim__sessions') }}
