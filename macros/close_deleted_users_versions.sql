@@ -21,3 +21,16 @@
             where users.user_id = versions.user_id
         )
 {%- endmacro %}
+
+
+{#- Pre-hook of users_snapshot, after read_from_one_snapshot: when the snapshot
+    table does not exist yet (a first build, or after it was dropped), forget
+    its watermark, so that its feed takes every user again. -#}
+{% macro forget_watermark_of_a_new_snapshot() -%}
+    {%- if adapter.get_relation(this.database, this.schema, this.identifier) is none -%}
+        delete from {{ build_watermarks_relation() }}
+        where model_name = '{{ this.identifier }}'
+    {%- else -%}
+        select 1 as snapshot_exists
+    {%- endif -%}
+{%- endmacro %}

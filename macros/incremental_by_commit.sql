@@ -45,9 +45,13 @@
 
 
 {#- The table of watermarks: one row per incremental model (or snapshot), in
-    the owner's private schema, and build_watermark(), which reads it. Created
-    by the on-run-start hook. A table from before 64-bit watermarks (an xid
-    snapshot_xmin) is replaced: its watermarks cannot be widened, and without
+    the owner's private schema: the xmin of the snapshot its latest build read
+    (snapshot_xmin), the watermark that build took rows since (took_since, 0
+    for a full build: the scoped data tests check the rows written since),
+    and that build's transaction. build_watermark(model) and
+    build_watermark_taken(model) read them. Created by the on-run-start hook.
+    A table from before 64-bit watermarks (an xid snapshot_xmin, no
+    took_since) is replaced: its watermarks cannot be widened, and without
     them the next build takes every row once. -#}
 {% macro build_watermarks_relation() -%}
     {{ return(api.Relation.create(
@@ -64,10 +68,9 @@
     {%- set watermarks = build_watermarks_relation() -%}
     do $migration$
     begin
-        if exists (
+        if to_regclass('{{ watermarks }}') is not null and not exists (
             select 1 from pg_attribute
-            where attrelid = to_regclass('{{ watermarks }}')
-                and attname = 'snapshot_xmin' and atttypid = 'xid'::regtype
+            where attrelid = to_regclass('{{ watermarks }}') and attname = 'took_since'
         ) then
             drop table {{ watermarks }};
         end if;
@@ -76,6 +79,7 @@
     create table if not exists {{ watermarks }} (
         model_name text primary key,
         snapshot_xmin bigint not null,
+        took_since bigint not null,
         built_xid xid not null,
         built_at timestamptz not null
     );
@@ -85,6 +89,14 @@
     as $function$
         select coalesce(
             (select snapshot_xmin from {{ watermarks }} where model_name = model), 0
+        )
+    $function$;
+    create or replace function {{ build_watermark_function() }}_taken(model text)
+    returns bigint
+    language sql stable
+    as $function$
+        select coalesce(
+            (select took_since from {{ watermarks }} where model_name = model), 0
         )
     $function$
 {%- endmacro %}
@@ -128,10 +140,13 @@
     did not have them yet (a session of a user newer than dim_users' build)
     are taken again at the next build. -#}
 {% macro record_build_watermark(also_before=[], name=none) -%}
-    insert into {{ build_watermarks_relation() }} (model_name, snapshot_xmin, built_xid, built_at)
+    insert into {{ build_watermarks_relation() }} (
+        model_name, snapshot_xmin, took_since, built_xid, built_at
+    )
     select
         '{{ name or this.identifier }}',
         min(candidates.snapshot_xmin),
+        {{ build_watermark_function() ~ "('" ~ (name or this.identifier) ~ "')" if is_incremental() else 0 }},
         xid(pg_current_xact_id()),
         now()
     from (
@@ -143,6 +158,7 @@
     ) as candidates
     on conflict (model_name) do update
         set snapshot_xmin = excluded.snapshot_xmin,
+            took_since = excluded.took_since,
             built_xid = excluded.built_xid,
             built_at = excluded.built_at
 {%- endmacro %}
@@ -152,7 +168,11 @@
     key is among those recorded since its last build in `changed_keys` (staged
     relations with the key column and row_xid: deleted keys, or rows whose
     change may take the key out) and is not in `still_there` (a relation or a
-    select of that key column: what the model keeps). -#}
+    select of that key column: what the model keeps), each looked up by key:
+    `offset 0` keeps the check a subplan run per deleted key, as a staging
+    view (its CTEs) cannot be flattened into an anti-join by key, and the
+    anti-join hashed every row (3.4 s at 10M sessions for 10,000 deleted
+    sessions; 0.36 s looked up). -#}
 {% macro delete_deleted_rows(key_column, changed_keys, still_there, watermark=none) -%}
     delete from {{ this }} as target
     using (
@@ -169,6 +189,7 @@
         and not exists (
             select 1 from ({{ still_there if still_there is string else 'select * from ' ~ still_there }}) as kept
             where kept.{{ key_column }} = gone.{{ key_column }}
+            offset 0
         )
 {%- endmacro %}
 

@@ -484,9 +484,7 @@ def _ensure_written_xid(
     index = f"{name}_{WRITTEN_XID}_idx"
     if not conn.execute("select to_regclass(%s)", (f"{table.schema}.{index}",)).fetchone()[0]:
         conn.execute(
-            sql.SQL("create index {} on {} ({})").format(
-                sql.Identifier(index), qualified, column
-            )
+            sql.SQL("create index {} on {} ({})").format(sql.Identifier(index), qualified, column)
         )
     function = sql.Identifier(table.schema, f"stamp_{name}")
     conn.execute(

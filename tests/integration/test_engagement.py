@@ -6,8 +6,10 @@ import numpy as np
 import pandas as pd
 import psycopg
 import pytest
+import yaml
 
 from python_api import Warehouse
+from tests.conftest import PROJECT_DIR
 
 pytestmark = pytest.mark.integration
 
@@ -98,6 +100,25 @@ def test_write_build_read_round_trip_and_incremental_append(engagement):
     rebuilt = written_by_latest_build(warehouse, "fact_sessions", "session_id")
     assert rebuilt == set(range(201, 211)) | {7}  # only what changed was processed
     assert fact.rating.dropna().to_dict() == {5: 2, 6: 5, 7: 4}
+    # the scoped data tests check the sessions written since (not 7: re-rated only,
+    # its user and title are as tested before), by the index of the stamps
+    assert scoped_test_rows(warehouse, "fact_sessions", "session_id") == set(range(201, 211))
+
+
+def scoped_test_rows(warehouse, model: str, key: str) -> set:
+    """The keys of the rows ``model``'s scoped data tests check (their ``where``)."""
+    models = yaml.safe_load(
+        (PROJECT_DIR / "models/marts/engagement/_engagement__models.yml").read_text()
+    )["models"]
+    columns = next(m for m in models if m["name"] == model)["columns"]
+    where = next(
+        t["relationships"]["config"]["where"]
+        for c in columns
+        for t in c.get("data_tests", [])
+        if isinstance(t, dict) and "relationships" in t
+    )
+    where = where.replace("{{ var('test_all_rows', false) }}", "false")
+    return {r[0] for r in warehouse.query(f"select {key} from marts.{model} where {where}")}
 
 
 #: A row breaking each rule of the marts' contracts; PostgreSQL refuses it, so the
@@ -268,7 +289,7 @@ def test_a_deleted_user_leaves_dim_users_and_closes_its_snapshot_version(engagem
     _assert_dim_users_is_sim_users(wh)  # at an incremental build, no --full-refresh
     versions = _versions(wh, [700, 701])
     assert versions.user_id.tolist() == [700, 701]
-    assert versions.dbt_valid_to.notna().tolist() == [True, False]  # hard_deletes: invalidate
+    assert versions.dbt_valid_to.notna().tolist() == [True, False]  # closed by the post-hook
     _assert_one_current_version_per_user(wh)
     wh.write("users", users_frame([700]))  # the same key again: back in, a new version
     warehouse.dbt("build")
