@@ -256,12 +256,26 @@
 
 {#- The post-hooks of the marts kept per user (agg_user_*), rebuilt whole for
     each user whose viewing changed: remove the users left without any
-    `upstream` rows, record the watermark no newer than `upstream`'s, and give
-    a fully built table its statistics. -#}
-{% macro kept_per_user_post_hooks(upstream) -%}
+    `upstream` rows, record the changes per group for a mart it `feeds`
+    (viewing_deltas.sql), record the watermark no newer than `upstream`'s, and
+    give a fully built table its statistics. -#}
+{% macro kept_per_user_post_hooks(upstream, feeds=none, group_column=none) -%}
     {{ return([
         "{% if is_incremental() %}{{ delete_deleted_rows('user_id', [ref('stg_sim__deleted_sessions')], ref('" ~ upstream ~ "')) }}{% endif %}",
+    ] + ([
+        "{{ record_viewing_deltas('" ~ feeds ~ "', '" ~ group_column ~ "', '+') }}",
+    ] if feeds else []) + [
         "{{ record_build_watermark(also_before=['" ~ upstream ~ "']) }}",
         "{% if not is_incremental() %}{{ analyze_table(this) }}{% endif %}",
     ]) }}
+{%- endmacro %}
+
+
+{#- The pre-hooks of the marts kept per user: one snapshot, and, for one that
+    `feeds` a mart per group (viewing_deltas.sql), the rows about to be
+    recomputed, negated. -#}
+{% macro kept_per_user_pre_hooks(feeds=none, group_column=none) -%}
+    {{ return(["{{ read_from_one_snapshot() }}"] + ([
+        "{{ record_viewing_deltas('" ~ feeds ~ "', '" ~ group_column ~ "', '-') }}",
+    ] if feeds else [])) }}
 {%- endmacro %}

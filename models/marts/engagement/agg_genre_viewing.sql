@@ -1,39 +1,18 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='merge',
+        unique_key='genre_id',
+        on_schema_change='fail',
+        pre_hook=[read_from_one_snapshot()],
+        post_hook=viewing_per_group_post_hooks('dim_genres', 'genre_id')
+    )
+}}
+
 -- Viewing per genre, each session counted toward its title's main genre only
--- (so no minute counts twice), every genre (zeros where nobody watched):
--- rebuilt by each build from agg_user_genre_viewing, one row per viewer and
--- genre, so that distinct viewers are a count, not a distinct.
+-- (so no minute counts twice), every genre (zeros where nobody watched), from
+-- agg_user_genre_viewing, one row per viewer and genre, so that distinct
+-- viewers are a count, not a distinct. Incremental builds add the changes
+-- agg_user_genre_viewing recorded (see viewing_deltas.sql).
 
-with
-
-genres as (
-
-    select genre_id from {{ ref('dim_genres') }}
-
-),
-
-viewing as (
-
-    select
-        genre_id,
-        count(*) as viewer_count,
-        sum(session_count) as session_count,
-        {{ exact_sum('minutes_watched', '1e-6') }} as minutes_watched
-    from {{ ref('agg_user_genre_viewing') }}
-    group by genre_id
-
-),
-
-final as (
-
-    select
-        genres.genre_id,
-        coalesce(viewing.viewer_count, 0) as viewer_count,
-        cast(coalesce(viewing.session_count, 0) as bigint) as session_count,
-        coalesce(viewing.minutes_watched, 0) as minutes_watched
-    from genres
-    left join viewing
-        on genres.genre_id = viewing.genre_id
-
-)
-
-select * from final
+{{ viewing_per_group(ref('dim_genres'), 'genre_id', ref('agg_user_genre_viewing')) }}

@@ -1,38 +1,17 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='merge',
+        unique_key='title_id',
+        on_schema_change='fail',
+        pre_hook=[read_from_one_snapshot()],
+        post_hook=viewing_per_group_post_hooks('dim_titles', 'title_id')
+    )
+}}
+
 -- Viewing per title, every title of the catalogue (zeros where nobody
--- watched): rebuilt by each build from agg_user_title_viewing, one row per
--- viewer and title, so that distinct viewers are a count, not a distinct.
+-- watched), from agg_user_title_viewing, one row per viewer and title, so
+-- that distinct viewers are a count, not a distinct. Incremental builds add
+-- the changes agg_user_title_viewing recorded (see viewing_deltas.sql).
 
-with
-
-titles as (
-
-    select title_id from {{ ref('dim_titles') }}
-
-),
-
-viewing as (
-
-    select
-        title_id,
-        count(*) as viewer_count,
-        sum(session_count) as session_count,
-        {{ exact_sum('minutes_watched', '1e-6') }} as minutes_watched
-    from {{ ref('agg_user_title_viewing') }}
-    group by title_id
-
-),
-
-final as (
-
-    select
-        titles.title_id,
-        coalesce(viewing.viewer_count, 0) as viewer_count,
-        cast(coalesce(viewing.session_count, 0) as bigint) as session_count,
-        coalesce(viewing.minutes_watched, 0) as minutes_watched
-    from titles
-    left join viewing
-        on titles.title_id = viewing.title_id
-
-)
-
-select * from final
+{{ viewing_per_group(ref('dim_titles'), 'title_id', ref('agg_user_title_viewing')) }}

@@ -4,8 +4,8 @@
         incremental_strategy='delete+insert',
         unique_key='user_id',
         on_schema_change='fail',
-        pre_hook=[read_from_one_snapshot()],
-        post_hook=kept_per_user_post_hooks('agg_user_title_viewing')
+        pre_hook=kept_per_user_pre_hooks('agg_genre_viewing', 'genre_id'),
+        post_hook=kept_per_user_post_hooks('agg_user_title_viewing', 'agg_genre_viewing', 'genre_id')
     )
 }}
 

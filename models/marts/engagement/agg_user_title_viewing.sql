@@ -4,8 +4,8 @@
         incremental_strategy='delete+insert',
         unique_key='user_id',
         on_schema_change='fail',
-        pre_hook=[read_from_one_snapshot()],
-        post_hook=kept_per_user_post_hooks('fact_sessions')
+        pre_hook=kept_per_user_pre_hooks('agg_title_viewing', 'title_id'),
+        post_hook=kept_per_user_post_hooks('fact_sessions', 'agg_title_viewing', 'title_id')
     )
 }}
 

@@ -4,7 +4,7 @@
         incremental_strategy='delete+insert',
         unique_key='user_id',
         on_schema_change='fail',
-        pre_hook=[read_from_one_snapshot()],
+        pre_hook=kept_per_user_pre_hooks(),
         post_hook=kept_per_user_post_hooks('agg_user_title_viewing')
     )
 }}
