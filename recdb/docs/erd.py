@@ -153,11 +153,15 @@ def _foreign_keys(node: dict) -> Iterator[tuple[str, str | None, str]]:
                 yield name, parent, to_column
 
 
+#: The data tests that check a reference: dbt's, and ours on the rows of the latest build.
+RELATIONSHIP_TESTS = ("relationships", "relationships_written_by_latest_build")
+
+
 def _relationship_tests(manifest: dict) -> Iterator[tuple[str, str, str | None, str]]:
     """(tested node id, column, referenced model, referenced column) of every relationships test."""
     for test in manifest["nodes"].values():
         metadata = test.get("test_metadata") or {}
-        if test["resource_type"] != "test" or metadata.get("name") != "relationships":
+        if test["resource_type"] != "test" or metadata.get("name") not in RELATIONSHIP_TESTS:
             continue
         kwargs = metadata.get("kwargs", {})
         column = test.get("column_name") or kwargs.get("column_name")

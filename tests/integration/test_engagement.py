@@ -6,10 +6,8 @@ import numpy as np
 import pandas as pd
 import psycopg
 import pytest
-import yaml
 
 from python_api import Warehouse
-from tests.conftest import PROJECT_DIR
 
 pytestmark = pytest.mark.integration
 
@@ -106,19 +104,18 @@ def test_write_build_read_round_trip_and_incremental_append(engagement):
 
 
 def scoped_test_rows(warehouse, model: str, key: str) -> set:
-    """The keys of the rows ``model``'s scoped data tests check (their ``where``)."""
-    models = yaml.safe_load(
-        (PROJECT_DIR / "models/marts/engagement/_engagement__models.yml").read_text()
-    )["models"]
-    columns = next(m for m in models if m["name"] == model)["columns"]
-    where = next(
-        t["relationships"]["config"]["where"]
-        for c in columns
-        for t in c.get("data_tests", [])
-        if isinstance(t, dict) and "relationships" in t
+    """The keys of the rows ``model``'s scoped data tests check: the where that
+    written_by_latest_build renders, from the watermark the latest build took."""
+    taken = warehouse.scalar(
+        "select took_since from intermediate.incremental_watermarks where model_name = %s",
+        [model],
     )
-    where = where.replace("{{ var('test_all_rows', false) }}", "false")
-    return {r[0] for r in warehouse.query(f"select {key} from marts.{model} where {where}")}
+    rows = warehouse.query(
+        f"select {key} from marts.{model} where {key} in (select {key} from "
+        f"staging.stg_sim__sessions where row_xid >= %s)",
+        [taken],
+    )
+    return {r[0] for r in rows}
 
 
 #: A row breaking each rule of the marts' contracts; PostgreSQL refuses it, so the
