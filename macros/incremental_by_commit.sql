@@ -54,9 +54,18 @@
     them the next build takes every row once. -#}
 {% macro build_watermarks_relation() -%}
     {{ return(api.Relation.create(
-        database=target.database, schema=generate_schema_name('intermediate', none),
-        identifier='incremental_watermarks'
+        database=target.database, schema=build_state_schema(), identifier='incremental_watermarks'
     )) }}
+{%- endmacro %}
+
+
+{#- The schema of the builds' own state (watermarks, viewing deltas):
+    intermediate, without the audit suffix of recdb build's catalogue step,
+    whose relations replace those of the same name when published (state
+    created there replaced the watermarks with an empty table, and the next
+    build redid every row). -#}
+{% macro build_state_schema() -%}
+    {{ return('intermediate') }}
 {%- endmacro %}
 
 {% macro build_watermark_function() -%}
@@ -93,28 +102,19 @@
 {%- endmacro %}
 
 
-{#- The `where` of a data test scoped to the rows `model_name`'s latest build
-    wrote: those whose `landing` row (a staging view with `key_column` and
-    row_xid) was written since the watermark that build took rows since
-    (took_since, read when the test runs, a literal PostgreSQL can plan with);
-    every row after a full build, or with `--vars '{test_all_rows: true}'`.
-    A filter on the mart's xmin read every row of it (0.8 s per test at 10M
-    sessions); an `or` beside the `in` kept PostgreSQL from planning it as a
-    semi-join. -#}
-{% macro written_by_latest_build(model_name, key_column, landing) -%}
+{#- The watermark `model_name`'s latest build took rows since (took_since,
+    read when the test runs), for the data tests scoped to the rows that build
+    wrote; none after a full build, or with `--vars '{test_all_rows: true}'`:
+    every row. -#}
+{% macro latest_build_took_since(model_name) -%}
     {%- if not execute or var('test_all_rows', false) -%}
-        true
-    {%- else -%}
-        {%- set taken = run_query(
-            "select coalesce((select took_since from " ~ build_watermarks_relation()
-            ~ " where model_name = '" ~ model_name ~ "'), 0)"
-        ).columns[0].values()[0] -%}
-        {%- if taken == 0 -%}
-            true
-        {%- else -%}
-            {{ key_column }} in (select {{ key_column }} from {{ landing }} where row_xid >= {{ taken }})
-        {%- endif -%}
+        {{ return(none) }}
     {%- endif -%}
+    {%- set taken = run_query(
+        "select coalesce((select took_since from " ~ build_watermarks_relation()
+        ~ " where model_name = '" ~ model_name ~ "'), 0)"
+    ).columns[0].values()[0] -%}
+    {{ return(taken if taken > 0 else none) }}
 {%- endmacro %}
 
 

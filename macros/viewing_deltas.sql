@@ -24,8 +24,7 @@
 
 {% macro viewing_deltas_relation() -%}
     {{ return(api.Relation.create(
-        database=target.database, schema=generate_schema_name('intermediate', none),
-        identifier='viewing_deltas'
+        database=target.database, schema=build_state_schema(), identifier='viewing_deltas'
     )) }}
 {%- endmacro %}
 

@@ -72,6 +72,9 @@ max_wal_size = '2GB'
 # No replicas: bulk loads and dbt's table builds into fresh tables skip the WAL.
 wal_level = 'minimal'
 max_wal_senders = 0
+# A build's statement that waits for autovacuum (dbt's COMMENT on a table it just
+# wrote) cancels it after deadlock_timeout: 1 s per model by default.
+deadlock_timeout = '100ms'
 """
 
 HBA_CONF = """# Written by recdb: TCP on loopback only, always with a password.

@@ -105,7 +105,7 @@ def test_write_build_read_round_trip_and_incremental_append(engagement):
 
 def scoped_test_rows(warehouse, model: str, key: str) -> set:
     """The keys of the rows ``model``'s scoped data tests check: the where that
-    written_by_latest_build renders, from the watermark the latest build took."""
+    relationships_written_by_latest_build reads, from the watermark the latest build took."""
     taken = warehouse.scalar(
         "select took_since from intermediate.incremental_watermarks where model_name = %s",
         [model],
