@@ -48,10 +48,10 @@
     the owner's private schema: the xmin of the snapshot its latest build read
     (snapshot_xmin), the watermark that build took rows since (took_since, 0
     for a full build: the scoped data tests check the rows written since),
-    and that build's transaction. build_watermark(model) reads the first. Created by the on-run-start hook.
-    A table from before 64-bit watermarks (an xid snapshot_xmin, no
-    took_since) is replaced: its watermarks cannot be widened, and without
-    them the next build takes every row once. -#}
+    and that build's transaction. build_watermark(model) reads the first.
+    Created by the on-run-start hook. A table from before 64-bit watermarks
+    (an xid snapshot_xmin, no took_since) is replaced: its watermarks cannot
+    be widened, and without them the next build takes every row once. -#}
 {% macro build_watermarks_relation() -%}
     {{ return(api.Relation.create(
         database=target.database, schema=build_state_schema(), identifier='incremental_watermarks'
