@@ -57,7 +57,7 @@
             users_rows.{{ group_column }},
             {{ sign }}count(*),
             {{ sign }}sum(users_rows.session_count),
-            {{ sign }}sum(cast(round(users_rows.minutes_watched / 1e-6) as bigint))
+            {{ sign }}sum({{ exact_units('users_rows.minutes_watched', '1e-6') }})
         from ({{ rows_of_users_with_changed_viewing(this) }}) as users_rows
         group by users_rows.{{ group_column }}
     {%- elif sign == '+' -%}
@@ -159,10 +159,9 @@ updated as (
         kept.{{ group_column }},
         kept.viewer_count + cast(changes.viewer_count as bigint) as viewer_count,
         kept.session_count + cast(changes.session_count as bigint) as session_count,
-        cast(
-            cast(round(kept.minutes_watched / 1e-6) as bigint) + changes.minutes_units
-            as {{ dbt.type_float() }}
-        ) * 1e-6 as minutes_watched
+        {{ from_exact_units(
+            exact_units('kept.minutes_watched', '1e-6') ~ ' + changes.minutes_units', '1e-6'
+        ) }} as minutes_watched
     from {{ this }} as kept
     inner join changes
         on kept.{{ group_column }} = changes.{{ group_column }}
