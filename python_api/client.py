@@ -32,6 +32,7 @@ from python_api.errors import (
     PermissionDeniedError,
     ValidationError,
 )
+from python_api.lists import ELEMENTS, gather_lists
 from python_api.validate import row_at, to_arrow_table
 from recdb.core.connection import ConnectionSettings, check_role, connection_settings
 from recdb.core.errors import ConnectionSettingsError
@@ -268,9 +269,15 @@ class Warehouse:
         before anything is sent; PostgreSQL refuses unknown users, sessions, runs
         and titles (NotFoundError). A key that already exists is a ConflictError
         unless ``upsert=True``, which replaces those rows. All or nothing.
+
+        ``recommendations`` takes one row per recommended title (``run_id``,
+        ``user_id``, ``title_id``, ``rank``, ``score``, ``is_cold_start``), each
+        user's whole list in one batch, ranks 1 to n; it keeps one row per run and
+        user (the lists as arrays), so ``upsert=True`` replaces a user's whole list.
+        Returns the number of rows of ``frame``.
         """
         spec = self._writable(table)
-        arrow = to_arrow_table(spec, frame)
+        arrow = to_arrow_table(spec, frame) if spec.rows is None else gather_lists(spec, frame)
         if arrow.num_rows == 0:
             return 0
         frame = frame.reset_index(drop=True)
@@ -280,12 +287,13 @@ class Warehouse:
                 cursor.adbc_ingest(target, arrow, mode="append", db_schema_name=schema)
             else:
                 self._upsert(cursor, spec, arrow)
-        logger.info("wrote %s rows to %s", arrow.num_rows, spec.qualified_name)
-        return arrow.num_rows
+        logger.info("wrote %s rows to %s", len(frame), spec.qualified_name)
+        return len(frame)
 
     def replace_run(self, run_id: str, *, publish: bool = True) -> int:
         """Inside :meth:`transaction`: this transaction's writes of run ``run_id`` replace
-        every row the run has in ``recs.recommendations``; returns how many it had.
+        every list the run has in ``recs.recommendations``; returns how many titles
+        they held.
 
         The run is published when the transaction commits (``recs.runs.published_at``:
         its rows are served and built into the marts from then on, all at once), or,
@@ -303,7 +311,8 @@ class Warehouse:
         value = self._partition_value(spec, run_id)
         if (spec.name, value) in self._staged:
             raise ApiError(f"run {value!r} is already being replaced in this transaction")
-        query = sql.SQL("select count(*) from {} where {} = {}").format(
+        query = sql.SQL("select coalesce(sum(cardinality({})), 0) from {} where {} = {}").format(
+            sql.Identifier(next(iter(ELEMENTS))),
             sql.Identifier(spec.schema, spec.name),
             sql.Identifier(spec.partition_key or ""),
             sql.Literal(value),
@@ -421,6 +430,13 @@ class Warehouse:
         of many. An unknown key is a NotFoundError and nothing changes.
         """
         spec = self._writable(table)
+        if spec.rows is not None:
+            raise ValidationError(
+                f"{spec.qualified_name} keeps each list whole: write the new list with "
+                "write(..., upsert=True), or delete it by its key "
+                f"{list(spec.primary_key)}",
+                table=spec.qualified_name,
+            )
         frame = _as_frame(rows)
         changed = [c for c in frame.columns if c not in spec.primary_key]
         if not changed:
@@ -450,7 +466,8 @@ class Warehouse:
 
     def delete(self, table: str, keys: Any) -> int:
         """Delete rows by key: a DataFrame or dicts of key columns, or bare values of a
-        one-column key (``wh.delete("sessions", [1, 2, 3])``). Unknown keys are a
+        one-column key (``wh.delete("sessions", [1, 2, 3])``; a user's list of
+        recommendations by ``run_id`` and ``user_id``). Unknown keys are a
         NotFoundError; rows still referenced elsewhere (a user's sessions) are a
         ValidationError, and nothing is deleted.
         """
@@ -752,7 +769,8 @@ def _missing_from(diag: _Diagnostic) -> str | None:
     spec = LANDING_TABLES.get(diag.table_name or "")
     if spec is None or spec.schema != diag.schema_name or diag.column_name is None:
         return None
-    if diag.column_name in spec.title_columns:
+    written = spec.rows.title_columns if spec.rows else ()  # a list's titles, as written
+    if diag.column_name in (*spec.title_columns, *written):
         return ".".join(TITLES_TABLE)
     return next(
         (key.table for key in spec.foreign_keys if key.columns == (diag.column_name,)), None

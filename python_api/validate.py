@@ -29,6 +29,7 @@ ARROW_TYPES: dict[str, pa.DataType] = {
     "boolean": pa.bool_(),
     "timestamptz": pa.timestamp("us", tz="UTC"),
     "double precision[]": pa.list_(pa.float64()),
+    "text[]": pa.list_(pa.string()),
 }
 
 
@@ -112,6 +113,13 @@ def _to_arrow(table: LandingTable, column: LandingColumn, frame: pd.DataFrame) -
         return _timestamps(table, column, series, frame, target)
     if kind == "float_array":
         return _float_arrays(table, column, series, frame, target)
+    if kind == "text_array":
+        try:
+            return pa.array([None if v is None else list(v) for v in series], type=target)
+        except (TypeError, ValueError, pa.ArrowInvalid, pa.ArrowTypeError) as error:
+            raise _fail(
+                table, column.name, f"expected lists of text ({error})", frame, None
+            ) from None
     raise AssertionError(kind)
 
 
@@ -341,7 +349,7 @@ def _check_values(
         raise _fail(
             table, name, "null in a column that needs a value", frame, _first(array.is_null())
         )
-    if column.kind == "float_array":
+    if column.kind.endswith("_array"):
         return
     if column.minimum is not None:
         position = _first(pc.less(array, column.minimum))

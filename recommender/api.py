@@ -12,16 +12,17 @@ from recommender.model import check_run_id, latest_run_id, load_model
 _USER_QUERY = "select count(*) as n from marts.dim_users where user_id = %s"
 _LIST_QUERY = """
 select
-    recs.rank,
-    recs.title_id,
+    listed.rank,
+    listed.title_id,
     titles.title_name,
-    recs.score,
+    recs.scores[listed.rank] as score,
     recs.is_cold_start
 from recs.recommendations as recs
+cross join lateral unnest(recs.title_ids) with ordinality as listed (title_id, rank)
 left join marts.dim_titles as titles
-    on recs.title_id = titles.title_id
+    on listed.title_id = titles.title_id
 where recs.run_id = %s and recs.user_id = %s
-order by recs.rank
+order by listed.rank
 """
 _RUN_QUERY = "select exists (select 1 from recs.recommendations where run_id = %s) as found"
 _NAMES_QUERY = 'select title_id, title_name from marts.dim_titles order by title_id collate "C"'

@@ -48,6 +48,13 @@ from recdb.warehouse.transform import run_dbt
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 REAL_CATALOG_DIR = PROJECT_DIR.parent / "shared" / "data" / "netflix"
+#: recs.recommendations a row per recommended title, as callers write them (the table
+#: keeps each user's list of a run as one row): a relation for the tests' queries.
+RECOMMENDATION_ROWS = (
+    "(select r.run_id, r.user_id, listed.title_id, listed.rank, r.scores[listed.rank] as score, "
+    "r.is_cold_start from recs.recommendations as r "
+    "cross join lateral unnest(r.title_ids) with ordinality as listed (title_id, rank))"
+)
 
 
 @dataclass

@@ -1108,14 +1108,12 @@ def check_api(target: Target, users: Sequence[int], k: int = 10) -> list[str]:
                 if not body["is_cold_start"]:
                     problems.append(f"user {user_id}: no run and not the cold-start list")
                 continue
-            landing = [
-                r[0]
-                for r in conn.execute(
-                    "select title_id from recs.recommendations where run_id = %s "
-                    "and user_id = %s order by rank limit %s",
-                    (body["run_id"], user_id, k),
-                ).fetchall()
-            ]
+            listed = conn.execute(
+                "select title_ids[1:%s] from recs.recommendations where run_id = %s "
+                "and user_id = %s",
+                (k, body["run_id"], user_id),
+            ).fetchone()
+            landing = listed[0] if listed else []
             served = [item["title_id"] for item in body["items"]]
             if served != landing:
                 problems.append(

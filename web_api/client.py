@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
+import numpy as np
 import pandas as pd
 
 from python_api.errors import (
@@ -41,6 +42,21 @@ API_KEY_HEADER = "X-API-Key"
 #: Rows per POST /v1/recommendations: ~450 KB of JSON, well under the server's body limit.
 BATCH_ROWS = 5_000
 _ROW_COLUMNS = ["user_id", "title_id", "rank", "score", "is_cold_start"]
+
+
+def _whole_list_batches(user_ids: np.ndarray, size: int) -> list[tuple[int, int]]:
+    """(start, end) of batches of at most ``size`` rows (more only for a list longer than
+    that) that never split a user's rows: ``user_ids`` sorted."""
+    starts = np.flatnonzero(np.r_[True, user_ids[1:] != user_ids[:-1]]) if len(user_ids) else []
+    bounds = np.append(starts, len(user_ids)).astype(np.int64)
+    batches, start = [], 0
+    while start < len(user_ids):
+        end = int(bounds[np.searchsorted(bounds, start + size, side="right") - 1])
+        if end <= start:  # one list longer than a batch: alone
+            end = int(bounds[np.searchsorted(bounds, start, side="right")])
+        batches.append((start, end))
+        start = end
+    return batches
 
 
 def _error_for(response: httpx.Response) -> ApiError:
@@ -126,12 +142,14 @@ class RecdbClient:
     def write_recommendations(self, run_id: str, frame: pd.DataFrame) -> int:
         """Write rows of a begun, unpublished run (columns user_id, title_id, rank, score,
         is_cold_start; a run_id column, if any, must equal ``run_id``), in POSTs of up to
-        5,000 rows, each all or nothing. Returns the rows written. See :meth:`write_run`."""
+        5,000 rows of whole users' lists, each all or nothing. Returns the rows written.
+        See :meth:`write_run`."""
         if "run_id" in frame.columns and not (frame["run_id"] == run_id).all():
             raise ValidationError(f"rows of another run than {run_id!r}", column="run_id")
+        frame = frame.sort_values("user_id", kind="stable")
         written = 0
-        for start in range(0, len(frame), BATCH_ROWS):
-            rows = frame.iloc[start : start + BATCH_ROWS][_ROW_COLUMNS].to_dict("records")
+        for start, end in _whole_list_batches(frame["user_id"].to_numpy(), BATCH_ROWS):
+            rows = frame.iloc[start:end][_ROW_COLUMNS].to_dict("records")
             body = self.request(
                 "POST", "/v1/recommendations", json={"run_id": run_id, "rows": rows}
             )

@@ -17,7 +17,7 @@ from pydantic import (
     StrictInt,
 )
 
-from recdb.core.landing import RATINGS, RECOMMENDATIONS, SESSIONS, USERS, LandingTable
+from recdb.core.landing import RATINGS, RECOMMENDATION_ROWS, SESSIONS, USERS, LandingTable
 
 #: Free text: no NUL (PostgreSQL text cannot hold it), bounded length.
 NO_NUL = r"^[^\x00]*$"
@@ -290,33 +290,34 @@ class SimilarTitles(BaseModel):
 
 
 class RecommendationRow(_Body):
-    """One row of recs.recommendations (the run id is the batch's)."""
+    """One recommended title of a user's list (the run id is the batch's)."""
 
-    user_id: landing_type(RECOMMENDATIONS, "user_id")
-    title_id: landing_type(RECOMMENDATIONS, "title_id")
-    rank: landing_type(RECOMMENDATIONS, "rank")
-    score: landing_type(RECOMMENDATIONS, "score")
-    is_cold_start: landing_type(RECOMMENDATIONS, "is_cold_start")
+    user_id: landing_type(RECOMMENDATION_ROWS, "user_id")
+    title_id: landing_type(RECOMMENDATION_ROWS, "title_id")
+    rank: landing_type(RECOMMENDATION_ROWS, "rank")
+    score: landing_type(RECOMMENDATION_ROWS, "score")
+    is_cold_start: landing_type(RECOMMENDATION_ROWS, "is_cold_start")
 
 
 class RecommendationBatch(_Body):
-    """Rows of one run, written together (all or none)."""
+    """Rows of one run, written together (all or none): each user's whole list, ranks 1
+    to n (recs.recommendations keeps a user's list of a run as one row)."""
 
-    run_id: landing_type(RECOMMENDATIONS, "run_id")
+    run_id: landing_type(RECOMMENDATION_ROWS, "run_id")
     rows: list[RecommendationRow] = Field(min_length=1, max_length=MAX_BATCH)
 
 
 class RunToBegin(_Body):
     """A run to begin (or to begin again, dropping its rows)."""
 
-    run_id: landing_type(RECOMMENDATIONS, "run_id")
+    run_id: landing_type(RECOMMENDATION_ROWS, "run_id")
 
 
 class RunBegun(BaseModel):
     """A run begun, unpublished."""
 
     run_id: str
-    replaced: int = Field(description="Rows the run had before (now dropped).")
+    replaced: int = Field(description="Recommended titles the run had before (now dropped).")
 
 
 class RunPublished(BaseModel):

@@ -58,7 +58,7 @@ class LandingColumn:
 
     @property
     def kind(self) -> str:
-        """integer, float, text, boolean, timestamp or float_array."""
+        """integer, float, text, boolean, timestamp, float_array or text_array."""
         return {
             "bigint": "integer",
             "integer": "integer",
@@ -68,6 +68,7 @@ class LandingColumn:
             "boolean": "boolean",
             "timestamptz": "timestamp",
             "double precision[]": "float_array",
+            "text[]": "text_array",
         }[self.pg_type]
 
     @property
@@ -86,7 +87,7 @@ class LandingColumn:
         landing table's check constraint, and the marts' contracts (tested equal)."""
         name = name or self.name
         rules = []
-        if self.kind != "float_array":
+        if not self.kind.endswith("_array"):
             low, high = self.minimum, self.maximum
             if low is not None and high is not None:
                 rules.append(f"{name} between {_number(low)} and {_number(high)}")
@@ -161,6 +162,13 @@ class LandingTable:
     #: by which the marts' incremental builds find what changed (see
     #: :func:`written_xid_ddl`). The tables the marts are built from incrementally.
     stamped: bool = False
+    #: Rules between columns beyond :attr:`row_checks`, as SQL check constraints
+    #: (the spec's own text: names and values are constants of this module).
+    checks: tuple[str, ...] = ()
+    #: Where callers write one row per element of this table's lists: the shape
+    #: they write (validated as a table of its own), gathered into one row per key
+    #: of this table by python_api (python_api/lists.py).
+    rows: LandingTable | None = None
 
     @property
     def qualified_name(self) -> str:
@@ -304,10 +312,14 @@ RUNS = LandingTable(
     deleted_keys=("run_id",),
 )
 
-RECOMMENDATIONS = LandingTable(
+#: What callers write to recs.recommendations: one row per recommended title, which
+#: python_api gathers into each user's list (:data:`RECOMMENDATIONS`). Validated as
+#: a table of its own; not a table in the database.
+RECOMMENDATION_ROWS = LandingTable(
     "recs",
     "recommendations",
-    "Recommendations written by a recommender run: the top titles for each user.",
+    "Recommendations written by a recommender run, one row per recommended title: "
+    "each user's whole list in one batch, ranks 1 to n.",
     (
         LandingColumn(
             "run_id",
@@ -328,14 +340,55 @@ RECOMMENDATIONS = LandingTable(
         ),  # fmt: skip
     ),
     primary_key=("run_id", "user_id", "rank"),
+    title_columns=("title_id",),
+    unique=(("run_id", "user_id", "title_id"),),
+    partition_key="run_id",
+)
+
+#: One row per user and run, the list as arrays: a run is ten titles for every user,
+#: and one row per title cost 155 bytes a title at a million users (a row, its
+#: primary key and a unique index on the titles), one per list 33: at 100 million
+#: sessions, 15.5 GB a run against 3.3 GB.
+RECOMMENDATIONS = LandingTable(
+    "recs",
+    "recommendations",
+    "Recommendations written by a recommender run: each user's list of top titles, "
+    "best first, one row per run and user.",
+    (
+        LandingColumn(
+            "run_id",
+            "text",
+            "The recommender run that wrote the list (recs.runs).",
+            pattern=RUN_ID_PATTERN,
+        ),  # fmt: skip
+        LandingColumn("user_id", "bigint", "For whom (sim.users)."),
+        LandingColumn(
+            "title_ids", "text[]", "The recommended titles, best first (marts.dim_titles)."
+        ),
+        LandingColumn(
+            "scores",
+            "double precision[]",
+            "The recommender's score of each title, in the same order (higher is better).",
+        ),  # fmt: skip
+        LandingColumn(
+            "is_cold_start",
+            "boolean",
+            "True when the user had no history and got the cold-start list.",
+        ),  # fmt: skip
+    ),
+    primary_key=("run_id", "user_id"),
     foreign_keys=(
         ForeignKey(("run_id",), "recs.runs", ("run_id",), on_delete="cascade"),
         ForeignKey(("user_id",), "sim.users", ("user_id",), on_delete="cascade"),
     ),
-    title_columns=("title_id",),
-    unique=(("run_id", "user_id", "title_id"),),
+    title_columns=("title_ids",),
     partition_key="run_id",
     deleted_keys=("run_id",),
+    checks=(
+        "cardinality(title_ids) between 1 and 1000",
+        "cardinality(scores) = cardinality(title_ids)",
+    ),
+    rows=RECOMMENDATION_ROWS,
 )
 
 LANDING_TABLES: dict[str, LandingTable] = {
@@ -406,6 +459,7 @@ def table_ddl(table: LandingTable) -> sql.Composable:
                 sql.Identifier(check.left), sql.SQL(check.op), sql.Identifier(check.right)
             )
         )
+    items.extend(sql.SQL("check ({})").format(sql.SQL(check)) for check in table.checks)
     partitioning = (
         sql.SQL(" partition by list ({})").format(sql.Identifier(table.partition_key))
         if table.partition_key
@@ -428,6 +482,7 @@ def ensure_landing_tables(conn: psycopg.Connection) -> None:
         conn.execute(
             sql.SQL("grant usage on schema {} to {}").format(sql.Identifier(schema), scientist)
         )
+    _gather_recommendations_into_lists(conn)
     for table in LANDING_TABLES.values():
         conn.execute(table_ddl(table))
         if table.partition_key:
@@ -443,6 +498,43 @@ def ensure_landing_tables(conn: psycopg.Connection) -> None:
             _ensure_written_xid(conn, table, table.name, table.column_names, "select, delete")
         else:
             _grant_if_missing(conn, table.qualified_name, "select, insert, update, delete")
+
+
+def _gather_recommendations_into_lists(conn: psycopg.Connection) -> None:
+    """Once, in a warehouse from before the lists (:data:`RECOMMENDATIONS`), whose
+    recs.recommendations held a row per title: its runs as lists, in one transaction.
+
+    The old table goes (and the views dbt built on it, back at the next build); each
+    user's titles of a run keep their order by rank.
+    """
+    table = RECOMMENDATIONS
+    old_shape = conn.execute(
+        "select 1 from pg_attribute where attrelid = to_regclass(%s) and attname = 'title_id' "
+        "and not attisdropped",
+        (table.qualified_name,),
+    ).fetchone()
+    if not old_shape:
+        return
+    parent = sql.Identifier(table.schema, table.name)
+    with conn.transaction():
+        conn.execute(
+            sql.SQL(
+                "create temporary table recdb_lists_of_runs as "
+                "select run_id, user_id, array_agg(title_id order by rank) as title_ids, "
+                "array_agg(score order by rank) as scores, bool_or(is_cold_start) as is_cold_start "
+                "from {} group by run_id, user_id"
+            ).format(parent)
+        )
+        conn.execute(sql.SQL("drop table {} cascade").format(parent))
+        conn.execute(table_ddl(table))
+        for function in run_partition_functions(table):
+            conn.execute(function)
+        conn.execute(
+            sql.SQL("select {}(run_id) from (select distinct run_id from recdb_lists_of_runs) r")
+            .format(partition_function(table, "ensure"))
+        )  # fmt: skip
+        conn.execute(sql.SQL("insert into {} select * from recdb_lists_of_runs").format(parent))
+        conn.execute("drop table recdb_lists_of_runs")
 
 
 def _ensure_written_xid(
@@ -743,17 +835,27 @@ def reference_checks(
             )
         )
     titles = ".".join(TITLES_TABLE)
-    for column in table.title_columns:
+    for position, column in enumerate(table.title_columns):
+        # A list's titles are checked one by one, and named as the rows callers
+        # write name them (title_id of recommendation rows, not title_ids).
+        listed = table.column(column).kind == "text_array"
+        named = table.rows.title_columns[position] if listed and table.rows else column
+        titles_of_rows = (
+            sql.SQL("{rows} cross join lateral unnest(r.{column}) as listed (title_id)")
+            if listed
+            else sql.SQL("(select r.{column} as title_id from {rows}) as listed")
+        ).format(rows=rows, column=sql.Identifier(column))
         statements.append(
             sql.SQL(
                 """
                 if to_regclass({titles_text}) is null then
-                    missing := (select r.{column}::text from {rows}
-                        where r.{column} is not null limit 1);
+                    missing := (select listed.title_id::text from {titles_of_rows}
+                        where listed.title_id is not null limit 1);
                 else
                     missing := (
-                        select r.{column}::text from {rows} where r.{column} is not null
-                        and not exists (select from {titles} as t where t.title_id = r.{column})
+                        select listed.title_id::text from {titles_of_rows}
+                        where listed.title_id is not null and not exists (
+                            select from {titles} as t where t.title_id = listed.title_id)
                         limit 1);
                 end if;
                 if missing is not null then
@@ -762,14 +864,13 @@ def reference_checks(
             ).format(
                 titles_text=sql.Literal(titles),
                 titles=sql.Identifier(*TITLES_TABLE),
-                column=sql.Identifier(column),
-                rows=rows,
+                titles_of_rows=titles_of_rows,
                 refused=_refused(
                     "23503",
                     table,
-                    column,
+                    named,
                     f"{table.qualified_name}.{column} is not a title of {titles}",
-                    _missing_detail(column, titles),
+                    _missing_detail(named, titles),
                 ),
             )
         )

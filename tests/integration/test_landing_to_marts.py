@@ -15,6 +15,7 @@ import psycopg
 import pytest
 
 from python_api import NotFoundError, Warehouse
+from tests.conftest import RECOMMENDATION_ROWS
 from tests.integration.test_engagement import sessions_frame, users_frame
 
 pytestmark = pytest.mark.integration
@@ -52,7 +53,7 @@ def assert_marts_equal_landing(warehouse) -> None:
         warehouse, "select session_id from marts.fact_sessions where rating is not null"
     ) == keys(warehouse, "select session_id from sim.ratings")
     published = (
-        "select r.run_id || ':' || r.user_id || ':' || r.rank from recs.recommendations as r "
+        f"select r.run_id || ':' || r.user_id || ':' || r.rank from {RECOMMENDATION_ROWS} as r "
         "join recs.runs using (run_id) where runs.published_at is not null"
     )
     assert keys(
@@ -70,9 +71,9 @@ def run_rows(warehouse, run_id: str) -> int:
 
 
 def run_rows_landed(warehouse, run_id: str) -> int:
-    """How many rows run ``run_id`` has in recs.recommendations."""
+    """How many titles run ``run_id`` lists in recs.recommendations."""
     return warehouse.scalar(
-        "select count(*) from recs.recommendations where run_id = %s", (run_id,)
+        f"select count(*) from {RECOMMENDATION_ROWS} as recs where run_id = %s", (run_id,)
     )
 
 
@@ -194,8 +195,8 @@ SESSION_INSERT = (
     "minutes_watched, completion_ratio) values (%s, %s, %s, now(), now(), 1, 0.1)"
 )
 RECOMMENDATION_INSERT = (
-    "insert into recs.recommendations (run_id, user_id, title_id, rank, score, "
-    "is_cold_start) values (%s, %s, %s, 1, 1.0, false)"
+    "insert into recs.recommendations (run_id, user_id, title_ids, scores, is_cold_start) "
+    "values (%s, %s, array[%s], array[1.0], false)"
 )
 
 

@@ -122,7 +122,7 @@ def test_text_that_looks_like_sql_is_stored_as_data(warehouse, title_ids):
     warehouse.write("runs", pd.DataFrame({"run_id": ["run-1"]}))  # begun, unpublished
     warehouse.write("recommendations", frame)
     back = warehouse.read("select * from recs.recommendations where run_id = %s", ["run-1"])
-    assert back.title_id.tolist() == title_ids[:1]
+    assert [list(titles) for titles in back.title_ids] == [title_ids[:1]]
     for text in INJECTIONS:
         assert warehouse.read("select %s::text as t", [text]).t[0] == text
 

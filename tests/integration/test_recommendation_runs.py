@@ -7,6 +7,8 @@ import pytest
 
 from python_api import ApiError, ValidationError, Warehouse
 from recdb.core.landing import RECOMMENDATIONS, partition_name
+from recdb.warehouse.roles import prepare_warehouse
+from tests.conftest import RECOMMENDATION_ROWS
 from tests.integration.test_python_api import users_frame
 
 pytestmark = pytest.mark.integration
@@ -49,7 +51,7 @@ def recommendations(run_id: str, title_ids: list[str], users=(1, 2), per_user=2,
 
 def run_rows(built_warehouse, run_id: str) -> list[tuple]:
     return built_warehouse.query(
-        "select user_id, title_id, rank from recs.recommendations where run_id = %s "
+        f"select user_id, title_id, rank from {RECOMMENDATION_ROWS} as recs where run_id = %s "
         "order by user_id, rank",
         (run_id,),
     )
@@ -175,3 +177,41 @@ def test_the_scientist_cannot_call_the_functions_with_bad_ids(built_warehouse):
         )
     with pytest.raises(Exception, match="permission denied"):
         built_warehouse.execute("select recs.stage_run_id('a')", role="analyst")
+
+
+def test_a_warehouse_from_before_the_lists_keeps_its_runs_as_lists(built_warehouse):
+    """recs.recommendations held a row per title before: preparing the warehouse converts
+    it once, each list in rank order, and the marts show the same rows after a build."""
+    built_warehouse.execute(
+        "truncate sim.users, sim.user_tastes, recs.runs cascade; "
+        "drop table recs.recommendations cascade; "
+        "create table recs.recommendations (run_id text not null, user_id bigint not null, "
+        "title_id text not null, rank smallint not null, score double precision not null, "
+        "is_cold_start boolean not null, primary key (run_id, user_id, rank)) "
+        "partition by list (run_id); "
+        "create table recs.recommendations_old partition of recs.recommendations "
+        "for values in ('old')"
+    )
+    with Warehouse("scientist", built_warehouse.settings("scientist")) as wh:
+        wh.write("users", users_frame((1, 2)))
+    titles = [r[0] for r in built_warehouse.query(
+        "select title_id from marts.dim_titles order by title_id limit 3"
+    )]  # fmt: skip
+    built_warehouse.execute(
+        "insert into recs.runs values ('old', now()); "
+        "insert into recs.recommendations values "
+        f"('old', 1, '{titles[2]}', 2, 0.5, false), ('old', 1, '{titles[0]}', 1, 0.9, false), "
+        f"('old', 2, '{titles[1]}', 1, 0.7, true)"
+    )
+    with built_warehouse.connect("owner", autocommit=True) as conn:
+        prepare_warehouse(conn)
+        prepare_warehouse(conn)  # once only
+    assert built_warehouse.query(
+        "select user_id, title_ids, scores, is_cold_start from recs.recommendations "
+        "order by user_id"
+    ) == [(1, [titles[0], titles[2]], [0.9, 0.5], False), (2, [titles[1]], [0.7], True)]
+    built_warehouse.dbt("build", "--select", "stg_recs__recommendations+")
+    assert built_warehouse.query(
+        "select user_id, recommendation_rank, title_id from marts.fact_recommendations "
+        "order by user_id, recommendation_rank"
+    ) == [(1, 1, titles[0]), (1, 2, titles[2]), (2, 1, titles[1])]

@@ -11,6 +11,7 @@ import recommender
 from python_api import Warehouse
 from simulation import load_config as load_simulation_config
 from simulation import simulate
+from tests.conftest import RECOMMENDATION_ROWS
 
 pytestmark = pytest.mark.integration
 
@@ -63,7 +64,8 @@ def first_run(setup):
 
 def rows_of(warehouse, run_id):
     return warehouse.query(
-        "select user_id, rank, title_id, score, is_cold_start from recs.recommendations "
+        "select user_id, rank, title_id, score, is_cold_start "
+        f"from {RECOMMENDATION_ROWS} as recs "
         "where run_id = %s order by user_id, rank",
         (run_id,),
     )
@@ -85,17 +87,17 @@ def test_recommend_writes_k_unseen_titles_for_every_user(setup, first_run):
     assert users == USERS and 0 < with_history < users
     per_user = warehouse.query(
         "select count(*), count(distinct title_id), min(rank), max(rank), bool_and(is_cold_start) "
-        "from recs.recommendations where run_id = 'it-1' group by user_id"
+        f"from {RECOMMENDATION_ROWS} as recs where run_id = 'it-1' group by user_id"
     )
     assert len(per_user) == users
     assert {row[:4] for row in per_user} == {(5, 5, 1, 5)}
     seen = warehouse.scalar(
-        "select count(*) from recs.recommendations as r join marts.fact_sessions as s "
+        f"select count(*) from {RECOMMENDATION_ROWS} as r join marts.fact_sessions as s "
         "on r.user_id = s.user_id and r.title_id = s.title_id where r.run_id = 'it-1'"
     )
     assert seen == 0
     decreasing = warehouse.scalar(
-        "select count(*) from recs.recommendations as a join recs.recommendations as b "
+        f"select count(*) from {RECOMMENDATION_ROWS} as a join {RECOMMENDATION_ROWS} as b "
         "on a.run_id = b.run_id and a.user_id = b.user_id and b.rank = a.rank + 1 "
         "where a.run_id = 'it-1' and b.score > a.score"
     )
@@ -108,12 +110,13 @@ def test_users_without_history_get_the_cold_start_list_marked(setup, first_run, 
     marked = warehouse.query(
         "select r.user_id, bool_and(r.is_cold_start), "
         "exists (select 1 from marts.fact_sessions as s where s.user_id = r.user_id) "
-        "from recs.recommendations as r where r.run_id = 'it-1' group by r.user_id"
+        f"from {RECOMMENDATION_ROWS} as r where r.run_id = 'it-1' group by r.user_id"
     )
     assert all(cold == (not has_history) for _, cold, has_history in marked)
     assert any(cold for _, cold, _ in marked)
     lists = warehouse.query(
-        "select distinct string_agg(title_id, ',' order by rank) from recs.recommendations "
+        "select distinct string_agg(title_id, ',' order by rank) "
+        f"from {RECOMMENDATION_ROWS} as recs "
         "where run_id = 'it-1' and is_cold_start group by user_id"
     )
     assert len(lists) == 1  # one list for everybody without history
@@ -123,7 +126,8 @@ def test_users_without_history_get_the_cold_start_list_marked(setup, first_run, 
     warehouse.recdb("recommend", "--model", "content", "--run-id", "it-content", "--k", "5")
     assert (
         warehouse.query(
-            "select distinct string_agg(title_id, ',' order by rank) from recs.recommendations "
+            "select distinct string_agg(title_id, ',' order by rank) "
+            f"from {RECOMMENDATION_ROWS} as recs "
             "where run_id = 'it-content' and is_cold_start group by user_id"
         )
         == lists
@@ -171,7 +175,8 @@ def test_the_model_is_saved_with_the_run_id_and_loads(setup, first_run, monkeypa
     model = recommender.load_model("it-1")
     user = int(model.user_ids[0])
     stored = warehouse.query(
-        "select title_id from recs.recommendations where run_id = 'it-1' and user_id = %s "
+        f"select title_id from {RECOMMENDATION_ROWS} as recs "
+        "where run_id = 'it-1' and user_id = %s "
         "order by rank",
         (user,),
     )
@@ -183,7 +188,8 @@ def test_a_users_list_and_similar_titles_from_the_command_line(setup, first_run)
     user = warehouse.scalar("select min(user_id) from marts.fact_sessions")
     shown = warehouse.recdb("recommend", "--user", str(user), "--run-id", "it-1")
     first = warehouse.scalar(
-        "select title_id from recs.recommendations where run_id = 'it-1' and user_id = %s "
+        f"select title_id from {RECOMMENDATION_ROWS} as recs "
+        "where run_id = 'it-1' and user_id = %s "
         "and rank = 1",
         (user,),
     )
@@ -228,7 +234,7 @@ def test_a_bad_config_names_the_key_and_range(setup, tmp_path):
 def test_the_mart_joins_recommendations_to_titles_for_analysts(setup, first_run):
     warehouse, _, _ = setup
     warehouse.dbt("build", "--select", "fact_recommendations")
-    total = warehouse.scalar("select count(*) from recs.recommendations")
+    total = warehouse.scalar(f"select count(*) from {RECOMMENDATION_ROWS} as recs")
     assert warehouse.scalar("select count(*) from marts.fact_recommendations") == total
     named = warehouse.scalar(
         "select count(*) from marts.fact_recommendations where title_type is not null",
@@ -242,7 +248,9 @@ def test_the_mart_joins_recommendations_to_titles_for_analysts(setup, first_run)
         warehouse.query("select run_id, count(*) from marts.fact_recommendations group by run_id")
     )
     assert counts["it-2"] == 3 * USERS
-    assert sum(counts.values()) == warehouse.scalar("select count(*) from recs.recommendations")
+    assert sum(counts.values()) == warehouse.scalar(
+        f"select count(*) from {RECOMMENDATION_ROWS} as recs"
+    )
 
 
 def test_evaluate_writes_the_json_and_chart_and_the_family_beats_popularity(setup, tmp_path):

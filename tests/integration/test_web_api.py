@@ -19,6 +19,7 @@ import pytest
 
 import recommender
 from recdb.warehouse.server import free_port
+from tests.conftest import RECOMMENDATION_ROWS
 
 pytestmark = pytest.mark.integration
 
@@ -198,7 +199,8 @@ def test_the_cold_start_mart_is_the_recommenders_cold_start_list(api, monkeypatc
         (RUN,),
     )
     given = api.warehouse.query(
-        "select title_id, score from recs.recommendations where run_id = %s and user_id = %s "
+        f"select title_id, score from {RECOMMENDATION_ROWS} as recs "
+        "where run_id = %s and user_id = %s "
         "order by rank",
         (RUN, cold_user),
     )
@@ -328,7 +330,8 @@ def test_a_scientist_writes_a_user_that_lands_and_shows_after_a_build(api):
     run_list = [
         r[0]
         for r in api.warehouse.query(
-            "select title_id from recs.recommendations where run_id = %s and user_id = %s "
+            f"select title_id from {RECOMMENDATION_ROWS} as recs "
+            "where run_id = %s and user_id = %s "
             "order by rank",
             (RUN, cold_user),
         )
@@ -406,7 +409,7 @@ def test_the_recommender_writes_through_http(api):
         api, env, "recommend", "--run-id", "via-http", "--k", str(K), "--api-url", api.url
     )
     assert done.returncode == 0, done.stderr
-    rows = "select user_id, rank, title_id, score, is_cold_start from recs.recommendations "
+    rows = f"select user_id, rank, title_id, score, is_cold_start from {RECOMMENDATION_ROWS} r "
     ours = api.warehouse.query(rows + "where run_id = 'via-http' order by user_id, rank")
     theirs = api.warehouse.query(rows + "where run_id = %s order by user_id, rank", (RUN,))
     # Same data, config and seed: the same lists as the in-process run (users added since
@@ -417,9 +420,8 @@ def test_the_recommender_writes_through_http(api):
         api, env, "recommend", "--run-id", "via-http", "--k", str(K), "--api-url", api.url
     )
     assert "replacing" in again.stdout
-    assert one(api, "select count(*) from recs.recommendations where run_id = 'via-http'") == len(
-        ours
-    )
+    assert one(api, rows.replace("user_id, rank, title_id, score, is_cold_start", "count(*)")
+               + "where run_id = 'via-http'") == len(ours)  # fmt: skip
     refused = _recdb(
         api, {"RECDB_API_KEY": ANALYST}, "recommend", "--run-id", "x", "--api-url", api.url
     )

@@ -12,13 +12,13 @@ import pytest
 from python_api.client import bind_parameters
 from python_api.errors import ConflictError, ValidationError
 from python_api.validate import to_arrow_table
-from recdb.core.landing import LANDING_TABLES
+from recdb.core.landing import LANDING_TABLES, RECOMMENDATION_ROWS
 
 USERS = LANDING_TABLES["users"]
 SESSIONS = LANDING_TABLES["sessions"]
 RATINGS = LANDING_TABLES["ratings"]
 TASTES = LANDING_TABLES["user_tastes"]
-RECS = LANDING_TABLES["recommendations"]
+RECS = RECOMMENDATION_ROWS  # what callers write: one row per title
 
 
 def users(n: int = 3, **overrides) -> pd.DataFrame:

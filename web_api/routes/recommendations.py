@@ -36,8 +36,8 @@ RunIdPath = Annotated[str, Path(**path_field(RUNS, "run_id"))]
 
 #: One round trip: the user (404 when unknown) left-joined to their list in the newest
 #: published run (dim_recommendation_runs; a re-published id counts as new). Index scans:
-#: dim_users' key, then recs.recommendations' key (run_id, user_id, rank) under the
-#: fact_recommendations view, and dim_titles' for each title.
+#: dim_users' key, then recs.recommendations' key (run_id, user_id: the user's list,
+#: unnested) under the fact_recommendations view, and dim_titles' for each title.
 _LIST_QUERY = """
 select
     r.run_id,

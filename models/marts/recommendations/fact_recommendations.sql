@@ -5,12 +5,12 @@
     )
 }}
 
--- A view, not a copy: a run is ten rows per user, so a table would hold every
--- run twice (at a million users a build took 106 s and 2.1 GB to copy one run
--- of 10 million rows). recs.recommendations, one partition per run, already
--- holds the keys and constraints; a user's list in a run is a look-up of its
--- primary key (run_id, user_id, rank), and each title's attributes a look-up
--- of dim_titles.
+-- A view, not a copy: a run is ten titles per user, so a table would hold
+-- every run twice (at a million users a build took 106 s and 2.1 GB to copy
+-- one run of 10 million rows). recs.recommendations, one partition per run,
+-- already holds the keys and constraints; a user's list in a run is a look-up
+-- of its primary key (run_id, user_id), unnested here, and each title's
+-- attributes a look-up of dim_titles.
 
 with
 
@@ -24,9 +24,27 @@ published_runs as (
 
 ),
 
-recommendations as (
+lists as (
 
     select * from {{ ref('stg_recs__recommendations') }}
+
+),
+
+-- Each list a row per title: its position is its rank, and its score is at
+-- the same position of the scores.
+recommendations as (
+
+    select
+        run_id,
+        user_id,
+        cast(recommendation_rank as smallint) as recommendation_rank,
+        title_id,
+        recommendation_scores[recommendation_rank] as recommendation_score,
+        is_cold_start
+    from lists
+    cross join
+        lateral unnest(recommended_title_ids)
+        with ordinality as listed (title_id, recommendation_rank)
 
 ),
 

@@ -16,9 +16,8 @@ renamed as (
     select
         run_id,
         user_id,
-        title_id,
-        rank as recommendation_rank,
-        score as recommendation_score,
+        title_ids as recommended_title_ids,
+        scores as recommendation_scores,
         is_cold_start,
         row_xid
 
