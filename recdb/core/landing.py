@@ -312,6 +312,17 @@ RUNS = LandingTable(
     deleted_keys=("run_id",),
 )
 
+#: The columns recommendation rows and lists share.
+_RUN_AND_USER = (
+    LandingColumn(
+        "run_id", "text", "The recommender run that wrote it (recs.runs).", pattern=RUN_ID_PATTERN
+    ),
+    LandingColumn("user_id", "bigint", "For whom (sim.users)."),
+)
+_IS_COLD_START = LandingColumn(
+    "is_cold_start", "boolean", "True when the user had no history and got the cold-start list."
+)
+
 #: What callers write to recs.recommendations: one row per recommended title, which
 #: python_api gathers into each user's list (:data:`RECOMMENDATIONS`). Validated as
 #: a table of its own; not a table in the database.
@@ -321,23 +332,13 @@ RECOMMENDATION_ROWS = LandingTable(
     "Recommendations written by a recommender run, one row per recommended title: "
     "each user's whole list in one batch, ranks 1 to n.",
     (
-        LandingColumn(
-            "run_id",
-            "text",
-            "The recommender run that wrote the row (recs.runs).",
-            pattern=RUN_ID_PATTERN,
-        ),  # fmt: skip
-        LandingColumn("user_id", "bigint", "For whom (sim.users)."),
+        *_RUN_AND_USER,
         LandingColumn("title_id", "text", "What is recommended (marts.dim_titles)."),
         LandingColumn(
             "rank", "smallint", "Position in the user's list, 1 first.", minimum=1, maximum=1000
         ),
         LandingColumn("score", "double precision", "The recommender's score (higher is better)."),
-        LandingColumn(
-            "is_cold_start",
-            "boolean",
-            "True when the user had no history and got the cold-start list.",
-        ),  # fmt: skip
+        _IS_COLD_START,
     ),
     primary_key=("run_id", "user_id", "rank"),
     title_columns=("title_id",),
@@ -355,13 +356,7 @@ RECOMMENDATIONS = LandingTable(
     "Recommendations written by a recommender run: each user's list of top titles, "
     "best first, one row per run and user.",
     (
-        LandingColumn(
-            "run_id",
-            "text",
-            "The recommender run that wrote the list (recs.runs).",
-            pattern=RUN_ID_PATTERN,
-        ),  # fmt: skip
-        LandingColumn("user_id", "bigint", "For whom (sim.users)."),
+        *_RUN_AND_USER,
         LandingColumn(
             "title_ids", "text[]", "The recommended titles, best first (marts.dim_titles)."
         ),
@@ -370,11 +365,7 @@ RECOMMENDATIONS = LandingTable(
             "double precision[]",
             "The recommender's score of each title, in the same order (higher is better).",
         ),  # fmt: skip
-        LandingColumn(
-            "is_cold_start",
-            "boolean",
-            "True when the user had no history and got the cold-start list.",
-        ),  # fmt: skip
+        _IS_COLD_START,
     ),
     primary_key=("run_id", "user_id"),
     foreign_keys=(
