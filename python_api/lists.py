@@ -82,12 +82,18 @@ def _list_starts(ordered: pa.Table, keys: list[str]) -> np.ndarray:
 def _whole_list_error(
     table: LandingTable, frame: pd.DataFrame, position: int, problem: str, column: str
 ) -> ValidationError:
-    keys = ", ".join(f"{k}={frame.at[position, k]!r}" for k in table.primary_key)
+    row = row_at(frame, position)
+    keys = ", ".join(f"{k}={_plain(row[k])!r}" for k in table.primary_key)
     return ValidationError(
         f"the list of {keys} is not whole: {problem}; write each list whole in one batch, "
         f"{ORDER}s 1 to n",
         table=table.qualified_name,
         column=column,
         row_number=position,
-        row=row_at(frame, position),
+        row=row,
     )
+
+
+def _plain(value: object) -> object:
+    """A NumPy scalar as the Python value it holds (for messages)."""
+    return value.item() if isinstance(value, np.generic) else value

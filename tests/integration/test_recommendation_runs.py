@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from python_api import ApiError, ValidationError, Warehouse
+from python_api import ApiError, ConflictError, ValidationError, Warehouse
 from recdb.core.landing import RECOMMENDATIONS, partition_name
 from recdb.warehouse.roles import prepare_warehouse
 from tests.conftest import RECOMMENDATION_ROWS
@@ -215,3 +215,22 @@ def test_a_warehouse_from_before_the_lists_keeps_its_runs_as_lists(built_warehou
         "select user_id, recommendation_rank, title_id from marts.fact_recommendations "
         "order by user_id, recommendation_rank"
     ) == [(1, 1, titles[0]), (1, 2, titles[2]), (2, 1, titles[1])]
+
+
+def test_a_users_list_is_written_replaced_and_deleted_whole(built_warehouse, warehouse, title_ids):
+    warehouse.write("recommendations", recommendations("a", title_ids))
+    rest = recommendations("a", title_ids, users=(1,)).assign(rank=[3, 4])
+    with pytest.raises(ValidationError, match="user_id=1 is not whole: rank 1 is missing"):
+        warehouse.write("recommendations", rest)  # the rest of user 1's list, later
+    with pytest.raises(ConflictError, match="already exists"):
+        warehouse.write("recommendations", recommendations("a", title_ids, users=(1,)))
+    with pytest.raises(ValidationError, match="keeps each list whole"):
+        warehouse.update("recommendations", {"run_id": "a", "user_id": 1, "title_ids": ["x"]})
+    longer = recommendations("a", title_ids, users=(1,), per_user=3, offset=2)
+    assert warehouse.write("recommendations", longer, upsert=True) == 3
+    assert run_rows(built_warehouse, "a") == [
+        (1, title_ids[2], 1), (1, title_ids[3], 2), (1, title_ids[4], 3),
+        (2, title_ids[0], 1), (2, title_ids[1], 2),
+    ]  # fmt: skip
+    assert warehouse.delete("recommendations", [{"run_id": "a", "user_id": 2}]) == 1
+    assert [row[0] for row in run_rows(built_warehouse, "a")] == [1, 1, 1]
