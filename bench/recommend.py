@@ -49,18 +49,18 @@ COVERAGE_TARGET = 0.5
 
 def reference(config_path: Path | None) -> dict[str, float]:
     """implicit alone on the same matrix: fit, then batch recommend for every user (run in a
-    subprocess by ``--reference``; prints JSON)."""
+    subprocess by ``--reference``; prints JSON). It reads the (user, title) pairs, as
+    `recdb recommend` does: every session in pandas took 1.4 GiB at 10M sessions."""
     from implicit.cpu.als import AlternatingLeastSquares
     from threadpoolctl import threadpool_limits
 
     import python_api
     from recommender import confidence, load_config
-    from recommender.data import feedback, read_dataset
+    from recommender.data import read_feedback, read_titles
 
     config = load_config(config_path)
     with python_api.connect("scientist") as wh:
-        dataset = read_dataset(wh)
-    data = feedback(dataset.sessions, dataset.titles.size)
+        data = read_feedback(wh, read_titles(wh).size)
     matrix = data.interactions.matrix(confidence(data.interactions, config.confidence))
     als = config.als
     with threadpool_limits(limits=1, user_api="blas"):
@@ -84,7 +84,7 @@ def reference(config_path: Path | None) -> dict[str, float]:
         "recommend": recommend,
         "users": float(matrix.shape[0]),
         "nonzeros": float(matrix.nnz),
-        "sessions": float(dataset.sessions.size),
+        "sessions": float(data.interactions.sessions.sum()),
     }
 
 
