@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from python_api import ApiError, ConflictError, ValidationError, Warehouse
+from python_api import ApiError, ConflictError, NotFoundError, ValidationError, Warehouse
 from recdb.core.landing import RECOMMENDATIONS, partition_name
 from recdb.warehouse.roles import prepare_warehouse
 from tests.conftest import RECOMMENDATION_ROWS
@@ -234,3 +234,12 @@ def test_a_users_list_is_written_replaced_and_deleted_whole(built_warehouse, war
     ]  # fmt: skip
     assert warehouse.delete("recommendations", [{"run_id": "a", "user_id": 2}]) == 1
     assert [row[0] for row in run_rows(built_warehouse, "a")] == [1, 1, 1]
+
+
+def test_an_unknown_title_in_a_list_is_named_with_its_row(built_warehouse, warehouse, title_ids):
+    bad = recommendations("a", title_ids)
+    bad.loc[3, "title_id"] = "tm-no-such-title"
+    with pytest.raises(NotFoundError, match="unknown title") as caught:
+        warehouse.write("recommendations", bad)
+    assert caught.value.column == "title_id" and caught.value.row_number == 3
+    assert run_rows(built_warehouse, "a") == []
