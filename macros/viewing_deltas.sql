@@ -8,10 +8,11 @@
     it again at each build). Instead the mart kept per user records, in its
     own transaction, what each build changed per group:
 
-    * a pre-hook writes the rows of the users about to be recomputed, negated
-      (record_viewing_deltas with sign '-'), and a post-hook their rows once
-      recomputed (sign '+'), in intermediate.viewing_deltas: a user recomputed
-      without change adds nothing, so redoing a user is harmless;
+    * the pre-hook that deletes the rows of the users about to be recomputed
+      writes them, negated (remove_rows_of_changed_users), and a post-hook
+      their rows once recomputed (record_viewing_deltas), in
+      intermediate.viewing_deltas: a user recomputed without change adds
+      nothing, so redoing a user is harmless;
     * a full build of it writes a reset instead: its consumer recounts.
 
     The consumer (viewing_per_group) reads the deltas its snapshot sees, adds
@@ -42,32 +43,39 @@
 {%- endmacro %}
 
 
-{#- A hook of a mart kept per user (the model being built) that feeds
-    `consumer`, grouped by `group_column`: sign '-' (pre-hook) writes the
-    rows of the users whose viewing changed, negated, before they are
-    recomputed; sign '+' (post-hook) writes them once recomputed, or a reset
-    after a full build. -#}
-{% macro record_viewing_deltas(consumer, group_column, sign) -%}
+{#- Post-hook of a mart kept per user (the model being built) that feeds
+    `consumer`, grouped by `group_column`: the rows of the users it
+    recomputed (remove_rows_of_changed_users recorded their old rows,
+    negated), or a reset after a full build. -#}
+{% macro record_viewing_deltas(consumer, group_column) -%}
     {%- if is_incremental() -%}
-        insert into {{ viewing_deltas_relation() }} (
-            consumer, group_key, viewer_count, session_count, minutes_units
+        with recomputed as (
+            {{ rows_of_users_with_changed_viewing(this) }}
         )
-        select
-            '{{ consumer }}',
-            users_rows.{{ group_column }},
-            {{ sign }}count(*),
-            {{ sign }}sum(users_rows.session_count),
-            {{ sign }}sum({{ exact_units('users_rows.minutes_watched', '1e-6') }})
-        from ({{ rows_of_users_with_changed_viewing(this) }}) as users_rows
-        group by users_rows.{{ group_column }}
-    {%- elif sign == '+' -%}
+        {{ insert_viewing_deltas(consumer, group_column, 'recomputed', '+') }}
+    {%- else -%}
         insert into {{ viewing_deltas_relation() }} (
             consumer, group_key, viewer_count, session_count, minutes_units, is_reset
         )
         values ('{{ consumer }}', null, 0, 0, 0, true)
-    {%- else -%}
-        select 1 as nothing_to_negate_in_a_full_build
     {%- endif -%}
+{%- endmacro %}
+
+
+{#- The insert of the rows of `users_rows` (a CTE of rows of a mart kept per
+    user) summed per `group_column`, with `sign`, as deltas for `consumer`. -#}
+{% macro insert_viewing_deltas(consumer, group_column, users_rows, sign) -%}
+    insert into {{ viewing_deltas_relation() }} (
+        consumer, group_key, viewer_count, session_count, minutes_units
+    )
+    select
+        '{{ consumer }}',
+        {{ group_column }},
+        {{ sign }}count(*),
+        {{ sign }}sum(session_count),
+        {{ sign }}sum({{ exact_units('minutes_watched', '1e-6') }})
+    from {{ users_rows }}
+    group by {{ group_column }}
 {%- endmacro %}
 
 

@@ -1,16 +1,15 @@
 {{
     config(
         materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key='user_id',
+        incremental_strategy='append',
         on_schema_change='fail',
         pre_hook=kept_per_user_pre_hooks('agg_genre_viewing', 'genre_id'),
         post_hook=kept_per_user_post_hooks('agg_user_title_viewing', 'agg_genre_viewing', 'genre_id')
     )
 }}
 
--- Read only by incremental builds and the post-hook, which removes the users
--- left without sessions (after a catalogue reload that changes main genres,
+-- Read by the pre-hook that gathers the users whose viewing changed (after
+-- a catalogue reload that changes main genres,
 -- `recdb build --full-refresh` recomputes every user):
 -- depends_on: {{ ref('stg_sim__sessions') }}
 -- depends_on: {{ ref('stg_sim__deleted_sessions') }}

@@ -1,16 +1,14 @@
 {{
     config(
         materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key='user_id',
+        incremental_strategy='append',
         on_schema_change='fail',
         pre_hook=kept_per_user_pre_hooks('agg_title_viewing', 'title_id'),
         post_hook=kept_per_user_post_hooks('fact_sessions', 'agg_title_viewing', 'title_id')
     )
 }}
 
--- Read only by incremental builds and the post-hook, which removes the users
--- left without sessions:
+-- Read by the pre-hook that gathers the users whose viewing changed:
 -- depends_on: {{ ref('stg_sim__sessions') }}
 -- depends_on: {{ ref('stg_sim__deleted_sessions') }}
 -- depends_on: {{ ref('stg_sim__ratings') }}
@@ -22,7 +20,8 @@ with
 
     -- The sessions of the users whose sessions were written, rated or
     -- deleted since the last build (see incremental_by_commit). Each user is
-    -- recomputed whole: delete+insert on user_id replaces the user's rows.
+    -- recomputed whole: the pre-hook deleted the user's rows, and these are
+    -- appended.
     sessions as (
 
         {{ rows_of_users_with_changed_viewing(ref('fact_sessions')) }}

@@ -1,16 +1,14 @@
 {{
     config(
         materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key='user_id',
+        incremental_strategy='append',
         on_schema_change='fail',
         pre_hook=kept_per_user_pre_hooks(),
         post_hook=kept_per_user_post_hooks('agg_user_title_viewing')
     )
 }}
 
--- Read only by incremental builds and the post-hook, which removes the users
--- left without sessions:
+-- Read by the pre-hook that gathers the users whose viewing changed:
 -- depends_on: {{ ref('stg_sim__sessions') }}
 -- depends_on: {{ ref('stg_sim__deleted_sessions') }}
 -- depends_on: {{ ref('stg_sim__ratings') }}
