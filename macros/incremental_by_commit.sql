@@ -240,10 +240,49 @@
 
     union
 
-    select rerated_session.user_id
+    select user_id from ({{ rerated_sessions() }}) as rerated_session
+{%- endmacro %}
+
+
+{#- The same, by (user, title) pair, for agg_user_title_viewing: the pairs of
+    sessions written, deleted, rated or unrated since. A deletion recorded
+    before deletions kept the title counts as a change of every pair its user
+    has in the model. -#}
+{% macro pairs_with_changed_viewing() -%}
+    select user_id, title_id from {{ ref('stg_sim__sessions') }}
+    where {{ changed_since_last_build('row_xid') }}
+
+    union
+
+    select user_id, title_id from {{ ref('stg_sim__deleted_sessions') }}
+    where {{ changed_since_last_build('row_xid') }} and title_id is not null
+
+    union
+
+    select users_pairs.user_id, users_pairs.title_id
+    from {{ ref('stg_sim__deleted_sessions') }} as deleted
+    cross join lateral (
+        select kept.user_id, kept.title_id
+        from {{ this }} as kept
+        where kept.user_id = deleted.user_id
+        offset 0
+    ) as users_pairs
+    where {{ changed_since_last_build('deleted.row_xid') }} and deleted.title_id is null
+
+    union
+
+    select user_id, title_id from ({{ rerated_sessions() }}) as rerated_session
+{%- endmacro %}
+
+
+{#- The user and title of each session rated or unrated since the model's
+    last build, looked up by key (one deleted since has none: it is among the
+    deleted). -#}
+{% macro rerated_sessions() -%}
+    select rerated_session.user_id, rerated_session.title_id
     from ({{ sessions_rerated_since_last_build() }}) as rerated
     cross join lateral (
-        select landing.user_id
+        select landing.user_id, landing.title_id
         from {{ ref('stg_sim__sessions') }} as landing
         where landing.session_id = rerated.session_id
         limit 1
@@ -255,15 +294,29 @@
     viewing changed since its last build (users_with_changed_viewing), in a
     temporary table dropped at commit, so that the hooks and the model's
     query read them from one place: each read of them from the landing
-    tables took 0.13 s at 10M sessions, three times per mart. -#}
-{% macro gather_users_with_changed_viewing() -%}
-    create temporary table {{ changed_users_relation() }} on commit drop as
-    {{ users_with_changed_viewing() }};
+    tables took 0.13 s at 10M sessions, three times per mart. By pair
+    (agg_user_title_viewing): the pairs (pairs_with_changed_viewing) in a
+    temporary table too, and their users. -#}
+{% macro gather_users_with_changed_viewing(by_pair=false) -%}
+    {%- if by_pair -%}
+        create temporary table {{ changed_pairs_relation() }} on commit drop as
+        {{ pairs_with_changed_viewing() }};
+        analyze {{ changed_pairs_relation() }};
+        create temporary table {{ changed_users_relation() }} on commit drop as
+        select distinct user_id from {{ changed_pairs_relation() }};
+    {%- else -%}
+        create temporary table {{ changed_users_relation() }} on commit drop as
+        {{ users_with_changed_viewing() }};
+    {%- endif %}
     analyze {{ changed_users_relation() }}
 {%- endmacro %}
 
 {% macro changed_users_relation() -%}
     users_with_changed_viewing
+{%- endmacro %}
+
+{% macro changed_pairs_relation() -%}
+    pairs_with_changed_viewing
 {%- endmacro %}
 
 
@@ -273,7 +326,7 @@
     estimates (a hash join over every row took 49 s at 10 million sessions,
     the look-ups 4 s). `offset 0` keeps the subquery a look-up: without it
     PostgreSQL may flatten it into that hash join. -#}
-{% macro rows_of_users_with_changed_viewing(relation) -%}
+{% macro rows_of_users_with_changed_viewing(relation, by_pair=false) -%}
     select users_rows.*
     from {{ changed_users_relation() }} as changed_users
     cross join lateral (
@@ -282,6 +335,18 @@
         where kept.user_id = changed_users.user_id
         offset 0
     ) as users_rows
+    {%- if by_pair %}
+    where {{ among_changed_pairs('users_rows') }}
+    {%- endif %}
+{%- endmacro %}
+
+
+{#- True for a row (`alias`, with user_id and title_id) of a pair gathered by
+    gather_users_with_changed_viewing(by_pair=true). -#}
+{% macro among_changed_pairs(alias) -%}
+    ({{ alias }}.user_id, {{ alias }}.title_id) in (
+        select user_id, title_id from {{ changed_pairs_relation() }}
+    )
 {%- endmacro %}
 
 
@@ -294,10 +359,13 @@
     users left without sessions (1.3 s of agg_user_title_viewing's 3.3 s at
     10M sessions). The users are an array so that each is looked up by key:
     joined to them, PostgreSQL read the whole mart (1.2 s). -#}
-{% macro remove_rows_of_changed_users(feeds=none, group_column=none) -%}
+{% macro remove_rows_of_changed_users(feeds=none, group_column=none, by_pair=false) -%}
     {%- set removal -%}
         delete from {{ this }} as kept
         where kept.user_id = any(array(select user_id from {{ changed_users_relation() }}))
+        {%- if by_pair %}
+            and {{ among_changed_pairs('kept') }}
+        {%- endif %}
     {%- endset -%}
     {%- if feeds -%}
         with removed as (
@@ -312,23 +380,28 @@
 
 
 {#- The hooks of the marts kept per user (agg_user_*), rebuilt whole for each
-    user whose viewing changed: one snapshot; the users gathered once; their
-    rows removed (and recorded, negated, for the mart per group it `feeds`),
-    the model's query appending them recomputed; then their new rows recorded
-    for that mart, the watermark no newer than `upstream`'s, and statistics
-    for a fully built table. -#}
-{% macro kept_per_user_pre_hooks(feeds=none, group_column=none) -%}
+    user whose viewing changed (or, `by_pair`, each pair): one snapshot; the
+    users (pairs) gathered once; their rows removed (and recorded, negated,
+    for the mart per group it `feeds`), the model's query appending them
+    recomputed; then their new rows recorded for that mart, the watermark no
+    newer than `upstream`'s, and statistics for a fully built table. -#}
+{% macro kept_per_user_pre_hooks(feeds=none, group_column=none, by_pair=false) -%}
+    {%- set removal_arguments = (
+        ["'" ~ feeds ~ "'", "'" ~ group_column ~ "'"] if feeds else ['none', 'none']
+    ) + [by_pair | string | lower] -%}
     {{ return([
         "{{ read_from_one_snapshot() }}",
-        "{% if is_incremental() %}{{ gather_users_with_changed_viewing() }}{% endif %}",
+        "{% if is_incremental() %}{{ gather_users_with_changed_viewing("
+            ~ (by_pair | string | lower) ~ ") }}{% endif %}",
         "{% if is_incremental() %}{{ remove_rows_of_changed_users("
-            ~ ("'" ~ feeds ~ "', '" ~ group_column ~ "'" if feeds else "") ~ ") }}{% endif %}",
+            ~ removal_arguments | join(', ') ~ ") }}{% endif %}",
     ]) }}
 {%- endmacro %}
 
-{% macro kept_per_user_post_hooks(upstream, feeds=none, group_column=none) -%}
+{% macro kept_per_user_post_hooks(upstream, feeds=none, group_column=none, by_pair=false) -%}
     {{ return(([
-        "{{ record_viewing_deltas('" ~ feeds ~ "', '" ~ group_column ~ "') }}",
+        "{{ record_viewing_deltas('" ~ feeds ~ "', '" ~ group_column ~ "', "
+            ~ (by_pair | string | lower) ~ ") }}",
     ] if feeds else []) + [
         "{{ record_build_watermark(also_before=['" ~ upstream ~ "']) }}",
         "{% if not is_incremental() %}{{ analyze_table(this) }}{% endif %}",

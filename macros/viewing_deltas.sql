@@ -44,13 +44,13 @@
 
 
 {#- Post-hook of a mart kept per user (the model being built) that feeds
-    `consumer`, grouped by `group_column`: the rows of the users it
-    recomputed (remove_rows_of_changed_users recorded their old rows,
-    negated), or a reset after a full build. -#}
-{% macro record_viewing_deltas(consumer, group_column) -%}
+    `consumer`, grouped by `group_column`: the rows of the users (or pairs,
+    `by_pair`) it recomputed (remove_rows_of_changed_users recorded their old
+    rows, negated), or a reset after a full build. -#}
+{% macro record_viewing_deltas(consumer, group_column, by_pair=false) -%}
     {%- if is_incremental() -%}
         with recomputed as (
-            {{ rows_of_users_with_changed_viewing(this) }}
+            {{ rows_of_users_with_changed_viewing(this, by_pair) }}
         )
         {{ insert_viewing_deltas(consumer, group_column, 'recomputed', '+') }}
     {%- else -%}

@@ -248,7 +248,7 @@ SESSIONS = LandingTable(
     row_checks=(RowCheck("ended_at", ">=", "started_at"),),
     title_columns=("title_id",),
     deleted_keys=("session_id",),
-    deleted_also=("user_id",),
+    deleted_also=("user_id", "title_id"),
     stamped=True,
 )
 
@@ -626,7 +626,9 @@ def _grant_columns_only(
 
 def _ensure_deleted_keys(conn: psycopg.Connection, table: LandingTable) -> None:
     """:func:`deleted_keys_ddl`, the trigger only when missing (see :func:`_ensure_triggers`)."""
-    *setup, trigger, grant = deleted_keys_ddl(table)
+    create, *setup, trigger, grant = deleted_keys_ddl(table)
+    conn.execute(create)
+    _add_recorded_columns(conn, table)
     for statement in setup:
         conn.execute(statement)
     _ensure_triggers(conn, table, {f"record_{table.deleted_table}": trigger})
@@ -635,6 +637,31 @@ def _ensure_deleted_keys(conn: psycopg.Connection, table: LandingTable) -> None:
         _ensure_written_xid(conn, table, table.deleted_table, recorded, "select")
     elif not _scientist_may(conn, f"{table.schema}.{table.deleted_table}", "select, insert"):
         conn.execute(grant)
+
+
+def _add_recorded_columns(conn: psycopg.Connection, table: LandingTable) -> None:
+    """Add to a deletions table from before them the ``deleted_also`` columns it lacks
+    (sim.deleted_sessions' title_id), nullable: its rows from before have none, and the
+    marts treat such a row as changing all of its user's viewing. Only when missing:
+    ALTER TABLE would wait for every open writer (this runs before every build)."""
+    name = f"{table.schema}.{table.deleted_table}"
+    present = {
+        row[0]
+        for row in conn.execute(
+            "select attname from pg_attribute where attrelid = to_regclass(%s) "
+            "and attnum > 0 and not attisdropped",
+            (name,),
+        )
+    }
+    for column in table.deleted_also:
+        if column not in present:
+            conn.execute(
+                sql.SQL("alter table {} add column {} {}").format(
+                    sql.Identifier(table.schema, table.deleted_table),
+                    sql.Identifier(column),
+                    sql.SQL(table.column(column).pg_type),
+                )
+            )
 
 
 def _scientist_may(conn: psycopg.Connection, table_name: str, privileges: str) -> bool:

@@ -15,6 +15,7 @@ import psycopg
 import pytest
 
 from python_api import NotFoundError, Warehouse
+from recdb.warehouse.roles import prepare_warehouse
 from tests.conftest import RECOMMENDATION_ROWS
 from tests.integration.test_engagement import sessions_frame, users_frame
 
@@ -326,3 +327,68 @@ def test_writes_outside_read_committed_are_refused_with_a_reason(landing):
         conn.execute("set transaction isolation level repeatable read")
         with pytest.raises(psycopg.errors.FeatureNotSupported, match="READ COMMITTED"):
             conn.execute(SESSION_INSERT, (9101, 1, titles[0]))
+
+
+VIEWING_BY_PAIR = (
+    "select user_id, title_id, session_count, minutes_watched, first_started_at, "
+    "last_started_at from {} where user_id = %s order by title_id"
+)
+RECOUNTED_BY_PAIR = (
+    "(select user_id, title_id, count(*) as session_count, sum(minutes_watched) as "
+    "minutes_watched, min(started_at) as first_started_at, max(started_at) as "
+    "last_started_at from marts.fact_sessions group by user_id, title_id) as recounted"
+)
+
+
+def test_a_deleted_session_changes_only_its_pair_and_an_old_deletion_its_users_every_pair(
+    landing,
+):
+    """agg_user_title_viewing recomputes the (user, title) pair of a deleted session,
+    found by the title its deletion records; a deletion recorded before deletions kept
+    the title (the column added empty to an old warehouse) recomputes all of its user's
+    pairs. Either way the mart equals the pairs counted again from the sessions."""
+    warehouse, wh, titles = landing
+    with wh.transaction():
+        wh.write("users", users_frame([90, 91]))
+        wh.write("sessions", sessions_frame(range(9000, 9012), [90, 91], titles[:3]))
+    warehouse.dbt("build")
+    before = {r[1]: r for r in warehouse.query(
+        VIEWING_BY_PAIR.format("marts.agg_user_title_viewing"), (90,)
+    )}  # fmt: skip
+    wh.delete("sessions", [9000])  # user 90's first session of titles[0]
+    assert warehouse.query(
+        "select user_id, title_id from sim.deleted_sessions where session_id = 9000"
+    ) == [(90, titles[0])]
+    warehouse.dbt("build")
+    after = {r[1]: r for r in warehouse.query(
+        VIEWING_BY_PAIR.format("marts.agg_user_title_viewing"), (90,)
+    )}  # fmt: skip
+    assert after[titles[0]][2] == before[titles[0]][2] - 1
+    rewritten = keys(
+        warehouse,
+        "select title_id from marts.agg_user_title_viewing where user_id = 90 and xmin = "
+        "(select built_xid from intermediate.incremental_watermarks "
+        "where model_name = 'agg_user_title_viewing')",
+    )
+    assert rewritten == {titles[0]}  # the user's other pairs were left alone
+
+    # an old warehouse: its deletions table had no title_id; preparing it adds the column
+    warehouse.execute("alter table sim.deleted_sessions drop column title_id cascade")
+    with warehouse.connect("owner", autocommit=True) as conn:
+        prepare_warehouse(conn)
+    assert (
+        warehouse.scalar(
+            "select is_nullable from information_schema.columns "
+            "where table_schema = 'sim' and table_name = 'deleted_sessions' "
+            "and column_name = 'title_id'"
+        )
+        == "YES"
+    )  # rows from before have none
+    wh.delete("sessions", [9001, 9003])
+    warehouse.execute("update sim.deleted_sessions set title_id = null where session_id = 9001")
+    warehouse.dbt("build")
+    for user in (90, 91):
+        assert warehouse.query(
+            VIEWING_BY_PAIR.format("marts.agg_user_title_viewing"), (user,)
+        ) == warehouse.query(VIEWING_BY_PAIR.format(RECOUNTED_BY_PAIR), (user,))
+    assert_marts_equal_landing(warehouse)

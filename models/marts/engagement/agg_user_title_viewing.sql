@@ -3,12 +3,12 @@
         materialized='incremental',
         incremental_strategy='append',
         on_schema_change='fail',
-        pre_hook=kept_per_user_pre_hooks('agg_title_viewing', 'title_id'),
-        post_hook=kept_per_user_post_hooks('fact_sessions', 'agg_title_viewing', 'title_id')
+        pre_hook=kept_per_user_pre_hooks('agg_title_viewing', 'title_id', by_pair=true),
+        post_hook=kept_per_user_post_hooks('fact_sessions', 'agg_title_viewing', 'title_id', by_pair=true)
     )
 }}
 
--- Read by the pre-hook that gathers the users whose viewing changed:
+-- Read by the pre-hook that gathers the pairs whose viewing changed:
 -- depends_on: {{ ref('stg_sim__sessions') }}
 -- depends_on: {{ ref('stg_sim__deleted_sessions') }}
 -- depends_on: {{ ref('stg_sim__ratings') }}
@@ -18,13 +18,13 @@ with
 
 {% if is_incremental() -%}
 
-    -- The sessions of the users whose sessions were written, rated or
-    -- deleted since the last build (see incremental_by_commit). Each user is
-    -- recomputed whole: the pre-hook deleted the user's rows, and these are
-    -- appended.
+    -- The sessions of the (user, title) pairs of sessions written, rated or
+    -- deleted since the last build (see incremental_by_commit), read by user.
+    -- Each pair is recomputed whole: the pre-hook deleted its row, and these
+    -- are appended.
     sessions as (
 
-        {{ rows_of_users_with_changed_viewing(ref('fact_sessions')) }}
+        {{ rows_of_users_with_changed_viewing(ref('fact_sessions'), by_pair=true) }}
 
     ),
 

@@ -11,6 +11,7 @@ renamed as (
     select
         session_id,
         user_id,
+        title_id,
         deleted_at,
         written_xid as row_xid
 
