@@ -228,8 +228,11 @@
     sessions rated or unrated since (each session looked up by key; one
     deleted since is among the deleted). The model's watermark is no newer
     than that of the mart it reads (record_build_watermark's also_before), so
-    a change that mart had not seen yet is taken again at the next build. -#}
-{% macro users_with_changed_viewing() -%}
+    a change that mart had not seen yet is taken again at the next build. At
+    grain 'subscriber' (agg_user_viewing, a row for every user with their
+    plan), the users written (signed up, changed plan, churned) or deleted
+    since too. -#}
+{% macro users_with_changed_viewing(grain='user') -%}
     select user_id from {{ ref('stg_sim__sessions') }}
     where {{ changed_since_last_build('row_xid') }}
 
@@ -241,6 +244,18 @@
     union
 
     select user_id from ({{ rerated_sessions() }}) as rerated_session
+    {%- if grain == 'subscriber' %}
+
+    union
+
+    select user_id from {{ ref('stg_sim__users') }}
+    where {{ changed_since_last_build('row_xid') }}
+
+    union
+
+    select user_id from {{ ref('stg_sim__deleted_users') }}
+    where {{ changed_since_last_build('row_xid') }}
+    {%- endif %}
 {%- endmacro %}
 
 
@@ -294,11 +309,12 @@
     viewing changed since its last build (users_with_changed_viewing), in a
     temporary table dropped at commit, so that the hooks and the model's
     query read them from one place: each read of them from the landing
-    tables took 0.13 s at 10M sessions, three times per mart. By pair
-    (agg_user_title_viewing): the pairs (pairs_with_changed_viewing) in a
-    temporary table too, and their users. -#}
-{% macro gather_users_with_changed_viewing(by_pair=false) -%}
-    {%- if by_pair -%}
+    tables took 0.13 s at 10M sessions, three times per mart. At grain
+    'pair' (agg_user_title_viewing): the pairs (pairs_with_changed_viewing)
+    in a temporary table too, and their users. -#}
+{% macro gather_users_with_changed_viewing(grain='user') -%}
+    {{- fail_if_columns_changed() -}}
+    {%- if grain == 'pair' -%}
         create temporary table {{ changed_pairs_relation() }} on commit drop as
         {{ pairs_with_changed_viewing() }};
         analyze {{ changed_pairs_relation() }};
@@ -306,9 +322,27 @@
         select distinct user_id from {{ changed_pairs_relation() }};
     {%- else -%}
         create temporary table {{ changed_users_relation() }} on commit drop as
-        {{ users_with_changed_viewing() }};
+        {{ users_with_changed_viewing(grain) }};
     {%- endif %}
     analyze {{ changed_users_relation() }}
+{%- endmacro %}
+
+{#- Before a hook touches an incremental model's rows: a clear error when the
+    table's columns are not those the model declares (a warehouse built by an
+    earlier version), instead of the first statement failing on a missing
+    column (dbt's own check, on_schema_change, comes after the hooks). -#}
+{% macro fail_if_columns_changed() -%}
+    {%- if execute -%}
+        {%- set present = adapter.get_columns_in_relation(this) | map(attribute='name') | list -%}
+        {%- set declared = model.columns.keys() | list -%}
+        {%- if declared and present != declared -%}
+            {{ exceptions.raise_compiler_error(
+                this ~ " has the columns " ~ present | join(', ') ~ " but the model declares "
+                ~ declared | join(', ') ~ " (a table from an earlier version of recdb): run "
+                ~ "`recdb build --full-refresh` to rebuild it and the marts built from it"
+            ) }}
+        {%- endif -%}
+    {%- endif -%}
 {%- endmacro %}
 
 {% macro changed_users_relation() -%}
@@ -326,7 +360,7 @@
     estimates (a hash join over every row took 49 s at 10 million sessions,
     the look-ups 4 s). `offset 0` keeps the subquery a look-up: without it
     PostgreSQL may flatten it into that hash join. -#}
-{% macro rows_of_users_with_changed_viewing(relation, by_pair=false) -%}
+{% macro rows_of_users_with_changed_viewing(relation, grain='user') -%}
     select users_rows.*
     from {{ changed_users_relation() }} as changed_users
     cross join lateral (
@@ -335,14 +369,14 @@
         where kept.user_id = changed_users.user_id
         offset 0
     ) as users_rows
-    {%- if by_pair %}
+    {%- if grain == 'pair' %}
     where {{ among_changed_pairs('users_rows') }}
     {%- endif %}
 {%- endmacro %}
 
 
 {#- True for a row (`alias`, with user_id and title_id) of a pair gathered by
-    gather_users_with_changed_viewing(by_pair=true). -#}
+    gather_users_with_changed_viewing(grain='pair'). -#}
 {% macro among_changed_pairs(alias) -%}
     ({{ alias }}.user_id, {{ alias }}.title_id) in (
         select user_id, title_id from {{ changed_pairs_relation() }}
@@ -359,11 +393,11 @@
     users left without sessions (1.3 s of agg_user_title_viewing's 3.3 s at
     10M sessions). The users are an array so that each is looked up by key:
     joined to them, PostgreSQL read the whole mart (1.2 s). -#}
-{% macro remove_rows_of_changed_users(feeds=none, group_column=none, by_pair=false) -%}
+{% macro remove_rows_of_changed_users(feeds=none, group_column=none, grain='user') -%}
     {%- set removal -%}
         delete from {{ this }} as kept
         where kept.user_id = any(array(select user_id from {{ changed_users_relation() }}))
-        {%- if by_pair %}
+        {%- if grain == 'pair' %}
             and {{ among_changed_pairs('kept') }}
         {%- endif %}
     {%- endset -%}
@@ -372,7 +406,7 @@
             {{ removal }}
             returning kept.*
         )
-        {{ insert_viewing_deltas(feeds, group_column, 'removed', '-') }}
+        {{ insert_viewing_deltas(feeds, group_column, 'removed', '-', grain) }}
     {%- else -%}
         {{ removal }}
     {%- endif -%}
@@ -380,28 +414,28 @@
 
 
 {#- The hooks of the marts kept per user (agg_user_*), rebuilt whole for each
-    user whose viewing changed (or, `by_pair`, each pair): one snapshot; the
-    users (pairs) gathered once; their rows removed (and recorded, negated,
-    for the mart per group it `feeds`), the model's query appending them
-    recomputed; then their new rows recorded for that mart, the watermark no
-    newer than `upstream`'s, and statistics for a fully built table. -#}
-{% macro kept_per_user_pre_hooks(feeds=none, group_column=none, by_pair=false) -%}
+    user whose viewing changed, or at `grain` 'pair' for each pair, or at
+    'subscriber' for each user whose viewing or subscription changed: one
+    snapshot; the users (pairs) gathered once; their rows removed (and
+    recorded, negated, for the mart per group it `feeds`), the model's query
+    appending them recomputed; then their new rows recorded for that mart,
+    the watermark no newer than `upstream`'s, and statistics for a fully
+    built table. -#}
+{% macro kept_per_user_pre_hooks(feeds=none, group_column=none, grain='user') -%}
     {%- set removal_arguments = (
         ["'" ~ feeds ~ "'", "'" ~ group_column ~ "'"] if feeds else ['none', 'none']
-    ) + [by_pair | string | lower] -%}
+    ) + ["'" ~ grain ~ "'"] -%}
     {{ return([
         "{{ read_from_one_snapshot() }}",
-        "{% if is_incremental() %}{{ gather_users_with_changed_viewing("
-            ~ (by_pair | string | lower) ~ ") }}{% endif %}",
+        "{% if is_incremental() %}{{ gather_users_with_changed_viewing('" ~ grain ~ "') }}{% endif %}",
         "{% if is_incremental() %}{{ remove_rows_of_changed_users("
             ~ removal_arguments | join(', ') ~ ") }}{% endif %}",
     ]) }}
 {%- endmacro %}
 
-{% macro kept_per_user_post_hooks(upstream, feeds=none, group_column=none, by_pair=false) -%}
+{% macro kept_per_user_post_hooks(upstream, feeds=none, group_column=none, grain='user') -%}
     {{ return(([
-        "{{ record_viewing_deltas('" ~ feeds ~ "', '" ~ group_column ~ "', "
-            ~ (by_pair | string | lower) ~ ") }}",
+        "{{ record_viewing_deltas('" ~ feeds ~ "', '" ~ group_column ~ "', '" ~ grain ~ "') }}",
     ] if feeds else []) + [
         "{{ record_build_watermark(also_before=['" ~ upstream ~ "']) }}",
         "{% if not is_incremental() %}{{ analyze_table(this) }}{% endif %}",

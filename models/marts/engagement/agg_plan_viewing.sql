@@ -1,34 +1,20 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='merge',
+        unique_key='plan',
+        on_schema_change='fail',
+        pre_hook=[read_from_one_snapshot()],
+        post_hook=viewing_per_group_post_hooks(none, 'plan', 'user_count')
+    )
+}}
+
 -- Viewing per subscription plan (users' current plan), users without any
--- session counted as watching nothing: rebuilt by each build from dim_users
--- and agg_user_viewing.
+-- session counted as watching nothing, from agg_user_viewing, one row per
+-- user with their plan. Incremental builds add the changes agg_user_viewing
+-- recorded (see viewing_deltas.sql); a plan nobody is on any more leaves.
 
-with
-
-users as (
-
-    select * from {{ ref('dim_users') }}
-
-),
-
-viewing_by_user as (
-
-    select * from {{ ref('agg_user_viewing') }}
-
-),
-
-final as (
-
-    select
-        users.plan,
-        count(*) as user_count,
-        count(*) filter (where users.is_churned) as churned_user_count,
-        cast(coalesce(sum(viewing_by_user.session_count), 0) as bigint) as session_count,
-        coalesce({{ exact_sum('viewing_by_user.minutes_watched', '1e-6') }}, 0) as minutes_watched
-    from users
-    left join viewing_by_user
-        on users.user_id = viewing_by_user.user_id
-    group by users.plan
-
-)
-
-select * from final
+{{ viewing_per_group(
+    none, 'plan', ref('agg_user_viewing'),
+    count_column='user_count', churned_column='churned_user_count'
+) }}

@@ -3,8 +3,8 @@
         materialized='incremental',
         incremental_strategy='append',
         on_schema_change='fail',
-        pre_hook=kept_per_user_pre_hooks('agg_title_viewing', 'title_id', by_pair=true),
-        post_hook=kept_per_user_post_hooks('fact_sessions', 'agg_title_viewing', 'title_id', by_pair=true)
+        pre_hook=kept_per_user_pre_hooks('agg_title_viewing', 'title_id', grain='pair'),
+        post_hook=kept_per_user_post_hooks('fact_sessions', 'agg_title_viewing', 'title_id', grain='pair')
     )
 }}
 
@@ -24,7 +24,7 @@ with
     -- are appended.
     sessions as (
 
-        {{ rows_of_users_with_changed_viewing(ref('fact_sessions'), by_pair=true) }}
+        {{ rows_of_users_with_changed_viewing(ref('fact_sessions'), grain='pair') }}
 
     ),
 
