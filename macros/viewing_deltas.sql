@@ -32,7 +32,8 @@
 
 
 {#- On-run-start: the table of deltas, if missing (and its churned_count,
-    if from before agg_plan_viewing was kept by deltas). -#}
+    if from before agg_plan_viewing was kept by deltas: only then, as ALTER
+    TABLE would wait for a build writing deltas). -#}
 {% macro create_viewing_deltas() -%}
     create table if not exists {{ viewing_deltas_relation() }} (
         consumer text not null,
@@ -43,8 +44,18 @@
         is_reset boolean not null default false,
         churned_count bigint not null default 0
     );
-    alter table {{ viewing_deltas_relation() }}
-        add column if not exists churned_count bigint not null default 0
+    do $migration$
+    begin
+        if not exists (
+            select 1 from pg_attribute
+            where attrelid = to_regclass('{{ viewing_deltas_relation() }}')
+                and attname = 'churned_count' and not attisdropped
+        ) then
+            alter table {{ viewing_deltas_relation() }}
+                add column churned_count bigint not null default 0;
+        end if;
+    end
+    $migration$
 {%- endmacro %}
 
 

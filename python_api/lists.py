@@ -41,7 +41,7 @@ def gather_lists(table: LandingTable, frame: pd.DataFrame) -> pa.Table:
     keys = list(table.primary_key)
     order = pc.sort_indices(rows, [(k, "ascending") for k in [*keys, ORDER]]).to_numpy()
     ordered = rows.take(order).combine_chunks()
-    starts = _list_starts(ordered, keys)
+    starts = list_starts(*(ordered.column(k).to_numpy(zero_copy_only=False) for k in keys))
     lengths = np.diff(np.append(starts, ordered.num_rows))
     position = np.arange(ordered.num_rows) - np.repeat(starts, lengths) + 1
     gap = np.flatnonzero(ordered.column(ORDER).to_numpy() != position)
@@ -67,14 +67,12 @@ def gather_lists(table: LandingTable, frame: pd.DataFrame) -> pa.Table:
     return pa.table(columns)
 
 
-def _list_starts(ordered: pa.Table, keys: list[str]) -> np.ndarray:
-    """Where each key's rows start in ``ordered`` (sorted by ``keys``)."""
-    if ordered.num_rows == 0:
-        return np.zeros(0, dtype=np.int64)
-    changed = np.zeros(ordered.num_rows, dtype=bool)
-    changed[0] = True
-    for key in keys:
-        values = ordered.column(key).to_numpy(zero_copy_only=False)
+def list_starts(*keys: np.ndarray) -> np.ndarray:
+    """Where each list starts in rows sorted by ``keys`` (arrays of equal length, one per
+    key column): the positions whose key differs from the row before."""
+    changed = np.zeros(len(keys[0]), dtype=bool)
+    changed[:1] = True
+    for values in keys:
         changed[1:] |= values[1:] != values[:-1]
     return np.flatnonzero(changed)
 

@@ -34,6 +34,7 @@ from python_api.errors import (
     PermissionDeniedError,
     ValidationError,
 )
+from python_api.lists import list_starts
 
 logger = logging.getLogger(__name__)
 
@@ -47,8 +48,7 @@ _ROW_COLUMNS = ["user_id", "title_id", "rank", "score", "is_cold_start"]
 def _whole_list_batches(user_ids: np.ndarray, size: int) -> list[tuple[int, int]]:
     """(start, end) of batches of at most ``size`` rows (more only for a list longer than
     that) that never split a user's rows: ``user_ids`` sorted."""
-    starts = np.flatnonzero(np.r_[True, user_ids[1:] != user_ids[:-1]]) if len(user_ids) else []
-    bounds = np.append(starts, len(user_ids)).astype(np.int64)
+    bounds = np.append(list_starts(user_ids), len(user_ids)).astype(np.int64)
     batches, start = [], 0
     while start < len(user_ids):
         end = int(bounds[np.searchsorted(bounds, start + size, side="right") - 1])
