@@ -697,3 +697,41 @@ def test_rows_are_standardised_like_numpy_and_a_flat_row_is_zeros():
     expected = (scores - scores.mean(axis=1, keepdims=True)) / scores.std(axis=1, keepdims=True)
     assert np.allclose(standardised_rows(scores.copy()), expected, atol=1e-5)
     assert not standardised_rows(np.ones((2, 3), dtype=np.float32)).any()
+
+
+def test_an_evaluation_holds_one_model_at_a_time_and_none_while_the_oracle_ranks(monkeypatch):
+    """Memory stays what one model needs: each model is released before the next is fitted,
+    and the models and their training matrices before the oracle ranks (its scores are the
+    biggest temporaries of the command)."""
+    import gc
+    import weakref
+
+    from recommender.pipeline import Prepared
+
+    held: dict[int, weakref.ref] = {}  # the models fitted and the matrices they came from
+    alive_at_fit: list[int] = []
+    alive_at_oracle: list[int] = []
+    original_fit = Prepared.fit
+
+    def alive() -> int:
+        gc.collect()
+        return sum(ref() is not None for ref in held.values())
+
+    def fit(self, *args, **kwargs):
+        alive_at_fit.append(alive())
+        model = original_fit(self, *args, **kwargs)
+        held[id(model)] = weakref.ref(model)
+        held[id(self)] = weakref.ref(self)
+        return model
+
+    def oracle(user_ids, seen):
+        alive_at_oracle.append(alive())
+        return None
+
+    monkeypatch.setattr(Prepared, "fit", fit)
+    evaluation = evaluate_dataset(
+        small_dataset(), load_config(), oracle=oracle, model_names=["als", "content", "ease"]
+    )
+    assert evaluation.models["ease"]["ndcg@10"] is not None
+    assert alive_at_fit == [0, 1, 1]  # only the prepared matrices, never an earlier model
+    assert alive_at_oracle == [0]
