@@ -67,10 +67,15 @@ class TasteOracle:
 
 
 def _read_tastes(warehouse: python_api.Warehouse, user_ids: np.ndarray) -> pd.DataFrame | None:
-    """The hidden tastes of ``user_ids`` (in that order), or None when sim has none for them."""
+    """The hidden tastes of ``user_ids`` (in that order), or None when sim has none for them.
+
+    Only those users are read: every user's tastes were (a list of affinities each, for
+    10 million users at 100 million sessions, to score at most ``evaluation.max_users``)."""
     try:
         tastes = warehouse.read(
             "select user_id, genre_affinities, popularity_bias from sim.user_tastes"
+            " where user_id = any(%s)",
+            [[int(user_id) for user_id in user_ids]],
         )
     except python_api.ApiError as error:
         logger.warning("no oracle: cannot read sim.user_tastes (%s)", error)

@@ -92,3 +92,24 @@ def test_evaluate_reads_pairs_not_sessions(warehouse, tmp_path):
     assert max(viewing_reads(spy)) <= pairs
     session_reads = [rows for query, rows in spy.reads if "fact_sessions" in query]
     assert session_reads and max(session_reads) <= pairs
+
+
+def test_the_oracle_reads_the_tastes_of_the_users_it_scores_only(warehouse, tmp_path):
+    from simulation import TasteOracle
+
+    config = tmp_path / "recommender.toml"
+    config.write_text("[evaluation]\nmax_users = 20\n")
+    users = warehouse.scalar("select count(*) from sim.user_tastes")
+    evaluations = []
+    spy = spied(
+        warehouse,
+        lambda wh: evaluations.append(
+            recommender.evaluate(
+                config=config, oracle=TasteOracle(), warehouse=wh, model_names=["content"]
+            )
+        ),
+    )
+    assert evaluations[0].models["oracle"]["ndcg@10"] is not None
+    taste_reads = [rows for query, rows in spy.reads if "user_tastes" in query]
+    assert users > 20
+    assert taste_reads and max(taste_reads) <= 20
