@@ -64,15 +64,11 @@ unix_socket_directories = ''
 password_encryption = 'scram-sha-256'
 timezone = 'UTC'
 log_timezone = 'UTC'
+# A warehouse on a small machine: bigger bulk loads between checkpoints.
+shared_buffers = '256MB'
 work_mem = '32MB'
 maintenance_work_mem = '256MB'
-# Incremental builds delete and rewrite rows scattered over the marts: at 100 million
-# sessions, with 2 GB of WAL between checkpoints, one build checkpointed every 9 s and
-# wrote a full image of every page it touched after each. Fewer checkpoints, and their
-# page images compressed (pglz: the embedded build has no lz4).
-max_wal_size = '4GB'
-checkpoint_timeout = '15min'
-wal_compression = 'pglz'
+max_wal_size = '2GB'
 # No replicas: bulk loads and dbt's table builds into fresh tables skip the WAL.
 wal_level = 'minimal'
 max_wal_senders = 0
@@ -80,27 +76,6 @@ max_wal_senders = 0
 # wrote) cancels it after deadlock_timeout: 1 s per model by default.
 deadlock_timeout = '100ms'
 """
-
-MIN_SHARED_BUFFERS_MB = 128
-MAX_SHARED_BUFFERS_MB = 4096
-
-
-def shared_buffers_mb(total_memory_bytes: int) -> int:
-    """PostgreSQL's page cache for a machine with this much memory: a quarter of it
-    (PostgreSQL's own advice), at least 128 MB and at most 4 GB, leaving the rest to
-    the operating system's cache and to the recommender.
-
-    With 256 MB, an incremental build at 100 million sessions spent its time evicting
-    the pages it had just dirtied (115.6 s; 85.8 s with 4 GB and the WAL settings above).
-    """
-    quarter = total_memory_bytes // 4 // 2**20
-    return max(MIN_SHARED_BUFFERS_MB, min(MAX_SHARED_BUFFERS_MB, quarter))
-
-
-def server_conf(total_memory_bytes: int) -> str:
-    """The settings recdb appends to a new cluster's postgresql.conf."""
-    return SERVER_CONF + f"shared_buffers = '{shared_buffers_mb(total_memory_bytes)}MB'\n"
-
 
 HBA_CONF = """# Written by recdb: TCP on loopback only, always with a password.
 host all all 127.0.0.1/32 scram-sha-256
@@ -378,7 +353,7 @@ class EmbeddedServer:
             shutil.rmtree(self.pgdata, ignore_errors=True)
             raise ServerError(f"initdb failed: {result.stderr.strip()}")
         with open(self.pgdata / "postgresql.conf", "a", encoding="utf-8") as conf:
-            conf.write(server_conf(psutil.virtual_memory().total))
+            conf.write(SERVER_CONF)
         (self.pgdata / "pg_hba.conf").write_text(HBA_CONF, encoding="utf-8")
         _write_private_json(self.home / SERVER_FILE, {"port": _choose_port(self.home)})
 
