@@ -23,9 +23,8 @@ For each size, in a throwaway embedded warehouse of its own (the real catalogue 
 
 Every command runs as a subprocess; its peak resident memory is its own (getrusage, with
 any children), the database's is the peak of its processes' private resident memory
-plus the largest resident part of its shared memory (shared memory counted once),
-sampled twice a second. Disk is
-the warehouse's data folder at its largest step. Each size's figures are appended to
+plus the largest resident part of its shared memory (counted once), sampled twice a
+second. Disk is the warehouse's data folder at its largest step. Each size's figures are appended to
 --out as they come (a size already there is replaced), and the table printed at the end
 has the growth exponent between sizes: log(time ratio) / log(size ratio), 1.0 linear.
 --chart draws seconds per step against sessions, log-log. Nothing is asserted.

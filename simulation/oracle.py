@@ -75,7 +75,7 @@ def _read_tastes(warehouse: python_api.Warehouse, user_ids: np.ndarray) -> pd.Da
         tastes = warehouse.read(
             "select user_id, genre_affinities, popularity_bias from sim.user_tastes"
             " where user_id = any(%s)",
-            [[int(user_id) for user_id in user_ids]],
+            [user_ids.tolist()],
         )
     except python_api.ApiError as error:
         logger.warning("no oracle: cannot read sim.user_tastes (%s)", error)
