@@ -6,6 +6,8 @@
     titles = wh.read("dim_titles")                  # a mart, raw, sim or recs table
     recent = wh.read("select * from marts.dim_titles where release_year >= %(year)s",
                      params={"year": 2020})
+    for chunk in wh.read_chunks("fact_sessions", rows=1_000_000):  # never held whole
+        ...
     wh.write("users", users_df)                     # sim.users, validated, COPY, atomic
     wh.update("users", {"user_id": 42, "plan": "premium"})
     wh.delete("sessions", [1, 2, 3])

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import itertools
 import logging
 import math
 import re
@@ -192,24 +193,73 @@ class Warehouse:
         ``%(name)s`` with a mapping; values are escaped by the driver, never
         pasted in. Reads run in a read-only transaction.
         """
+        query, params = self._statement("read", table_or_sql, params)
+        return _to_pandas(self._fetch_with(query, params))
+
+    def read_chunks(
+        self,
+        table_or_sql: str,
+        params: Sequence[Any] | Mapping[str, Any] | None = None,
+        *,
+        rows: int = 100_000,
+    ) -> Iterator[pd.DataFrame]:
+        """:meth:`read` in pieces of at most ``rows`` rows, as the server sends them: a
+        result too big to hold twice (as Arrow, then as pandas) is never held whole.
+
+        One read-only transaction (or the caller's :meth:`transaction`) spans the
+        chunks; consume them (or close the iterator) before the next call. A query
+        with parameters runs as a server-side cursor, ``rows`` fetched at a time (the
+        driver would buffer its whole result otherwise); one without streams as COPY.
+        """
+        if isinstance(rows, bool) or not isinstance(rows, int) or rows < 1:
+            raise ValidationError(f"rows must be a whole number above 0, not {rows!r}")
+        query, params = self._statement("read_chunks", table_or_sql, params)
+        text, values = bind_parameters(query, params)
+        conn = self._connection()
+        finished = False
+        try:
+            with conn.cursor() as cursor:
+                if not self._in_transaction:
+                    cursor.execute("set transaction read only")
+                if values:
+                    chunks = _cursor_chunks(cursor, text, values, rows)
+                else:
+                    cursor.execute(text)
+                    chunks = (
+                        batch.slice(start, rows)
+                        for batch in cursor.fetch_record_batch()
+                        for start in range(0, batch.num_rows, rows)
+                    )
+                for chunk in chunks:
+                    yield _to_pandas(pa.Table.from_batches([chunk]))
+            finished = True
+        except Exception as error:  # noqa: BLE001
+            raise _translate(error, None, None) from None
+        finally:  # also when the caller stops early (the iterator closed)
+            if not self._in_transaction:
+                if finished:
+                    conn.rollback()
+                else:
+                    self._rollback()
+
+    def _statement(
+        self, method: str, table_or_sql: str, params: Sequence[Any] | Mapping[str, Any] | None
+    ) -> tuple[str, Sequence[Any] | Mapping[str, Any] | None]:
+        """The query a read runs: ``select *`` of a readable table, or the caller's SQL."""
         if not isinstance(table_or_sql, str) or not table_or_sql.strip():
-            raise ValidationError("read() takes a table name or a SQL query")
+            raise ValidationError(f"{method}() takes a table name or a SQL query")
         match = _TABLE_NAME.match(table_or_sql)
         if match and params is None:
             schema, table = self._resolve_table(match.group(1), match.group(2))
-            query = _render(sql.SQL("select * from {}").format(sql.Identifier(schema, table)))
-            return _to_pandas(self._fetch(query, read_only=True))
+            return _render(sql.SQL("select * from {}").format(sql.Identifier(schema, table))), None
         # The driver streams results as `copy (query) to stdout`: a final `;` (as SQL
         # files end) would be a syntax error inside those parentheses.
-        query = re.sub(r"[\s;]+$", "", table_or_sql)
-        return _to_pandas(self._fetch_with(query, params))
+        return re.sub(r"[\s;]+$", "", table_or_sql), params
 
-    def _fetch(self, query: str, *, read_only: bool = False) -> pa.Table:
+    def _fetch(self, query: str) -> pa.Table:
         conn = self._connection()
         try:
             with conn.cursor() as cursor:
-                if read_only and not self._in_transaction:
-                    cursor.execute("set transaction read only")
                 cursor.execute(query)
                 result = cursor.fetch_arrow_table()
             if not self._in_transaction:
@@ -604,6 +654,27 @@ def _set_run(run_id: str, *, published: bool) -> sql.Composable:
 def _call(spec: LandingTable, purpose: str, value: str) -> sql.Composable:
     """``select <the table's partition function>(value)`` (see recdb.core.landing)."""
     return sql.SQL("select {}({})").format(partition_function(spec, purpose), sql.Literal(value))
+
+
+def _cursor_chunks(
+    cursor: Cursor, text: str, values: tuple[Any, ...], rows: int
+) -> Iterator[pa.RecordBatch]:
+    """The result of ``text`` (its parameters bound by the server) through a server-side
+    cursor, ``rows`` rows a fetch."""
+    name = f"recdb_chunks_{next(_CURSOR_NUMBERS)}"
+    cursor.execute(f"declare {name} no scroll cursor for {text}", parameters=values)
+    # FETCH cannot run inside COPY, the driver's default way to read a result
+    cursor.adbc_statement.set_options(**{"adbc.postgresql.use_copy": "false"})
+    while True:
+        cursor.execute(f"fetch forward {int(rows)} from {name}")
+        table = cursor.fetch_arrow_table()
+        if not table.num_rows:
+            break
+        yield from table.to_batches()
+    cursor.execute(f"close {name}")
+
+
+_CURSOR_NUMBERS = itertools.count()
 
 
 def _render(query: sql.Composable) -> str:

@@ -23,8 +23,8 @@ from recommender.data import (
     Dataset,
     Sessions,
     Viewing,
-    pairs_feedback,
     read_marts,
+    read_pairs,
     read_titles,
     read_user_ids,
     viewing,
@@ -238,8 +238,9 @@ def read_holdout(
     user_ids, relevant, eligible = _test_users(
         new, np.int64(titles.size), max_users, seed, share, period, option
     )
-    frame = read_marts(warehouse, _TRAINING_PAIRS, params)
-    training = Viewing(titles, read_user_ids(warehouse), pairs_feedback(frame, titles.size))
+    del new
+    pairs = read_pairs(warehouse, _TRAINING_PAIRS, params, titles.size)
+    training = Viewing(titles, read_user_ids(warehouse), pairs)
     return Holdout(
         training=training,
         cutoff=cutoff,

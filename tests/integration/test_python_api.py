@@ -141,6 +141,47 @@ def test_reads_tables_marts_and_parameterised_queries(warehouse):
     assert from_file.n.iloc[0] == len(titles)
 
 
+def test_read_chunks_gives_the_read_in_pieces_of_at_most_rows(warehouse):
+    whole = warehouse.read("select title_id, imdb_score from marts.dim_titles order by title_id")
+    chunks = list(
+        warehouse.read_chunks(
+            "select title_id, imdb_score from marts.dim_titles order by title_id", rows=7
+        )
+    )
+    assert len(chunks) == -(-len(whole) // 7) > 1
+    assert all(len(chunk) <= 7 for chunk in chunks)
+    pd.testing.assert_frame_equal(pd.concat(chunks, ignore_index=True), whole)
+    assert chunks[0].imdb_score.dtype == "float64"  # numeric arrives as a number
+    by_name = pd.concat(warehouse.read_chunks("dim_titles", rows=1000), ignore_index=True)
+    assert len(by_name) == len(whole)
+    year = {"year": int(by_name.release_year.max())}
+    recent = "select title_id from marts.dim_titles where release_year >= %(year)s"
+    bound = list(warehouse.read_chunks(recent, year, rows=5))  # a server-side cursor
+    assert len(bound) > 1 and all(len(chunk) <= 5 for chunk in bound)
+    pd.testing.assert_frame_equal(pd.concat(bound, ignore_index=True), warehouse.read(recent, year))
+
+
+@pytest.mark.parametrize("params", [None, [100_000]])
+def test_read_chunks_stopped_early_leaves_the_connection_usable(warehouse, built_warehouse, params):
+    query = (
+        "select generate_series(1, 100000) as n"
+        if params is None
+        else ("select generate_series(1, %s) as n")
+    )
+    chunks = warehouse.read_chunks(query, params, rows=10)
+    assert next(chunks).n.tolist() == list(range(1, 11))
+    chunks.close()
+    warehouse.write("users", users_frame())
+    assert count(built_warehouse, "sim.users") == 3
+    with pytest.raises(PermissionDeniedError, match="read-only"):
+        list(warehouse.read_chunks("delete from sim.users returning user_id"))
+    with pytest.raises(ValidationError, match="rows must be"):
+        next(warehouse.read_chunks("dim_titles", rows=0))
+    with pytest.raises(NotFoundError, match="may read"):
+        next(warehouse.read_chunks("no_such_table"))
+    assert count(built_warehouse, "sim.users") == 3
+
+
 def test_upsert_replaces_and_update_changes_a_plan(warehouse, built_warehouse):
     warehouse.write("users", users_frame())
     with pytest.raises(ConflictError, match="user_id=2 already exists") as caught:
