@@ -53,7 +53,19 @@ class Spy:
 
 
 @pytest.fixture(scope="module")
-def warehouse(built_warehouse):
+def simulation_writes(built_warehouse) -> list[tuple[str, pd.DataFrame]]:
+    """The frames `simulate` of 300 users wrote, in chunks of CHUNK_USERS users; the
+    marts built on them."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(engine, "CHUNK_USERS", CHUNK_USERS)
+        spy = spied(built_warehouse, lambda wh: simulate(300, 8, warehouse=wh))
+    built_warehouse.dbt("build")
+    return spy.writes
+
+
+@pytest.fixture
+def warehouse(built_warehouse, simulation_writes):
+    """The module's warehouse, with the simulated users and sessions built."""
     return built_warehouse
 
 
@@ -71,12 +83,9 @@ def spied(warehouse, action: Callable[[Warehouse], object]) -> Spy:
     return spy
 
 
-def test_simulate_writes_one_chunk_of_users_at_a_time(warehouse, monkeypatch):
-    monkeypatch.setattr(engine, "CHUNK_USERS", CHUNK_USERS)
-    spy = spied(warehouse, lambda wh: simulate(300, 8, warehouse=wh))
-    warehouse.dbt("build")
-    users = [frame for table, frame in spy.writes if table == "users"]
-    sessions = [frame for table, frame in spy.writes if table == "sessions"]
+def test_simulate_writes_one_chunk_of_users_at_a_time(simulation_writes):
+    users = [frame for table, frame in simulation_writes if table == "users"]
+    sessions = [frame for table, frame in simulation_writes if table == "sessions"]
     assert len(users) == -(-300 // CHUNK_USERS)  # one write per chunk
     assert all(len(frame) <= CHUNK_USERS for frame in users)
     assert all(frame["user_id"].nunique() <= CHUNK_USERS for frame in sessions)
