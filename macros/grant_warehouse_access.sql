@@ -1,4 +1,9 @@
 {% macro grant_warehouse_access() -%}
+    {{ return(adapter.dispatch('grant_warehouse_access', 'recdb')()) }}
+{%- endmacro %}
+
+
+{% macro postgres__grant_warehouse_access() -%}
     {#- Runs as the owner at the start of every dbt invocation, so plain
         `dbt build` on any server leaves the read roles able to read raw and
         marts, and nothing else. Roles the server lacks are skipped: on a
@@ -25,4 +30,17 @@
         grant select on tables to {{ adapter.quote(role_name) }};
         {%- endfor %}
     {%- endfor %}
+{%- endmacro %}
+
+
+{#- Spark: the schemas (databases) only. Who may read a table is the business of the
+    storage its files live in (the warehouse folder's, or the cluster's, permissions)
+    and of the serving PostgreSQL that `recdb publish` fills: Spark has no roles. -#}
+{% macro spark__grant_warehouse_access() -%}
+    {%- if execute -%}
+        {%- for schema_name in ['raw', 'staging', 'intermediate', 'marts'] %}
+            {%- do run_query('create schema if not exists ' ~ schema_name) -%}
+        {%- endfor %}
+    {%- endif -%}
+    select 1 as schemas_created
 {%- endmacro %}

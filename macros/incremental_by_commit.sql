@@ -54,7 +54,7 @@
     be widened, and without them the next build takes every row once. -#}
 {% macro build_watermarks_relation() -%}
     {{ return(api.Relation.create(
-        database=target.database, schema=build_state_schema(), identifier='incremental_watermarks'
+        database=target.get('database'), schema=build_state_schema(), identifier='incremental_watermarks'
     )) }}
 {%- endmacro %}
 
@@ -73,6 +73,14 @@
 {%- endmacro %}
 
 {% macro create_build_watermarks() -%}
+    {{ return(adapter.dispatch('create_build_watermarks', 'recdb')()) }}
+{%- endmacro %}
+
+{% macro default__create_build_watermarks() -%}
+    select 1 as watermarks_are_postgres_transaction_ids
+{%- endmacro %}
+
+{% macro postgres__create_build_watermarks() -%}
     {%- set watermarks = build_watermarks_relation() -%}
     do $migration$
     begin

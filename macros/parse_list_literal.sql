@@ -26,6 +26,24 @@
 {%- endmacro %}
 
 
+{#- Spark: the same regular expression (regexp_extract_all) and posexplode for the
+    positions. Quotes inside the pattern are written \' : Spark joins adjacent
+    literals, so '''' would be an empty string, not a quote. -#}
+{% macro spark__parse_list_literal(relation, key_column, list_column) -%}
+    {%- set element = "trim(substr(list_elements.element_match, 2, "
+        ~ "length(list_elements.element_match) - 2))" -%}
+    select
+        listed.{{ key_column }} as {{ key_column }},
+        {{ element }} as list_element,
+        cast(list_elements.element_index + 1 as {{ dbt.type_int() }}) as element_position
+    from {{ relation }} as listed
+    lateral view posexplode(
+        regexp_extract_all(listed.{{ list_column }}, '\'[^\']*\'|"[^"]*"', 0)
+    ) list_elements as element_index, element_match
+    where {{ element }} <> ''
+{%- endmacro %}
+
+
 {#- Any other engine: strip the brackets, split on the ", " separator with
     SQL's split_part(text, delimiter, n) for n = 1..100 (a digits cross join),
     and strip the quotes. Limits: at most 100 elements, and no element may

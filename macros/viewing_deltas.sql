@@ -26,7 +26,7 @@
 
 {% macro viewing_deltas_relation() -%}
     {{ return(api.Relation.create(
-        database=target.database, schema=build_state_schema(), identifier='viewing_deltas'
+        database=target.get('database'), schema=build_state_schema(), identifier='viewing_deltas'
     )) }}
 {%- endmacro %}
 
@@ -35,6 +35,14 @@
     if from before agg_plan_viewing was kept by deltas: only then, as ALTER
     TABLE would wait for a build writing deltas). -#}
 {% macro create_viewing_deltas() -%}
+    {{ return(adapter.dispatch('create_viewing_deltas', 'recdb')()) }}
+{%- endmacro %}
+
+{% macro default__create_viewing_deltas() -%}
+    select 1 as viewing_deltas_are_kept_on_postgres
+{%- endmacro %}
+
+{% macro postgres__create_viewing_deltas() -%}
     create table if not exists {{ viewing_deltas_relation() }} (
         consumer text not null,
         group_key text,

@@ -21,12 +21,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
+import pyarrow as pa
 from psycopg import sql
 
+from recdb.catalog.parse import read_catalog_file
 from recdb.core.connection import connect
 from recdb.core.errors import CatalogLoadError
 from recdb.core.raw_tables import RAW_SCHEMA, RAW_TABLES, RawTable
 from recdb.core.settings import default_catalog_dir
+from recdb.core.spark import on_spark, replace_table, session
 from recdb.warehouse.roles import prepare_warehouse
 
 logger = logging.getLogger(__name__)
@@ -130,6 +133,9 @@ def load_catalog(
     source_dir = (source_dir or default_catalog_dir()).absolute()
     files = find_catalog_files(source_dir)
     started = time.perf_counter()
+    if on_spark():
+        rows = _load_into_spark(files, allow_empty=allow_empty)
+        return _report(rows, started, source_dir)
     own_connection = conn is None
     conn = conn or connect("owner")
     try:
@@ -142,9 +148,49 @@ def load_catalog(
     finally:
         if own_connection:
             conn.close()
+    return _report(rows, started, source_dir)
+
+
+def _report(rows: dict[str, int], started: float, source_dir: Path) -> LoadReport:
     seconds = time.perf_counter() - started
     logger.info("loaded %s rows from %s in %.2f s", sum(rows.values()), source_dir, seconds)
     return LoadReport(rows=rows, seconds=seconds, source_dir=source_dir)
+
+
+def read_catalog(
+    source_dir: Path | None = None, *, allow_empty: bool = False
+) -> dict[str, pa.Table]:
+    """The six catalogue files of ``source_dir`` as Arrow tables named like the raw tables,
+    each value checked as COPY checks it (:mod:`recdb.catalog.parse`): the load of an
+    engine without COPY. Raises CatalogLoadError as :func:`load_catalog` does."""
+    files = find_catalog_files((source_dir or default_catalog_dir()).absolute())
+    return _read_files(files, allow_empty=allow_empty)
+
+
+def _read_files(files: dict[str, CatalogFile], *, allow_empty: bool) -> dict[str, pa.Table]:
+    tables = {}
+    for name in (t.name for t in RAW_TABLES):
+        catalog_file = files[name]
+        table = read_catalog_file(
+            catalog_file.path, catalog_file.table.columns, catalog_file.header
+        )
+        if table.num_rows == 0 and not allow_empty:
+            raise _empty_file_error(catalog_file)
+        tables[name] = table
+    return tables
+
+
+def _load_into_spark(files: dict[str, CatalogFile], *, allow_empty: bool) -> dict[str, int]:
+    """Every file read and checked first, then each raw table replaced by its file's rows
+    as Parquet: a bad file leaves raw as it was. Spark has no transaction over several
+    tables: a failure while writing (a full disk) can leave some tables replaced; load
+    again."""
+    tables = _read_files(files, allow_empty=allow_empty)
+    spark = session()
+    spark.sql(f"create schema if not exists {RAW_SCHEMA}")
+    for name, table in tables.items():
+        replace_table(spark, RAW_SCHEMA, name, table)
+    return {name: table.num_rows for name, table in tables.items()}
 
 
 def _staging_name(table: RawTable) -> sql.Identifier:
@@ -163,13 +209,17 @@ def _load_file(conn: psycopg.Connection, catalog_file: CatalogFile, *, allow_emp
     """
     rows = _replace_rows(conn, catalog_file)
     if rows == 0 and not allow_empty:
-        raise CatalogLoadError(
-            f"the file has only a header, no rows: loading it would empty raw."
-            f"{catalog_file.table.name}; nothing was loaded (pass --allow-empty, or "
-            "allow_empty=True, to load an empty table)",
-            path=catalog_file.path,
-        )
+        raise _empty_file_error(catalog_file)
     return rows
+
+
+def _empty_file_error(catalog_file: CatalogFile) -> CatalogLoadError:
+    return CatalogLoadError(
+        f"the file has only a header, no rows: loading it would empty raw."
+        f"{catalog_file.table.name}; nothing was loaded (pass --allow-empty, or "
+        "allow_empty=True, to load an empty table)",
+        path=catalog_file.path,
+    )
 
 
 def _replace_rows(conn: psycopg.Connection, catalog_file: CatalogFile) -> int:

@@ -6,7 +6,7 @@ import shlex
 
 import click
 
-from recdb.cli.base import quiet_libraries
+from recdb.cli.base import postgres_only, quiet_libraries
 
 DEMO_USERS = 2000
 DEMO_RUN_ID = "demo"
@@ -24,6 +24,7 @@ def demo(users: int) -> None:
     """The main job: start the server, load the catalogue, build and test; on an empty
     warehouse, simulate a few thousand users and recommend to them, so every example of
     the README and the guides has data; then say how to connect."""
+    postgres_only("demo")
     import python_api
     from recdb.catalog.load import load_catalog
     from recdb.core.connection import connection_settings, is_external, write_client_files

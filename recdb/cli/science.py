@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 import click
 
-from recdb.cli.base import quiet_libraries, run_with_progress
+from recdb.cli.base import postgres_only, quiet_libraries, run_with_progress
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -64,6 +64,7 @@ def simulate(users: int | None, seed: int, config_path: Path | None, print_confi
     warehouse. The same seed, config and warehouse state give the same rows.
     Everything is written in one transaction, as the scientist role.
     """
+    postgres_only("simulate")
     from simulation import default_config_text, load_config
     from simulation import simulate as run_simulation
 
@@ -147,6 +148,7 @@ def recommend(
     $RECDB_HOME/models/<run id>/. The same data, config and seed give the
     same recommendations.
     """
+    postgres_only("recommend")
     import recommender
 
     if print_config:
@@ -220,6 +222,7 @@ def evaluate(
     bootstrap intervals on it and on its ratios to popularity and the oracle.
     Writes DIR/evaluation.json and DIR/evaluation.png and prints the table.
     """
+    postgres_only("evaluate")
     import recommender
     from simulation import TasteOracle
 
@@ -264,6 +267,7 @@ def tune(model_name: str, budget: int, out_dir: Path, config_path: Path | None) 
     data and options give the same trials). Writes DIR/MODEL.toml and
     DIR/tuning-MODEL.json and prints the trials, best first.
     """
+    postgres_only("tune")
     import recommender
 
     config = recommender.load_config(config_path)

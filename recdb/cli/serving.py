@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from recdb.cli.base import postgres_only
+
 
 @click.command()
 @click.option(
@@ -35,6 +37,7 @@ def docs(port: int, out_dir: Path | None, erd: bool) -> None:
     build`): the docs list the real tables and columns. Nodes without a
     description are reported as warnings.
     """
+    postgres_only("docs")
     from recdb.docs import site as docs_site
 
     if erd:

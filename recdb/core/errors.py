@@ -80,3 +80,8 @@ class DbtError(RecdbError):
 
 class BuildError(RecdbError):
     """`recdb build` built and tested the catalogue but could not publish it."""
+
+
+class EngineError(RecdbError):
+    """The engine the warehouse runs on (RECDB_ENGINE) is unknown, not installed or not
+    reachable."""

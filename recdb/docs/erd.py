@@ -204,7 +204,7 @@ def read_schema(manifest: dict, package: str = "recdb") -> MartSchema:
             columns=tuple(
                 Column(
                     name=name,
-                    data_type=column.get("data_type") or "",
+                    data_type=_postgres_type(column.get("data_type") or ""),
                     is_primary_key=name in keys,
                     is_foreign_key=(node["name"], name) in referencing,
                     is_not_null=name in keys
@@ -225,6 +225,12 @@ def read_schema(manifest: dict, package: str = "recdb") -> MartSchema:
         for (child, column, parent, parent_column), kinds in sorted(edges.items())
     ]
     return schema
+
+
+def _postgres_type(data_type: str) -> str:
+    """The type PostgreSQL gives a contract's column: contracts say ``string`` for the
+    engine's text type (dbt's one alias), which PostgreSQL calls ``text``."""
+    return "text" if data_type.lower() == "string" else data_type
 
 
 def parse_manifest(root: Path | None = None) -> dict:

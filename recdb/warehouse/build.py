@@ -46,6 +46,7 @@ from recdb.core.connection import ConnectionSettings, connection_settings
 from recdb.core.errors import BuildError
 from recdb.core.raw_tables import RAW_SCHEMA, RAW_TABLES
 from recdb.core.settings import ROLE_NAMES, project_dir
+from recdb.core.spark import on_spark
 from recdb.warehouse.roles import prepare_warehouse
 from recdb.warehouse.transform import run_dbt
 
@@ -74,11 +75,18 @@ READABLE_SCHEMAS = ("raw", "marts")
 #: it waits as long), and how long the tries go on (see _publish_when_unused).
 PUBLISH_LOCK_TIMEOUT = "1s"
 PUBLISH_PATIENCE = 300.0
+#: What `recdb build` builds on Spark: the catalogue, until the landing tables of users,
+#: sessions and recommendations are on Spark too (the models that read them need them).
+SPARK_SCOPE = ("--select", f"tag:{CATALOG_TAG}", "--indirect-selection", "cautious")
 #: dbt options that choose what is built: with any of them, dbt decides alone.
 SELECTION_OPTIONS = frozenset(
     ("-s", "--select", "--exclude", "--selector", "-m", "--models", "--resource-type",
      "--resource-types", "--exclude-resource-type", "--full-refresh", "-f")
 )  # fmt: skip
+
+
+def _selects(dbt_args: Sequence[str]) -> bool:
+    return any(arg.split("=")[0] in SELECTION_OPTIONS for arg in dbt_args)
 
 
 def catalog_fingerprint(conn: psycopg.Connection, root: Path | None = None) -> str:
@@ -244,8 +252,12 @@ def build(
     next. With a selection or ``--full-refresh`` in ``dbt_args`` dbt decides alone
     (other options, like ``--quiet``, are passed on). Raises DbtError when dbt fails.
     """
+    if on_spark():
+        selection = () if _selects(dbt_args) else SPARK_SCOPE
+        run_dbt(["build", *selection, *dbt_args])
+        return False
     owner = settings or connection_settings("owner")
-    if any(arg.split("=")[0] in SELECTION_OPTIONS for arg in dbt_args):
+    if _selects(dbt_args):
         run_dbt(["build", *dbt_args], settings=owner)
         return False
     with owner.connect(autocommit=True) as conn:

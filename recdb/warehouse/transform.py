@@ -12,9 +12,14 @@ from typing import Any
 from recdb.core.connection import ConnectionSettings, connection_settings
 from recdb.core.errors import DbtError
 from recdb.core.settings import ensure_home, project_dir, write_private_text
+from recdb.core.spark import SparkSettings, on_spark, session
 from recdb.warehouse.roles import prepare_warehouse
 
 logger = logging.getLogger(__name__)
+
+#: dbt's folder of artefacts on Spark: one of its own, as dbt's partial parse of one
+#: engine's manifest is not the other's.
+SPARK_TARGET_PATH = ("--target-path", "target/spark")
 
 
 def write_profile(home: Path | None = None) -> Path:
@@ -66,12 +71,34 @@ def run_dbt(
     The landing schemas dbt reads as sources are created first if missing.
     ``callbacks`` receive each of dbt's events (``EventMsg``), e.g. to collect warnings.
     """
-    from dbt.cli.main import dbtRunner
-
+    if on_spark():
+        own_target = () if "--target-path" in args else SPARK_TARGET_PATH
+        _invoke_dbt([*args, "--target", "spark", *own_target], spark_dbt_environment(), callbacks)
+        return
     owner = settings or connection_settings("owner")
     with owner.connect(autocommit=True) as conn:
         prepare_warehouse(conn)
-    env = dbt_environment(owner)
+    _invoke_dbt(args, dbt_environment(owner), callbacks)
+
+
+def spark_dbt_environment() -> dict[str, str]:
+    """The variables the profile's spark output reads; the SparkSession started here,
+    with the same settings, for dbt-spark's session method to reuse."""
+    spark_settings = SparkSettings.from_environment()
+    session(spark_settings)
+    return {
+        **spark_settings.dbt_environment(),
+        "DBT_PROFILES_DIR": str(write_profile()),
+        "DBT_PROJECT_DIR": str(project_dir()),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    }
+
+
+def _invoke_dbt(
+    args: Sequence[str], env: dict[str, str], callbacks: Sequence[Callable[[Any], None]]
+) -> None:
+    from dbt.cli.main import dbtRunner
+
     with environment(env):
         logger.info("dbt %s", " ".join(args))
         result = dbtRunner(callbacks=list(callbacks)).invoke(

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from recdb.catalog.generate import generate_catalog
+from recdb.catalog.load import read_catalog
 from recdb.core.errors import CatalogLoadError
 from recdb.core.raw_tables import KAGGLE_FILE_NAMES, RAW_TABLES
 
@@ -76,6 +77,7 @@ def test_kaggle_layout_loads_every_row(fresh_warehouse, kaggle_dir):
         assert report.rows[table.name] > 0
         assert fresh_warehouse.scalar(SEED_ROWS_QUERY.format(table.name)) == report.rows[table.name]
         assert report.rows[table.name] <= lines  # header excluded, quoted newlines allowed
+    assert_the_arrow_reader_reads_what_copy_loaded(fresh_warehouse, kaggle_dir)
 
 
 def test_float_integers_become_integers(fresh_warehouse, kaggle_dir):
@@ -110,8 +112,10 @@ def test_every_encoding_variant_gives_the_same_tables(
 ):
     fresh_warehouse.load(kaggle_dir)
     expected = fingerprints(fresh_warehouse)
-    fresh_warehouse.load(variant(tmp_path, kaggle_dir, transform))
+    folder = variant(tmp_path, kaggle_dir, transform)
+    fresh_warehouse.load(folder)
     assert fingerprints(fresh_warehouse) == expected, name
+    assert_the_arrow_reader_reads_what_copy_loaded(fresh_warehouse, folder)
 
 
 def test_files_are_recognised_by_header_not_name(fresh_warehouse, kaggle_dir, tmp_path):
@@ -137,6 +141,7 @@ def test_seed_layout_and_kaggle_layout_give_the_same_tables(
     expected = fingerprints(fresh_warehouse)
     seed_report = fresh_warehouse.load(seed_layout_dir)
     assert fingerprints(fresh_warehouse) == expected
+    assert_the_arrow_reader_reads_what_copy_loaded(fresh_warehouse, seed_layout_dir)
     assert seed_report.rows == kaggle_report.rows
     assert seed_report.rows == {name: count for name, (count, _) in expected.items()}
 
@@ -149,7 +154,32 @@ def assert_load_fails_and_keeps(warehouse, folder, *fragments):
     for fragment in fragments:
         assert fragment in message, message
     assert fingerprints(warehouse) == before
+    assert_the_arrow_reader_refuses_it_alike(folder, caught.value)
     return caught.value
+
+
+def assert_the_arrow_reader_refuses_it_alike(folder, copy_error: CatalogLoadError) -> None:
+    """The load of engines without COPY (Spark) refuses the same value in the same place."""
+    with pytest.raises(CatalogLoadError) as caught:
+        read_catalog(folder)
+    where = ("path", "line", "column", "value")
+    assert {k: getattr(caught.value, k) for k in where} == {
+        k: getattr(copy_error, k) for k in where
+    }, (str(caught.value), str(copy_error))
+
+
+def _row_key(row: tuple) -> tuple:
+    return tuple((value is None, str(value)) for value in row)
+
+
+def assert_the_arrow_reader_reads_what_copy_loaded(warehouse, folder) -> None:
+    """read_catalog (the load of engines without COPY) gives raw's rows and types."""
+    tables = read_catalog(folder)
+    for table in RAW_TABLES:
+        loaded = sorted(warehouse.query(f"select * from raw.{table.name}"), key=_row_key)
+        read = sorted((tuple(row.values()) for row in tables[table.name].to_pylist()), key=_row_key)
+        assert read == loaded, table.name
+        assert tables[table.name].schema.names == list(table.column_names)
 
 
 def break_line(path: Path, line_number: int, transform) -> None:
@@ -259,6 +289,7 @@ def test_a_header_only_file_is_refused_and_raw_keeps_its_rows(
     with pytest.raises(CatalogLoadError, match=r"titles\.csv.*only a header.*--allow-empty"):
         fresh_warehouse.load(emptied)
     assert fingerprints(fresh_warehouse) == before
+    assert_the_arrow_reader_refuses_it_alike(emptied, CatalogLoadError("", path=titles))
 
 
 def test_an_empty_table_loads_when_asked_for(fresh_warehouse, seed_layout_dir, tmp_path):

@@ -90,3 +90,43 @@ def test_every_column_in_the_database_is_described(docs):
         }
         missing += [f"{unique_id}.{c}" for c in built["columns"] if c.lower() not in described]
     assert missing == []
+
+
+#: What each kind of constraint is as a data test (Parquet on Spark enforces none).
+CONSTRAINT_TESTS = {
+    "not_null": {"not_null"},
+    "unique": {"unique"},
+    "primary_key": {"unique", "not_null"},
+    "foreign_key": {"relationships"},
+}
+CHECK_TESTS = {"accepted_values", "accepted_range", "expression_is_true"}
+
+
+def test_the_catalogue_marts_rules_hold_on_spark_as_data_tests(docs):
+    """Each constraint of a catalogue mart's contract (enforced by PostgreSQL) is also a
+    data test, which holds it on Spark, where Parquet tables enforce none."""
+    manifest, _ = docs
+    tests: dict[tuple, set[str]] = {}
+    for node in manifest["nodes"].values():
+        if node["resource_type"] == "test" and node.get("test_metadata"):
+            kwargs = node["test_metadata"]["kwargs"]
+            column = node.get("column_name") or tuple(kwargs.get("combination_of_columns", ()))
+            key = (node.get("attached_node"), column)
+            tests.setdefault(key, set()).add(node["test_metadata"]["name"])
+    unheld = []
+    for unique_id, node in manifest["nodes"].items():
+        if node["resource_type"] != "model" or node["fqn"][1:3] != ["marts", "catalog"]:
+            continue
+        for name, column in node["columns"].items():
+            for constraint in column.get("constraints", []):
+                needed = CONSTRAINT_TESTS.get(constraint["type"], CHECK_TESTS)
+                found = tests.get((unique_id, name), set())
+                held = found & needed if constraint["type"] == "check" else needed <= found
+                if not held:
+                    unheld.append(f"{node['name']}.{name}: {constraint['type']}")
+        for constraint in node.get("constraints", []):
+            if constraint["type"] == "primary_key":
+                found = tests.get((unique_id, tuple(constraint["columns"])), set())
+                if "unique_combination_of_columns" not in found:
+                    unheld.append(f"{node['name']}: primary key {constraint['columns']}")
+    assert not unheld

@@ -1,0 +1,157 @@
+"""The warehouse on Apache Spark (dbt-spark, session method, local[2]): the same project
+builds there, every data test and unit test of it passes, and each mart equals the one
+PostgreSQL builds from the same files, row for row.
+
+One Spark warehouse for the module, in its own home, in this process: a SparkSession
+is a JVM that starts once per process, and dbt-spark's session method builds into the
+session recdb starts (recdb/core/spark.py). The catalogue is the real one where
+../shared has it (CI), else the project's own.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from recdb.catalog.load import load_catalog
+from recdb.core import spark as spark_engine
+from recdb.warehouse.build import build
+from tests.conftest import PROJECT_DIR, REAL_CATALOG_DIR
+
+pytestmark = [pytest.mark.integration, pytest.mark.spark]
+
+CATALOG_MARTS = sorted(p.stem for p in (PROJECT_DIR / "models/marts/catalog").glob("*.sql"))
+REAL = (REAL_CATALOG_DIR / "raw_titles.csv").exists()
+CATALOG_DIR = REAL_CATALOG_DIR if REAL else PROJECT_DIR / "seeds" / "netflix"
+
+
+@pytest.fixture(scope="module")
+def spark_warehouse(tmp_path_factory) -> Iterator[object]:
+    """The catalogue loaded and built on Spark (`recdb --engine spark load`, `build`)."""
+    home = tmp_path_factory.mktemp("spark") / "home"
+    with pytest.MonkeyPatch.context() as patch:  # for these two steps only: the
+        patch.setenv("RECDB_HOME", str(home))  # module's PostgreSQL is the default
+        patch.setenv("RECDB_ENGINE", "spark")
+        patch.setenv("RECDB_SPARK_DRIVER_MEMORY", "1g")
+        report = load_catalog(CATALOG_DIR)
+        build()  # raises DbtError if any model, data test or unit test fails
+        spark = spark_engine.session()
+    try:
+        yield spark, report
+    finally:
+        spark.stop()
+
+
+@pytest.fixture(scope="module")
+def postgres_warehouse(fresh_warehouse):
+    """The same catalogue loaded and built on PostgreSQL."""
+    report = fresh_warehouse.load(CATALOG_DIR)
+    fresh_warehouse.dbt("build", "--select", "tag:catalog", "--indirect-selection", "cautious")
+    return fresh_warehouse, report
+
+
+def _row_key(row: tuple) -> tuple:
+    return tuple((value is None, str(value)) for value in row)
+
+
+def spark_rows(spark, relation: str) -> tuple[list[str], list[tuple]]:
+    table = spark.sql(f"select * from {relation}").toArrow()
+    rows = [tuple(row.values()) for row in table.to_pylist()]
+    return table.schema.names, sorted(rows, key=_row_key)
+
+
+def postgres_rows(warehouse, relation: str) -> tuple[list[str], list[tuple]]:
+    with warehouse.connect() as conn:
+        cursor = conn.execute(f"select * from {relation}")
+        names = [column.name for column in cursor.description]
+        return names, sorted(cursor.fetchall(), key=_row_key)
+
+
+def test_the_load_reads_the_same_rows_on_both_engines(spark_warehouse, postgres_warehouse):
+    (spark, spark_report), (warehouse, postgres_report) = spark_warehouse, postgres_warehouse
+    assert spark_report.rows == postgres_report.rows
+    for table in spark_report.rows:
+        assert spark_rows(spark, f"raw.{table}") == postgres_rows(warehouse, f"raw.{table}")
+
+
+@pytest.mark.parametrize("mart", CATALOG_MARTS)
+def test_every_catalogue_mart_equals_the_postgres_one_row_for_row(
+    spark_warehouse, postgres_warehouse, mart
+):
+    (spark, _), (warehouse, _) = spark_warehouse, postgres_warehouse
+    spark_names, spark_table = spark_rows(spark, f"marts.{mart}")
+    postgres_names, postgres_table = postgres_rows(warehouse, f"marts.{mart}")
+    assert spark_names == postgres_names
+    assert len(spark_table) > 0
+    assert spark_table == postgres_table
+
+
+@pytest.mark.skipif(not REAL, reason=f"the real catalogue is not in {REAL_CATALOG_DIR}")
+def test_the_real_catalogue_builds_with_its_exact_counts(spark_warehouse):
+    from tests.integration.test_real_catalog import EXPECTED_ROWS
+
+    spark, report = spark_warehouse
+    assert report.rows == EXPECTED_ROWS
+
+    def count(query: str) -> int:
+        return spark.sql(query).collect()[0][0]
+
+    assert count("select count(*) from marts.dim_titles") == 5806
+    assert count("select count(*) from marts.dim_credits") == 77213
+    assert count("select count(*) from marts.dim_titles where is_all_time_best") == 387 + 246
+    assert count("select count(*) from marts.dim_titles where is_year_best") == 49 + 31
+
+
+def test_the_tables_are_parquet_files_in_the_warehouse_folder(spark_warehouse):
+    spark, _ = spark_warehouse
+    details = {
+        row["col_name"]: row["data_type"]
+        for row in spark.sql("describe table extended marts.dim_titles").collect()
+    }
+    assert details["Provider"] == "parquet"
+    location = Path(details["Location"].removeprefix("file:"))
+    assert location.is_dir() and any(location.glob("*.parquet"))
+
+
+def test_an_unknown_engine_is_one_clear_line(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "recdb.cli", "--engine", "oracle", "load"],
+        capture_output=True,
+        text=True,
+        cwd=PROJECT_DIR,
+        env={"PATH": "/usr/bin:/bin", "RECDB_HOME": str(tmp_path)},
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: ") and "'postgres', 'spark'" in result.stderr
+
+
+def test_a_bad_file_is_refused_on_spark_before_spark_starts(tmp_path):
+    """The same checks as on PostgreSQL, named the same way, before any JVM starts."""
+    broken = tmp_path / "catalogue"
+    broken.mkdir()
+    for path in (PROJECT_DIR / "seeds" / "netflix").glob("*.csv"):
+        (broken / path.name).write_bytes(path.read_bytes())
+    lines = (broken / "titles.csv").read_text().splitlines()
+    line = next(i for i, text in enumerate(lines) if i > 0 and '"' not in text)
+    fields = lines[line].split(",")
+    fields[lines[0].split(",").index("release_year")] = "nineteen"
+    lines[line] = ",".join(fields)
+    (broken / "titles.csv").write_text("\n".join(lines) + "\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "recdb.cli", "--engine", "spark", "load", "--from", str(broken)],
+        capture_output=True,
+        text=True,
+        cwd=PROJECT_DIR,
+        env={"PATH": "/usr/bin:/bin", "RECDB_HOME": str(tmp_path / "home")},
+        timeout=120,
+    )
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.startswith("error: ")
+    assert f"titles.csv, line {line + 1}, column 'release_year'" in result.stderr
+    assert "'nineteen'" in result.stderr
+    assert not (tmp_path / "home" / "spark").exists()
