@@ -23,6 +23,8 @@ exist), PermissionDeniedError or DatabaseError (with BusyError: a lock held long
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from python_api.client import Warehouse
 from python_api.errors import (
     ApiError,
@@ -33,7 +35,12 @@ from python_api.errors import (
     PermissionDeniedError,
     ValidationError,
 )
+from recdb.core.errors import EngineError
 from recdb.core.landing import LANDING_TABLES
+from recdb.core.spark import on_spark
+
+if TYPE_CHECKING:
+    from python_api.spark import SparkWarehouse
 
 __all__ = [
     "LANDING_TABLES",
@@ -49,11 +56,24 @@ __all__ = [
 ]
 
 
-def connect(role: str = "scientist", *, lock_timeout: float | None = None) -> Warehouse:
+def connect(
+    role: str = "scientist", *, lock_timeout: float | None = None
+) -> Warehouse | SparkWarehouse:
     """A :class:`Warehouse` connected as ``role`` (``scientist``, ``analyst`` or ``owner``).
 
     ``lock_timeout``: seconds a statement may wait for a lock another transaction holds
     (``recdb build`` holds the landing tables while it reads them) before it gives up
     with a :class:`BusyError`; None (the default) waits as long as it takes.
+
+    With ``RECDB_ENGINE=spark``, a :class:`~python_api.spark.SparkWarehouse`, which reads
+    the same way through Arrow (and does not write in this version).
     """
+    try:
+        spark = on_spark()
+    except EngineError as error:
+        raise ApiError(str(error)) from None
+    if spark:
+        from python_api.spark import SparkWarehouse
+
+        return SparkWarehouse(role)
     return Warehouse(role, lock_timeout=lock_timeout)

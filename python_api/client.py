@@ -12,7 +12,7 @@ import itertools
 import logging
 import math
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -590,9 +590,12 @@ _PLACEHOLDER = re.compile(r"%%|%\((\w+)\)s|%s")
 
 
 def bind_parameters(
-    query: str, params: Sequence[Any] | Mapping[str, Any] | None
+    query: str,
+    params: Sequence[Any] | Mapping[str, Any] | None,
+    marker: Callable[[int], str] = "${}".format,
 ) -> tuple[str, tuple[Any, ...]]:
     """psycopg-style placeholders (``%s``, ``%(name)s``, ``%%``) to PostgreSQL's ``$1``...
+    (or what ``marker`` makes of each value's number, from 1: Spark's ``:p1``).
 
     The values travel separately and PostgreSQL binds them (ADBC's parameter binding):
     nothing the caller passes is ever pasted into the SQL text. The rewrite is ours:
@@ -619,7 +622,7 @@ def bind_parameters(
             if len(values) >= len(params):
                 raise ValidationError(f"more %s placeholders than the {len(params)} params")
             values.append(params[len(values)])
-            return f"${len(values)}"
+            return marker(len(values))
         styles.add("%(name)s")
         if not isinstance(params, Mapping):
             raise ValidationError("the query uses %(name)s placeholders: pass params as a dict")
@@ -628,7 +631,7 @@ def bind_parameters(
         if name not in named:
             values.append(params[name])
             named[name] = len(values)
-        return f"${named[name]}"
+        return marker(named[name])
 
     text = _PLACEHOLDER.sub(replace, query)
     if len(styles) > 1:

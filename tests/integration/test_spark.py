@@ -15,8 +15,11 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
+import python_api
+from python_api.spark import SparkWarehouse
 from recdb.catalog.load import load_catalog
 from recdb.core import spark as spark_engine
 from recdb.warehouse.build import build
@@ -155,3 +158,74 @@ def test_a_bad_file_is_refused_on_spark_before_spark_starts(tmp_path):
     assert f"titles.csv, line {line + 1}, column 'release_year'" in result.stderr
     assert "'nineteen'" in result.stderr
     assert not (tmp_path / "home" / "spark").exists()
+
+
+# -- python_api on Spark ------------------------------------------------------------
+@pytest.fixture(scope="module")
+def spark_api(spark_warehouse):
+    """python_api.connect() with RECDB_ENGINE=spark: the Spark reader, on the module's
+    session."""
+    spark, _ = spark_warehouse
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("RECDB_ENGINE", "spark")
+        reader = python_api.connect("analyst")
+    assert isinstance(reader, SparkWarehouse)
+    return reader
+
+
+def test_python_api_reads_a_mart_from_spark_as_from_postgres(spark_api, postgres_warehouse):
+    warehouse, _ = postgres_warehouse
+    with python_api.Warehouse("analyst", warehouse.settings("analyst")) as postgres_api:
+        expected = postgres_api.read("dim_titles")
+    read = spark_api.read("dim_titles")
+    assert list(read.columns) == list(expected.columns)
+    order = ["title_id"]
+    pd.testing.assert_frame_equal(
+        read.sort_values(order).reset_index(drop=True),
+        expected.sort_values(order).reset_index(drop=True),
+        check_dtype=False,
+    )
+
+
+def test_python_api_binds_parameters_on_spark(spark_api):
+    named = spark_api.read(
+        "select title_id, release_year from marts.dim_titles where release_year >= %(year)s "
+        "and title_type = %(type)s",
+        params={"year": 2020, "type": "movie"},
+    )
+    assert len(named) > 0
+    assert (named["release_year"] >= 2020).all()
+    hostile = spark_api.read(
+        "select count(*) as n from marts.dim_titles where title_name = %s",
+        params=["x' or '1'='1"],
+    )
+    assert hostile["n"].iloc[0] == 0
+    chunks = list(spark_api.read_chunks("marts.dim_genres", rows=5))
+    assert all(len(chunk) <= 5 for chunk in chunks)
+    assert sum(len(chunk) for chunk in chunks) == len(spark_api.read("dim_genres"))
+
+
+def test_python_api_on_spark_fails_with_its_own_errors(spark_api):
+    with pytest.raises(python_api.NotFoundError, match="readable: .*marts.dim_titles"):
+        spark_api.read("no_such_table")
+    with pytest.raises(python_api.NotFoundError, match="TABLE_OR_VIEW_NOT_FOUND"):
+        spark_api.read("select * from marts.nothing_here")
+    with pytest.raises(python_api.ValidationError) as caught:
+        spark_api.read("select nonsense from")
+    assert "\tat " not in str(caught.value) and "Traceback" not in str(caught.value)
+
+
+def test_a_read_on_spark_changes_nothing(spark_api, spark_warehouse):
+    spark, _ = spark_warehouse
+    for statement in (
+        "drop table marts.dim_genres",
+        "insert into marts.dim_genres select * from marts.dim_genres",
+        "select 1; drop table marts.dim_genres",
+    ):
+        with pytest.raises(python_api.ApiError):
+            spark_api.read(statement)
+    assert spark.sql("select count(*) from marts.dim_genres").collect()[0][0] == len(
+        spark_api.read("dim_genres")
+    )
+    with pytest.raises(python_api.PermissionDeniedError):
+        spark_api.write("users", pd.DataFrame())
