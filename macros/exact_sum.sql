@@ -14,5 +14,12 @@
 
 {#- Whole `unit`s (bigint) back in double precision. -#}
 {% macro from_exact_units(units, unit) -%}
-    cast({{ units }} as {{ dbt.type_float() }}) * {{ unit }}
+    cast({{ units }} as {{ type_double() }}) * {{ unit }}
+{%- endmacro %}
+
+
+{#- The 64-bit floating-point type (numpy's float64): double precision on
+    PostgreSQL, double on Spark (dbt.type_float is Spark's 32-bit float). -#}
+{% macro type_double() -%}
+    {{ return(var('types')[target.type].double) }}
 {%- endmacro %}

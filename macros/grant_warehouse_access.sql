@@ -39,7 +39,10 @@
 {% macro spark__grant_warehouse_access() -%}
     {%- if execute -%}
         {%- for schema_name in ['raw', 'staging', 'intermediate', 'marts'] %}
-            {%- do run_query('create schema if not exists ' ~ schema_name) -%}
+            {#- checked first: the metastore logs an error for one that exists -#}
+            {%- if not adapter.check_schema_exists(none, schema_name) -%}
+                {%- do run_query('create schema ' ~ schema_name) -%}
+            {%- endif -%}
         {%- endfor %}
     {%- endif -%}
     select 1 as schemas_created

@@ -30,6 +30,44 @@
     sim.deleted_* (recdb/core/landing.py), whose rows are read by the same rule.
 -#}
 
+{#- Whether the engine keeps the marts incrementally by these rules: PostgreSQL,
+    whose transaction ids order every write. Elsewhere (Spark) the marts are
+    rebuilt whole at each build (incremental_materialization), the hooks below
+    are left out, and data tests check every row. -#}
+{% macro keeps_marts_incrementally() -%}
+    {{ return(adapter.dispatch('keeps_marts_incrementally', 'recdb')()) }}
+{%- endmacro %}
+
+{% macro postgres__keeps_marts_incrementally() -%}
+    {{ return(true) }}
+{%- endmacro %}
+
+{% macro default__keeps_marts_incrementally() -%}
+    {{ return(false) }}
+{%- endmacro %}
+
+{#- The materialization of a mart kept by these rules: incremental where
+    keeps_marts_incrementally, else a table rebuilt whole. -#}
+{% macro incremental_materialization() -%}
+    {{ return('incremental' if keeps_marts_incrementally() else 'table') }}
+{%- endmacro %}
+
+{#- The id of the transaction that wrote a row's current version, in a table
+    without written_xid: PostgreSQL's xmin. On Spark every landing table has
+    written_xid, the number of the write that added the row. -#}
+{% macro row_version_xid() -%}
+    {{ return(adapter.dispatch('row_version_xid', 'recdb')()) }}
+{%- endmacro %}
+
+{% macro postgres__row_version_xid() -%}
+    xmin
+{%- endmacro %}
+
+{% macro default__row_version_xid() -%}
+    written_xid
+{%- endmacro %}
+
+
 {#- First statement of the model's transaction: one snapshot for all of it. -#}
 {% macro read_from_one_snapshot() -%}
     {{ return(adapter.dispatch('read_from_one_snapshot', 'recdb')()) }}
@@ -115,7 +153,7 @@
     wrote; none after a full build, or with `--vars '{test_all_rows: true}'`:
     every row. -#}
 {% macro latest_build_took_since(model_name) -%}
-    {%- if not execute or var('test_all_rows', false) -%}
+    {%- if not execute or var('test_all_rows', false) or not keeps_marts_incrementally() -%}
         {{ return(none) }}
     {%- endif -%}
     {%- set taken = run_query(
@@ -164,6 +202,9 @@
     did not have them yet (a session of a user newer than dim_users' build)
     are taken again at the next build. -#}
 {% macro record_build_watermark(also_before=[], name=none) -%}
+    {%- if not keeps_marts_incrementally() -%}
+        select 1 as rebuilt_whole_without_watermark
+    {%- else -%}
     insert into {{ build_watermarks_relation() }} (
         model_name, snapshot_xmin, took_since, built_xid, built_at
     )
@@ -185,6 +226,7 @@
             took_since = excluded.took_since,
             built_xid = excluded.built_xid,
             built_at = excluded.built_at
+    {%- endif -%}
 {%- endmacro %}
 
 
@@ -430,6 +472,9 @@
     the watermark no newer than `upstream`'s, and statistics for a fully
     built table. -#}
 {% macro kept_per_user_pre_hooks(feeds=none, group_column=none, grain='user') -%}
+    {%- if not keeps_marts_incrementally() -%}
+        {{ return([]) }}
+    {%- endif -%}
     {%- set removal_arguments = (
         ["'" ~ feeds ~ "'", "'" ~ group_column ~ "'"] if feeds else ['none', 'none']
     ) + ["'" ~ grain ~ "'"] -%}
@@ -442,6 +487,9 @@
 {%- endmacro %}
 
 {% macro kept_per_user_post_hooks(upstream, feeds=none, group_column=none, grain='user') -%}
+    {%- if not keeps_marts_incrementally() -%}
+        {{ return([]) }}
+    {%- endif -%}
     {{ return(([
         "{{ record_viewing_deltas('" ~ feeds ~ "', '" ~ group_column ~ "', '" ~ grain ~ "') }}",
     ] if feeds else []) + [

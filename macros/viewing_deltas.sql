@@ -261,6 +261,9 @@ select * from counted
     snapshot sees) and the rows of groups no longer in `groups` (a model's
     name), or, without groups, those whose `count_column` is down to 0. -#}
 {% macro viewing_per_group_post_hooks(groups, group_column, count_column='viewer_count') -%}
+    {%- if not keeps_marts_incrementally() -%}
+        {{ return([]) }}
+    {%- endif -%}
     {{ return([
         "delete from {{ viewing_deltas_relation() }} where consumer = '{{ this.identifier }}'",
         "delete from {{ this }} as kept where not exists (select 1 from {{ ref('" ~ groups ~ "') }} as groups where groups." ~ group_column ~ " = kept." ~ group_column ~ ")"

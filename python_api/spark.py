@@ -1,4 +1,4 @@
-"""python_api on Spark: the warehouse's tables and queries into pandas, through Arrow.
+"""python_api on Spark: reads into pandas through Arrow, and appends to landing tables.
 
 :func:`python_api.connect` returns a :class:`SparkWarehouse` when the warehouse runs on
 Spark (``RECDB_ENGINE=spark``). It reads as :class:`python_api.Warehouse` does: a table
@@ -7,34 +7,56 @@ reader may read, or a query with psycopg-style parameters, which Spark binds as
 parameter markers (never pasted into the SQL); every failure is one of python_api's
 errors. A read cannot change anything: the query runs as a subquery, where Spark's
 parser accepts queries only (PostgreSQL's reads run in read-only transactions).
-Writes to landing tables go to PostgreSQL in this version.
+
+Writes append to the landing tables (recdb/warehouse/spark_landing.py), checked as on
+PostgreSQL: the batch by :func:`~python_api.validate.to_arrow_table`, its keys against
+the table's (ConflictError) and its references against the tables they name
+(NotFoundError), the same messages; then appended as a partition of its own, numbered
+by the write. Spark enforces nothing itself, so every write goes through these checks.
+Updates, deletes and upserts change rows in place: PostgreSQL's only in this version.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import re
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from python_api.client import READABLE_SCHEMAS, bind_parameters
+from python_api.client import READABLE_SCHEMAS, _locate, bind_parameters
 from python_api.errors import (
     ApiError,
+    ConflictError,
     DatabaseError,
     NotFoundError,
     PermissionDeniedError,
     ValidationError,
 )
+from python_api.lists import gather_lists
+from python_api.validate import row_at, to_arrow_table
 from recdb.core.connection import check_role
 from recdb.core.errors import ConnectionSettingsError, EngineError
+from recdb.core.landing import (
+    LANDING_TABLES,
+    TITLES_TABLE,
+    WRITTEN_XID,
+    LandingTable,
+    landing_table,
+)
 from recdb.core.spark import session
+from recdb.warehouse.spark_landing import prepare_spark_warehouse
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
+logger = logging.getLogger(__name__)
 _TABLE_NAME = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)(?:\.([A-Za-z_][A-Za-z0-9_]*))?\s*$")
 #: Spark's error conditions that say the caller named something that is not there.
 _NOT_FOUND = ("TABLE_OR_VIEW_NOT_FOUND", "SCHEMA_NOT_FOUND", "UNRESOLVED_ROUTINE")
@@ -53,6 +75,9 @@ class SparkWarehouse:
             self._spark = spark or session()
         except (ConnectionSettingsError, EngineError) as error:
             raise ApiError(str(error)) from None
+        self._run(lambda: prepare_spark_warehouse(self._spark))
+        #: This transaction's checked batches, appended at its end (None: no transaction).
+        self._pending: list[tuple[LandingTable, pa.Table]] | None = None
 
     def close(self) -> None:
         """Nothing to release: the process's SparkSession serves every reader."""
@@ -136,9 +161,136 @@ class SparkWarehouse:
             raise DatabaseError(f"Spark failed: {_first_line(str(error))}") from None
 
     # -- writing -------------------------------------------------------------
-    def write(self, table: str, frame: pd.DataFrame, *, upsert: bool = False) -> NoReturn:
-        """Not on Spark in this version (see the class)."""
-        self._refuse("write")
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[SparkWarehouse]:
+        """Group several writes: all of them are appended at the end, or none.
+
+        The batches wait in memory until the block ends, each checked when written
+        (also against the batches before it in the block); reads inside the block do
+        not see them yet.
+        """
+        if self._pending is not None:
+            raise ApiError("transactions do not nest")
+        self._pending = []
+        try:
+            yield self
+            self._append(self._pending)
+        finally:
+            self._pending = None
+
+    def write(self, table: str, frame: pd.DataFrame, *, upsert: bool = False) -> int:
+        """Append ``frame`` to a landing table, as :meth:`python_api.Warehouse.write` does
+        (the same checks, the same errors), as Parquet, a partition per write; return the
+        number of rows written. ``upsert`` is PostgreSQL's only in this version."""
+        spec = _writable(self.role, table)
+        if upsert:
+            raise ApiError(
+                "upsert=True replaces rows, which Spark's landing tables do not in this "
+                "version: write new keys, or use PostgreSQL"
+            )
+        arrow = to_arrow_table(spec, frame) if spec.rows is None else gather_lists(spec, frame)
+        if arrow.num_rows == 0:
+            return 0
+        frame = frame.reset_index(drop=True)
+        pending = self._pending if self._pending is not None else []
+        self._check_keys_are_new(spec, arrow, frame, pending)
+        self._check_references(spec, arrow, frame, pending)
+        if self._pending is not None:
+            self._pending.append((spec, arrow))
+        else:
+            self._append([(spec, arrow)])
+        logger.info("wrote %s rows to %s", len(frame), spec.qualified_name)
+        return len(frame)
+
+    def _append(self, batches: list[tuple[LandingTable, pa.Table]]) -> None:
+        """Append the batches, each as a partition numbered by this write."""
+        if not batches:
+            return
+        number = time.time_ns()
+        for spec, arrow in batches:
+            stamped = arrow.append_column(
+                WRITTEN_XID, pa.array(np.full(arrow.num_rows, number, dtype=np.int64))
+            )
+            frame = self._run(lambda stamped=stamped: self._spark.createDataFrame(stamped))
+            self._run(lambda frame=frame, spec=spec: frame.write.insertInto(spec.qualified_name))
+
+    def _rows_of(
+        self, table: str, columns: Sequence[str], pending: list[tuple[LandingTable, pa.Table]]
+    ) -> DataFrame:
+        """``columns`` of a landing table's rows and of this transaction's batches for it."""
+        listed = ", ".join(columns)
+        rows = self._run(lambda: self._spark.sql(f"select {listed} from {table}"))  # noqa: S608
+        for spec, arrow in pending:
+            if spec.qualified_name == table:
+                batch = self._run(lambda arrow=arrow: self._spark.createDataFrame(
+                    arrow.select(list(columns))
+                ))  # fmt: skip
+                rows = rows.unionByName(batch)
+        return rows
+
+    def _batch(self, arrow: pa.Table, columns: Sequence[str]) -> DataFrame:
+        return self._run(lambda: self._spark.createDataFrame(arrow.select(list(columns))))
+
+    def _check_keys_are_new(
+        self,
+        spec: LandingTable,
+        arrow: pa.Table,
+        frame: pd.DataFrame,
+        pending: list[tuple[LandingTable, pa.Table]],
+    ) -> None:
+        keys = list(spec.primary_key)
+        existing = self._rows_of(spec.qualified_name, keys, pending)
+        clash = self._run(
+            lambda: self._batch(arrow, keys).join(existing, on=keys, how="left_semi").limit(1)
+        )
+        found = self._run(clash.collect)
+        if found:
+            key = found[0].asDict()
+            position = _locate(frame, key)
+            raise ConflictError(
+                f"key {_key_text(key)} already exists (pass upsert=True to replace it)",
+                table=spec.qualified_name,
+                column=keys[0] if len(keys) == 1 else None,
+                row_number=position,
+                row=row_at(frame, position) if position is not None else None,
+            )
+
+    def _check_references(
+        self,
+        spec: LandingTable,
+        arrow: pa.Table,
+        frame: pd.DataFrame,
+        pending: list[tuple[LandingTable, pa.Table]],
+    ) -> None:
+        references = [(fk.columns, fk.table, fk.ref_columns) for fk in spec.foreign_keys]
+        references += [
+            ((column,), ".".join(TITLES_TABLE), ("title_id",)) for column in spec.title_columns
+        ]
+        for columns, table, ref_columns in references:
+            values = self._batch(arrow, columns)
+            for column in columns:
+                if pa.types.is_list(arrow.schema.field(column).type):
+                    values = values.selectExpr(f"explode({column}) as {column}")
+            values = values.dropna()
+            known = self._rows_of(table, ref_columns, pending).toDF(*columns)
+            missing = self._run(
+                lambda values=values, known=known, columns=columns: (
+                    values.join(known, on=list(columns), how="left_anti").limit(1).collect()
+                )
+            )
+            if not missing:
+                continue
+            key = missing[0].asDict()
+            position = _locate(frame, key) if all(c in frame.columns for c in key) else None
+            row = row_at(frame, position) if position is not None else None
+            where = dict(table=spec.qualified_name, column=columns[0], row_number=position, row=row)
+            if table == ".".join(TITLES_TABLE):
+                raise NotFoundError(
+                    f"unknown title {_key_text(key)}: not in {table} (load the catalogue and "
+                    "run `recdb build` first?)",
+                    **where,
+                )
+            raise NotFoundError(f"{_key_text(key)} does not exist in {table}", **where)
 
     def update(self, table: str, changes: Any, *, keys: Any = None) -> NoReturn:
         """Not on Spark in this version (see the class)."""
@@ -152,9 +304,28 @@ class SparkWarehouse:
         if self.role == "analyst":
             raise PermissionDeniedError(f"role analyst reads only: {method}() is refused")
         raise ApiError(
-            f"{method}() changes landing tables, which are PostgreSQL's in this version: "
-            "connect with RECDB_ENGINE=postgres (the default) to write"
+            f"{method}() changes rows in place, which Spark's landing tables do not in this "
+            "version: connect with RECDB_ENGINE=postgres (the default)"
         )
+
+
+def _key_text(key: Mapping[str, Any]) -> str:
+    return ", ".join(f"{column}={value}" for column, value in key.items())
+
+
+def _writable(role: str, table: str) -> LandingTable:
+    if role == "analyst":
+        raise PermissionDeniedError(
+            f"role analyst is read-only: it cannot write {table!r}; connect with "
+            "python_api.connect(role='scientist')"
+        )
+    try:
+        return landing_table(table) if isinstance(table, str) else landing_table("")
+    except KeyError:
+        writable = ", ".join(t.qualified_name for t in LANDING_TABLES.values())
+        raise ValidationError(
+            f"{table!r} is not a landing table; writable tables: {writable}"
+        ) from None
 
 
 def _translate(error: Exception) -> ApiError:

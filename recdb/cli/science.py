@@ -64,7 +64,6 @@ def simulate(users: int | None, seed: int, config_path: Path | None, print_confi
     warehouse. The same seed, config and warehouse state give the same rows.
     Everything is written in one transaction, as the scientist role.
     """
-    postgres_only("simulate")
     from simulation import default_config_text, load_config
     from simulation import simulate as run_simulation
 

@@ -118,6 +118,8 @@ class SparkSettings:
                 f"-Dlog4j2.configurationFile=file:{self.metastore_dir / LOG_CONFIG_FILE}"
             ),
             "spark.sql.ansi.enabled": "false",
+            # timestamps are instants; shown and compared in UTC, as the warehouse's are
+            "spark.sql.session.timeZone": "UTC",
             "spark.ui.enabled": "false",
             "spark.ui.showConsoleProgress": "false",
             # Small tables are the rule (a few thousand titles): two tasks a shuffle, not 200.
@@ -170,6 +172,8 @@ def session(settings: SparkSettings | None = None) -> SparkSession:
     ensure_private_dir(settings.metastore_dir)
     write_private_text(settings.metastore_dir / LOG_CONFIG_FILE, LOG_CONFIG)
     logging.getLogger("py4j").setLevel(logging.WARNING)  # a line per closed connection
+    # pyspark logs each failed query with the JVM's stack; the error is raised anyway
+    logging.getLogger("SQLQueryContextLogger").setLevel(logging.CRITICAL)
     logger.info("starting Spark (master %s)", settings.master)
     builder = SparkSession.builder.enableHiveSupport()
     for key, value in settings.configuration().items():

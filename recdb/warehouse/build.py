@@ -75,9 +75,6 @@ READABLE_SCHEMAS = ("raw", "marts")
 #: it waits as long), and how long the tries go on (see _publish_when_unused).
 PUBLISH_LOCK_TIMEOUT = "1s"
 PUBLISH_PATIENCE = 300.0
-#: What `recdb build` builds on Spark: the catalogue, until the landing tables of users,
-#: sessions and recommendations are on Spark too (the models that read them need them).
-SPARK_SCOPE = ("--select", f"tag:{CATALOG_TAG}", "--indirect-selection", "cautious")
 #: dbt options that choose what is built: with any of them, dbt decides alone.
 SELECTION_OPTIONS = frozenset(
     ("-s", "--select", "--exclude", "--selector", "-m", "--models", "--resource-type",
@@ -253,8 +250,7 @@ def build(
     (other options, like ``--quiet``, are passed on). Raises DbtError when dbt fails.
     """
     if on_spark():
-        selection = () if _selects(dbt_args) else SPARK_SCOPE
-        run_dbt(["build", *selection, *dbt_args])
+        run_dbt(["build", *dbt_args])
         return False
     owner = settings or connection_settings("owner")
     if _selects(dbt_args):

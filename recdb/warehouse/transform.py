@@ -14,6 +14,7 @@ from recdb.core.errors import DbtError
 from recdb.core.settings import ensure_home, project_dir, write_private_text
 from recdb.core.spark import SparkSettings, on_spark, session
 from recdb.warehouse.roles import prepare_warehouse
+from recdb.warehouse.spark_landing import prepare_spark_warehouse
 
 logger = logging.getLogger(__name__)
 
@@ -85,7 +86,7 @@ def spark_dbt_environment() -> dict[str, str]:
     """The variables the profile's spark output reads; the SparkSession started here,
     with the same settings, for dbt-spark's session method to reuse."""
     spark_settings = SparkSettings.from_environment()
-    session(spark_settings)
+    prepare_spark_warehouse(session(spark_settings))
     return {
         **spark_settings.dbt_environment(),
         "DBT_PROFILES_DIR": str(write_profile()),

@@ -1,6 +1,6 @@
 """The warehouse on Apache Spark (dbt-spark, session method, local[2]): the same project
 builds there, every data test and unit test of it passes, and each mart equals the one
-PostgreSQL builds from the same files, row for row.
+PostgreSQL builds from the same files and the same simulation (seed), row for row.
 
 One Spark warehouse for the module, in its own home, in this process: a SparkSession
 is a JVM that starts once per process, and dbt-spark's session method builds into the
@@ -13,6 +13,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -23,11 +24,19 @@ from python_api.spark import SparkWarehouse
 from recdb.catalog.load import load_catalog
 from recdb.core import spark as spark_engine
 from recdb.warehouse.build import build
+from simulation import simulate
 from tests.conftest import PROJECT_DIR, REAL_CATALOG_DIR
 
 pytestmark = [pytest.mark.integration, pytest.mark.spark]
 
 CATALOG_MARTS = sorted(p.stem for p in (PROJECT_DIR / "models/marts/catalog").glob("*.sql"))
+ENGAGEMENT_MARTS = sorted(p.stem for p in (PROJECT_DIR / "models/marts/engagement").glob("*.sql"))
+RECOMMENDATION_MARTS = sorted(
+    p.stem for p in (PROJECT_DIR / "models/marts/recommendations").glob("*.sql")
+)
+LANDING = ("sim.users", "sim.user_tastes", "sim.sessions", "sim.ratings")
+#: The simulation both engines get: users and seed.
+SIMULATED_USERS, SEED = 150, 7
 REAL = (REAL_CATALOG_DIR / "raw_titles.csv").exists()
 CATALOG_DIR = REAL_CATALOG_DIR if REAL else PROJECT_DIR / "seeds" / "netflix"
 
@@ -41,6 +50,9 @@ def spark_warehouse(tmp_path_factory) -> Iterator[object]:
         patch.setenv("RECDB_ENGINE", "spark")
         patch.setenv("RECDB_SPARK_DRIVER_MEMORY", "1g")
         report = load_catalog(CATALOG_DIR)
+        # what simulate reads (the full build below tests it)
+        build(["--select", "tag:catalog", "--resource-type", "model", "--resource-type", "seed"])
+        simulate(SIMULATED_USERS, SEED)  # through python_api's Spark writer
         build()  # raises DbtError if any model, data test or unit test fails
         spark = spark_engine.session()
     try:
@@ -53,25 +65,43 @@ def spark_warehouse(tmp_path_factory) -> Iterator[object]:
 def postgres_warehouse(fresh_warehouse):
     """The same catalogue loaded and built on PostgreSQL."""
     report = fresh_warehouse.load(CATALOG_DIR)
-    fresh_warehouse.dbt("build", "--select", "tag:catalog", "--indirect-selection", "cautious")
+    fresh_warehouse.dbt("build")
+    with python_api.Warehouse("scientist", fresh_warehouse.settings("scientist")) as scientist:
+        simulate(SIMULATED_USERS, SEED, warehouse=scientist)
+    fresh_warehouse.dbt("build")
     return fresh_warehouse, report
+
+
+def _comparable(value):
+    """A value as both engines should give it: instants in UTC, floats to 12 significant
+    digits (a sum of doubles depends on the order rows arrive in), lists as tuples."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC)
+    if isinstance(value, float):
+        return float(f"{value:.12g}")
+    if isinstance(value, list):
+        return tuple(_comparable(v) for v in value)
+    return value
 
 
 def _row_key(row: tuple) -> tuple:
     return tuple((value is None, str(value)) for value in row)
 
 
-def spark_rows(spark, relation: str) -> tuple[list[str], list[tuple]]:
-    table = spark.sql(f"select * from {relation}").toArrow()
-    rows = [tuple(row.values()) for row in table.to_pylist()]
-    return table.schema.names, sorted(rows, key=_row_key)
+def _sorted(rows) -> list[tuple]:
+    return sorted((tuple(_comparable(v) for v in row) for row in rows), key=_row_key)
 
 
-def postgres_rows(warehouse, relation: str) -> tuple[list[str], list[tuple]]:
+def spark_rows(spark, relation: str, columns: str = "*") -> tuple[list[str], list[tuple]]:
+    table = spark.sql(f"select {columns} from {relation}").toArrow()
+    return table.schema.names, _sorted(tuple(row.values()) for row in table.to_pylist())
+
+
+def postgres_rows(warehouse, relation: str, columns: str = "*") -> tuple[list[str], list[tuple]]:
     with warehouse.connect() as conn:
-        cursor = conn.execute(f"select * from {relation}")
+        cursor = conn.execute(f"select {columns} from {relation}")
         names = [column.name for column in cursor.description]
-        return names, sorted(cursor.fetchall(), key=_row_key)
+        return names, _sorted(cursor.fetchall())
 
 
 def test_the_load_reads_the_same_rows_on_both_engines(spark_warehouse, postgres_warehouse):
@@ -91,6 +121,31 @@ def test_every_catalogue_mart_equals_the_postgres_one_row_for_row(
     assert spark_names == postgres_names
     assert len(spark_table) > 0
     assert spark_table == postgres_table
+
+
+@pytest.mark.parametrize("table", LANDING)
+def test_the_simulation_writes_the_same_rows_on_both_engines(
+    spark_warehouse, postgres_warehouse, table
+):
+    (spark, _), (warehouse, _) = spark_warehouse, postgres_warehouse
+    names, postgres_table = postgres_rows(warehouse, table)
+    columns = ", ".join(name for name in names if name != "written_xid")
+    spark_table = spark_rows(spark, table, columns)
+    assert spark_table == postgres_rows(warehouse, table, columns)
+    assert len(spark_table[1]) > 0
+
+
+@pytest.mark.parametrize("mart", ENGAGEMENT_MARTS + RECOMMENDATION_MARTS)
+def test_every_engagement_mart_equals_the_postgres_one_row_for_row(
+    spark_warehouse, postgres_warehouse, mart
+):
+    (spark, _), (warehouse, _) = spark_warehouse, postgres_warehouse
+    spark_names, spark_table = spark_rows(spark, f"marts.{mart}")
+    postgres_names, postgres_table = postgres_rows(warehouse, f"marts.{mart}")
+    assert spark_names == postgres_names
+    assert spark_table == postgres_table
+    if mart in ENGAGEMENT_MARTS or mart == "cold_start_titles":
+        assert len(spark_table) > 0
 
 
 @pytest.mark.skipif(not REAL, reason=f"the real catalogue is not in {REAL_CATALOG_DIR}")

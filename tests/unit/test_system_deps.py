@@ -16,7 +16,13 @@ import pytest
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 SCRIPT = PROJECT_DIR / ".ci" / "system-deps"
-PACKAGES = {"chromium": "chromium", "dot": "graphviz", "psql": "postgresql-client", "curl": "curl"}
+PACKAGES = {
+    "chromium": "chromium",
+    "dot": "graphviz",
+    "psql": "postgresql-client",
+    "curl": "curl",
+    "java": "openjdk-17-jre-headless",
+}
 
 
 def _stub(folder: Path, name: str, body: str = "exit 0") -> None:
@@ -61,7 +67,7 @@ def test_as_root_it_installs_exactly_what_is_missing(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     lines = calls.read_text().splitlines()
     assert lines[0] == "update -qq"
-    assert lines[1] == "install -y -qq chromium postgresql-client curl"
+    assert lines[1] == "install -y -qq chromium postgresql-client curl openjdk-17-jre-headless"
 
 
 def test_with_everything_present_it_does_nothing(tmp_path: Path) -> None:

@@ -1,6 +1,6 @@
 {{
     config(
-        materialized='incremental',
+        materialized=incremental_materialization(),
         incremental_strategy='append',
         on_schema_change='fail',
         pre_hook=kept_per_user_pre_hooks('agg_title_viewing', 'title_id', grain='pair'),
@@ -49,7 +49,7 @@ final as (
         {{ exact_sum('minutes_watched', '1e-6') }} as minutes_watched,
         {{ exact_sum('completion_ratio', '1e-9') }} / count(*) as mean_completion_ratio,
         count(rating) as rated_session_count,
-        cast(sum(rating) as double precision) / nullif(count(rating), 0) as mean_rating,
+        cast(sum(rating) as {{ type_double() }}) / nullif(count(rating), 0) as mean_rating,
         min(started_at) as first_started_at,
         max(started_at) as last_started_at
     from sessions

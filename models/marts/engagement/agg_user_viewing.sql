@@ -1,6 +1,6 @@
 {{
     config(
-        materialized='incremental',
+        materialized=incremental_materialization(),
         incremental_strategy='append',
         on_schema_change='fail',
         pre_hook=kept_per_user_pre_hooks('agg_plan_viewing', 'plan', grain='subscriber'),

@@ -1,6 +1,6 @@
 {{
     config(
-        materialized='incremental',
+        materialized=incremental_materialization(),
         incremental_strategy='merge',
         unique_key='session_id',
         on_schema_change='fail',

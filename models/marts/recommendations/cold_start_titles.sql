@@ -56,20 +56,20 @@ scored as (
             when is_year_best then 1
             else 0
         end
-        + cast(viewer_count as {{ dbt.type_float() }})
+        + cast(viewer_count as {{ type_double() }})
         / (1 + max(viewer_count) over ()) as cold_start_score
     from title_counts
 
 ),
 
--- Ties by title_id in byte order (collate "C"), as the recommender orders its
--- titles, whatever the database's default collation.
+-- Ties by title_id in byte order, as the recommender orders its titles,
+-- whatever the database's default collation.
 ranked as (
 
     select
         *,
         cast(row_number() over (
-            order by cold_start_score desc, title_id collate "C"
+            order by cold_start_score desc, {{ in_byte_order('title_id') }}
         ) as {{ dbt.type_int() }}) as cold_start_rank
     from scored
 

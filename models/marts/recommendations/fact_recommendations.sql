@@ -37,14 +37,13 @@ recommendations as (
     select
         run_id,
         user_id,
-        cast(recommendation_rank as smallint) as recommendation_rank,
-        title_id,
-        recommendation_scores[recommendation_rank] as recommendation_score,
+        cast(listed.recommendation_rank as smallint) as recommendation_rank,
+        listed.title_id,
+        {{ list_element_at('recommendation_scores', 'listed.recommendation_rank') }}
+            as recommendation_score,
         is_cold_start
     from lists
-    cross join
-        lateral unnest(recommended_title_ids)
-        with ordinality as listed (title_id, recommendation_rank)
+    {{ numbered_list_elements('recommended_title_ids', 'title_id', 'recommendation_rank') }}
 
 ),
 

@@ -2,10 +2,10 @@ with
 
 source as (
 
-    -- xmin: the transaction that recorded the deletion (see stg_recs__*).
+    -- row_version_xid: the transaction (on Spark, the write) that recorded the deletion (see stg_recs__*).
     select
         *,
-        xmin as row_xid
+        {{ row_version_xid() }} as row_xid
     from {{ source('recs', 'deleted_runs') }}
 
 ),

@@ -2,11 +2,11 @@ with
 
 source as (
 
-    -- xmin: the transaction that wrote the row's current version, by which the
+    -- row_version_xid: the transaction (on Spark, the write) that wrote the row's current version, by which the
     -- incremental marts find what changed since their last build.
     select
         *,
-        xmin as row_xid
+        {{ row_version_xid() }} as row_xid
     from {{ source('recs', 'recommendations') }}
 
 ),
