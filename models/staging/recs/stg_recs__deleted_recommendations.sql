@@ -2,7 +2,8 @@ with
 
 source as (
 
-    -- row_version_xid: the transaction (on Spark, the write) that recorded the deletion (see stg_recs__*).
+    -- row_version_xid: the transaction (on Spark, the write) that recorded
+    -- the deletion (see stg_recs__*).
     select
         *,
         {{ row_version_xid() }} as row_xid

@@ -2,7 +2,8 @@ with
 
 source as (
 
-    -- row_version_xid: the transaction (on Spark, the write) that wrote the row's current version, by which the
+    -- row_version_xid: the transaction (on Spark, the write) that wrote the
+    -- row's current version, by which the
     -- incremental marts find what changed since their last build.
     select
         *,
