@@ -279,18 +279,7 @@ class Warehouse:
         ).format(sql.SQL(", ").join(sql.Literal(s) for s in READABLE_SCHEMAS))
         rows = self._fetch(_render(query)).to_pylist()
         readable = {(r["table_schema"], r["table_name"]) for r in rows}
-        candidates = [
-            (s, table)
-            for s in ((schema,) if schema else READABLE_SCHEMAS)
-            if (s, table) in readable
-        ]
-        if not candidates:
-            names = sorted(f"{s}.{t}" for s, t in readable)
-            raise NotFoundError(
-                f"no table {'.'.join(p for p in (schema, table) if p)!r} that role "
-                f"{self.role} may read; readable: {', '.join(names) or 'none'}"
-            )
-        return candidates[0]
+        return pick_readable(schema, table, readable, self.role)
 
     def _fetch_with(self, query: str, params: Sequence[Any] | Mapping[str, Any] | None) -> pa.Table:
         """Run a query with server-side bound parameters, read-only."""
@@ -546,18 +535,7 @@ class Warehouse:
 
     # -- checks ----------------------------------------------------------------
     def _writable(self, table: str) -> LandingTable:
-        if self.role == "analyst":
-            raise PermissionDeniedError(
-                f"role analyst is read-only: it cannot write {table!r}; connect with "
-                "python_api.connect(role='scientist')"
-            )
-        try:
-            return landing_table(table) if isinstance(table, str) else landing_table("")
-        except KeyError:
-            writable = ", ".join(t.qualified_name for t in LANDING_TABLES.values())
-            raise ValidationError(
-                f"{table!r} is not a landing table; writable tables: {writable}"
-            ) from None
+        return writable_table(self.role, table)
 
     def _require_keys_exist(
         self, cursor: Cursor, spec: LandingTable, staging: str, frame: pd.DataFrame
@@ -575,7 +553,7 @@ class Warehouse:
         missing = cursor.fetchone()
         if missing is None:
             return
-        position = _locate(frame, dict(zip(spec.primary_key, missing, strict=True)))
+        position = locate_row(frame, dict(zip(spec.primary_key, missing, strict=True)))
         raise NotFoundError(
             f"no row with key {dict(zip(spec.primary_key, missing, strict=True))}",
             table=spec.qualified_name,
@@ -586,6 +564,40 @@ class Warehouse:
 
 
 # -- helpers -----------------------------------------------------------------
+def pick_readable(
+    schema: str | None, table: str, readable: set[tuple[str, str]], role: str
+) -> tuple[str, str]:
+    """(schema, table) of a table name among the ``readable`` ones (searched in
+    READABLE_SCHEMAS' order without a schema); NotFoundError listing them otherwise."""
+    candidates = [
+        (s, table) for s in ((schema,) if schema else READABLE_SCHEMAS) if (s, table) in readable
+    ]
+    if not candidates:
+        names = sorted(f"{s}.{t}" for s, t in readable)
+        raise NotFoundError(
+            f"no table {'.'.join(p for p in (schema, table) if p)!r} that role "
+            f"{role} may read; readable: {', '.join(names) or 'none'}"
+        )
+    return candidates[0]
+
+
+def writable_table(role: str, table: str) -> LandingTable:
+    """The landing table ``role`` writes as ``table``; PermissionDeniedError for the
+    analyst, ValidationError naming the writable tables for another name."""
+    if role == "analyst":
+        raise PermissionDeniedError(
+            f"role analyst is read-only: it cannot write {table!r}; connect with "
+            "python_api.connect(role='scientist')"
+        )
+    try:
+        return landing_table(table) if isinstance(table, str) else landing_table("")
+    except KeyError:
+        writable = ", ".join(t.qualified_name for t in LANDING_TABLES.values())
+        raise ValidationError(
+            f"{table!r} is not a landing table; writable tables: {writable}"
+        ) from None
+
+
 _PLACEHOLDER = re.compile(r"%%|%\((\w+)\)s|%s")
 
 
@@ -734,7 +746,9 @@ def _keys_frame(spec: LandingTable, keys: Any) -> pd.DataFrame:
     return _as_frame(keys)
 
 
-def _locate(frame: pd.DataFrame, key: Mapping[str, Any]) -> int | None:
+def locate_row(frame: pd.DataFrame, key: Mapping[str, Any]) -> int | None:
+    """The position of the first row of ``frame`` whose ``key`` columns hold ``key``'s
+    values (compared as text, as drivers report them), or None."""
     mask = pd.Series(True, index=frame.index)
     for column, value in key.items():
         mask &= frame[column].astype(str) == str(value)
@@ -862,7 +876,7 @@ def _translate(
     name = table.qualified_name if table else None
     key_map = _key(detail)
     position = (
-        _locate(frame, key_map)
+        locate_row(frame, key_map)
         if frame is not None and key_map and all(c in frame.columns for c in key_map)
         else None
     )

@@ -30,7 +30,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from python_api.client import READABLE_SCHEMAS, _locate, bind_parameters
+from python_api.client import (
+    READABLE_SCHEMAS,
+    bind_parameters,
+    locate_row,
+    pick_readable,
+    writable_table,
+)
 from python_api.errors import (
     ApiError,
     ConflictError,
@@ -44,11 +50,9 @@ from python_api.validate import row_at, to_arrow_table
 from recdb.core.connection import check_role
 from recdb.core.errors import ConnectionSettingsError, EngineError
 from recdb.core.landing import (
-    LANDING_TABLES,
     TITLES_TABLE,
     WRITTEN_XID,
     LandingTable,
-    landing_table,
 )
 from recdb.core.spark import session
 from recdb.warehouse.spark_landing import prepare_spark_warehouse
@@ -135,18 +139,7 @@ class SparkWarehouse:
             if self._run(lambda name=name: self._spark.catalog.databaseExists(name)):
                 for found in self._run(lambda name=name: self._spark.catalog.listTables(name)):
                     readable.add((name, found.name))
-        candidates = [
-            (s, table)
-            for s in ((schema,) if schema else READABLE_SCHEMAS)
-            if (s, table) in readable
-        ]
-        if not candidates:
-            names = sorted(f"{s}.{t}" for s, t in readable)
-            raise NotFoundError(
-                f"no table {'.'.join(p for p in (schema, table) if p)!r} that role "
-                f"{self.role} may read; readable: {', '.join(names) or 'none'}"
-            )
-        return candidates[0]
+        return pick_readable(schema, table, readable, self.role)
 
     def _run(self, action: Any) -> Any:
         """``action()``, Spark's and the JVM's errors turned into python_api's."""
@@ -182,7 +175,7 @@ class SparkWarehouse:
         """Append ``frame`` to a landing table, as :meth:`python_api.Warehouse.write` does
         (the same checks, the same errors), as Parquet, a partition per write; return the
         number of rows written. ``upsert`` is PostgreSQL's only in this version."""
-        spec = _writable(self.role, table)
+        spec = writable_table(self.role, table)
         if upsert:
             raise ApiError(
                 "upsert=True replaces rows, which Spark's landing tables do not in this "
@@ -246,7 +239,7 @@ class SparkWarehouse:
         found = self._run(clash.collect)
         if found:
             key = found[0].asDict()
-            position = _locate(frame, key)
+            position = locate_row(frame, key)
             raise ConflictError(
                 f"key {_key_text(key)} already exists (pass upsert=True to replace it)",
                 table=spec.qualified_name,
@@ -281,7 +274,7 @@ class SparkWarehouse:
             if not missing:
                 continue
             key = missing[0].asDict()
-            position = _locate(frame, key) if all(c in frame.columns for c in key) else None
+            position = locate_row(frame, key) if all(c in frame.columns for c in key) else None
             row = row_at(frame, position) if position is not None else None
             where = dict(table=spec.qualified_name, column=columns[0], row_number=position, row=row)
             if table == ".".join(TITLES_TABLE):
@@ -311,21 +304,6 @@ class SparkWarehouse:
 
 def _key_text(key: Mapping[str, Any]) -> str:
     return ", ".join(f"{column}={value}" for column, value in key.items())
-
-
-def _writable(role: str, table: str) -> LandingTable:
-    if role == "analyst":
-        raise PermissionDeniedError(
-            f"role analyst is read-only: it cannot write {table!r}; connect with "
-            "python_api.connect(role='scientist')"
-        )
-    try:
-        return landing_table(table) if isinstance(table, str) else landing_table("")
-    except KeyError:
-        writable = ", ".join(t.qualified_name for t in LANDING_TABLES.values())
-        raise ValidationError(
-            f"{table!r} is not a landing table; writable tables: {writable}"
-        ) from None
 
 
 def _translate(error: Exception) -> ApiError:

@@ -35,6 +35,9 @@ RECOMMENDATION_MARTS = sorted(
     p.stem for p in (PROJECT_DIR / "models/marts/recommendations").glob("*.sql")
 )
 LANDING = ("sim.users", "sim.user_tastes", "sim.sessions", "sim.ratings")
+#: The catalogue's models and seeds, what the simulation reads (the full build after the
+#: simulation tests them).
+CATALOGUE_ONLY = ("--select", "tag:catalog", "--resource-type", "model", "--resource-type", "seed")
 #: The simulation both engines get: users and seed.
 SIMULATED_USERS, SEED = 150, 7
 REAL = (REAL_CATALOG_DIR / "raw_titles.csv").exists()
@@ -50,8 +53,7 @@ def spark_warehouse(tmp_path_factory) -> Iterator[object]:
         patch.setenv("RECDB_ENGINE", "spark")
         patch.setenv("RECDB_SPARK_DRIVER_MEMORY", "1g")
         report = load_catalog(CATALOG_DIR)
-        # what simulate reads (the full build below tests it)
-        build(["--select", "tag:catalog", "--resource-type", "model", "--resource-type", "seed"])
+        build(list(CATALOGUE_ONLY))
         simulate(SIMULATED_USERS, SEED)  # through python_api's Spark writer
         build()  # raises DbtError if any model, data test or unit test fails
         spark = spark_engine.session()
@@ -65,7 +67,7 @@ def spark_warehouse(tmp_path_factory) -> Iterator[object]:
 def postgres_warehouse(fresh_warehouse):
     """The same catalogue loaded and built on PostgreSQL."""
     report = fresh_warehouse.load(CATALOG_DIR)
-    fresh_warehouse.dbt("build")
+    fresh_warehouse.dbt("build", *CATALOGUE_ONLY)
     with python_api.Warehouse("scientist", fresh_warehouse.settings("scientist")) as scientist:
         simulate(SIMULATED_USERS, SEED, warehouse=scientist)
     fresh_warehouse.dbt("build")
@@ -284,3 +286,88 @@ def test_a_read_on_spark_changes_nothing(spark_api, spark_warehouse):
     )
     with pytest.raises(python_api.PermissionDeniedError):
         spark_api.write("users", pd.DataFrame())
+
+
+# -- python_api's writes on Spark: the same checks, the same errors -----------------
+def _bad_batches(spark) -> dict[str, tuple[str, pd.DataFrame]]:
+    """Batches each engine must refuse, built from the rows both hold."""
+    user = spark.sql("select * from sim.users order by user_id limit 1").toArrow().to_pandas()
+    user = user.drop(columns=["written_xid"])
+    session = (
+        spark.sql("select * from sim.sessions order by session_id limit 1").toArrow().to_pandas()
+    )
+    session = session.drop(columns=["written_xid"])
+    unknown_user = session.assign(session_id=10**9, user_id=10**9)
+    unknown_title = session.assign(session_id=10**9, title_id="tm0")
+    bad_rating = pd.DataFrame(
+        {"session_id": [session["session_id"].iloc[0]], "rating": [7], "rated_at": ["2024-01-01"]}
+    )
+    return {
+        "a user that exists": ("users", user),
+        "a session of an unknown user": ("sessions", unknown_user),
+        "a session of an unknown title": ("sessions", unknown_title),
+        "a rating out of range": ("ratings", bad_rating),
+    }
+
+
+def _error_of(action) -> python_api.ApiError:
+    with pytest.raises(python_api.ApiError) as caught:
+        action()
+    return caught.value
+
+
+def test_python_api_refuses_the_same_batches_with_the_same_errors_on_spark(
+    spark_warehouse, postgres_warehouse
+):
+    (spark, _), (warehouse, _) = spark_warehouse, postgres_warehouse
+    before = {
+        table: spark.sql(f"select count(*) from {table}").collect()[0][0] for table in LANDING
+    }
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("RECDB_ENGINE", "spark")
+        spark_scientist = python_api.connect("scientist")
+    postgres_scientist = python_api.Warehouse("scientist", warehouse.settings("scientist"))
+    with postgres_scientist:
+        for case, (table, frame) in _bad_batches(spark).items():
+            on_spark = _error_of(
+                lambda table=table, frame=frame: spark_scientist.write(table, frame)
+            )
+            on_postgres = _error_of(
+                lambda table=table, frame=frame: postgres_scientist.write(table, frame)
+            )
+            assert type(on_spark) is type(on_postgres), case
+            assert str(on_spark) == str(on_postgres), case
+    after = {table: spark.sql(f"select count(*) from {table}").collect()[0][0] for table in LANDING}
+    assert after == before
+
+
+def test_a_transaction_on_spark_appends_all_of_its_batches_or_none(spark_warehouse):
+    spark, _ = spark_warehouse
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("RECDB_ENGINE", "spark")
+        scientist = python_api.connect("scientist")
+    users = spark.sql("select * from sim.users order by user_id limit 1").toArrow().to_pandas()
+    users = users.drop(columns=["written_xid"]).assign(user_id=10**9)
+    session = (
+        spark.sql("select * from sim.sessions order by session_id limit 1").toArrow().to_pandas()
+    )
+    session = session.drop(columns=["written_xid"]).assign(session_id=10**9, user_id=10**9)
+
+    def count(table: str) -> int:
+        return spark.sql(f"select count(*) from {table}").collect()[0][0]
+
+    before = (count("sim.users"), count("sim.sessions"))
+    with pytest.raises(python_api.ConflictError), scientist.transaction():
+        scientist.write("users", users)  # checked, waits for the end
+        scientist.write("sessions", session)  # its user is this transaction's
+        scientist.write("users", users)  # a key the transaction already wrote
+    assert (count("sim.users"), count("sim.sessions")) == before
+    with scientist.transaction():
+        scientist.write("users", users)
+        scientist.write("sessions", session)
+    assert (count("sim.users"), count("sim.sessions")) == (before[0] + 1, before[1] + 1)
+    stamps = spark.sql(
+        f"select distinct written_xid from sim.users where user_id = {10**9} union "
+        f"select distinct written_xid from sim.sessions where session_id = {10**9}"
+    ).collect()
+    assert len(stamps) == 1  # one write number for the transaction
