@@ -100,12 +100,7 @@ def _integer(path: Path, column: Column, row: int, value: str | None) -> int | N
     """``value`` as an integer: whole numbers, also written as floats (``1999.0``)."""
     if value is None:
         return None
-    try:
-        number = Decimal(value.strip())
-    except InvalidOperation:
-        raise _value_error(
-            path, column, row, value, f'invalid input syntax for type integer: "{value}"'
-        ) from None
+    number = _parsed(path, column, row, value, "integer")
     low, high = INTEGER_RANGE
     if not number.is_finite() or number != number.to_integral_value() or not low <= number <= high:
         raise _value_error(path, column, row, value, "not a whole number within the integer range")
@@ -119,12 +114,7 @@ def _decimal(
     from zero), and refused when it then has more than ``precision`` digits."""
     if value is None:
         return None
-    try:
-        number = Decimal(value.strip())
-    except InvalidOperation:
-        raise _value_error(
-            path, column, row, value, f'invalid input syntax for type numeric: "{value}"'
-        ) from None
+    number = _parsed(path, column, row, value, "numeric")
     if not number.is_finite():
         raise _value_error(path, column, row, value, f"{column.pg_type} holds no {value}")
     rounded = number.quantize(Decimal(1).scaleb(-scale), rounding=ROUND_HALF_UP)
@@ -138,6 +128,16 @@ def _decimal(
             f"10^{precision - scale} in absolute value",
         )
     return rounded
+
+
+def _parsed(path: Path, column: Column, row: int, value: str, type_name: str) -> Decimal:
+    """``value`` as a number, or the error PostgreSQL gives for text that is none."""
+    try:
+        return Decimal(value.strip())
+    except InvalidOperation:
+        raise _value_error(
+            path, column, row, value, f'invalid input syntax for type {type_name}: "{value}"'
+        ) from None
 
 
 def _precision_and_scale(pg_type: str) -> tuple[int, int]:

@@ -39,8 +39,12 @@ def write_profile(home: Path | None = None) -> Path:
 def dbt_environment(settings: ConnectionSettings | None = None) -> dict[str, str]:
     """The variables dbt's profile reads, for the owner's connection."""
     owner = settings or connection_settings("owner")
+    return {**owner.libpq_env(), **_dbt_files_environment()}
+
+
+def _dbt_files_environment() -> dict[str, str]:
+    """Where dbt finds the profile and the project, on either engine."""
     return {
-        **owner.libpq_env(),
         "DBT_PROFILES_DIR": str(write_profile()),
         "DBT_PROJECT_DIR": str(project_dir()),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
@@ -87,12 +91,7 @@ def spark_dbt_environment() -> dict[str, str]:
     with the same settings, for dbt-spark's session method to reuse."""
     spark_settings = SparkSettings.from_environment()
     prepare_spark_warehouse(session(spark_settings))
-    return {
-        **spark_settings.dbt_environment(),
-        "DBT_PROFILES_DIR": str(write_profile()),
-        "DBT_PROJECT_DIR": str(project_dir()),
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-    }
+    return {**spark_settings.dbt_environment(), **_dbt_files_environment()}
 
 
 def _invoke_dbt(
