@@ -66,7 +66,7 @@ def connect(
     with a :class:`BusyError`; None (the default) waits as long as it takes.
 
     With ``RECDB_ENGINE=spark``, a :class:`~python_api.spark.SparkWarehouse`, which reads
-    the same way through Arrow (and does not write in this version).
+    and writes the same way (reads through Arrow).
     """
     try:
         spark = on_spark()

@@ -13,7 +13,7 @@ import logging
 import math
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import quote
 
 import adbc_driver_manager
@@ -70,6 +70,9 @@ class Warehouse:
     call in progress with a DatabaseError and is dropped: the next call outside
     a transaction connects again.
     """
+
+    #: The engine it reads: queries written for several engines look here.
+    engine: ClassVar[str] = "postgres"
 
     def __init__(
         self,
@@ -347,7 +350,7 @@ class Warehouse:
         spec = landing_table("recommendations")
         if not self._in_transaction:
             raise ApiError("replace_run() works inside `with warehouse.transaction():` only")
-        value = self._partition_value(spec, run_id)
+        value = partition_value(spec, run_id)
         if (spec.name, value) in self._staged:
             raise ApiError(f"run {value!r} is already being replaced in this transaction")
         query = sql.SQL("select coalesce(sum(cardinality({})), 0) from {} where {} = {}").format(
@@ -370,7 +373,7 @@ class Warehouse:
         """Publish run ``run_id`` (written unpublished): from the commit on, its rows are
         served and built into the marts. NotFoundError for an unknown run."""
         spec = landing_table("runs")
-        value = self._partition_value(landing_table("recommendations"), run_id)
+        value = partition_value(landing_table("recommendations"), run_id)
         with self._unit_of_work(spec, None) as cursor:
             cursor.execute(
                 _render(
@@ -383,16 +386,6 @@ class Warehouse:
                 raise NotFoundError(
                     f"no run {value!r}: begin it first", table=spec.qualified_name, column="run_id"
                 )
-
-    def _partition_value(self, spec: LandingTable, value: object) -> str:
-        column = next(c for c in spec.columns if c.name == spec.partition_key)
-        if not isinstance(value, str) or not re.fullmatch(column.pattern or ".*", value):
-            raise ValidationError(
-                f"{value!r} is not a valid {column.name}: it must match {column.pattern}",
-                table=spec.qualified_name,
-                column=column.name,
-            )
-        return value
 
     def _write_target(
         self,
@@ -469,23 +462,8 @@ class Warehouse:
         of many. An unknown key is a NotFoundError and nothing changes.
         """
         spec = self._writable(table)
-        if spec.rows is not None:
-            raise ValidationError(
-                f"{spec.qualified_name} keeps each list whole: write the new list with "
-                "write(..., upsert=True), or delete it by its key "
-                f"{list(spec.primary_key)}",
-                table=spec.qualified_name,
-            )
-        frame = _as_frame(rows)
-        changed = [c for c in frame.columns if c not in spec.primary_key]
-        if not changed:
-            raise ValidationError(
-                f"nothing to update: give the key {list(spec.primary_key)} and at least one "
-                "other column",
-                table=spec.qualified_name,
-            )
+        frame, changed = update_rows(spec, rows)
         arrow = to_arrow_table(spec, frame, required=list(spec.primary_key))
-        frame = frame.reset_index(drop=True)
         staging = _staging_name(spec)
         assignments = [sql.SQL("{0} = s.{0}").format(sql.Identifier(c)) for c in changed]
         query = sql.SQL(
@@ -511,15 +489,8 @@ class Warehouse:
         ValidationError, and nothing is deleted.
         """
         spec = self._writable(table)
-        frame = _keys_frame(spec, keys)
+        frame = delete_keys(spec, keys)
         arrow = to_arrow_table(spec, frame, required=list(spec.primary_key))
-        frame = frame.reset_index(drop=True)
-        extra = [c for c in frame.columns if c not in spec.primary_key]
-        if extra:
-            raise ValidationError(
-                f"delete() takes only the key columns {list(spec.primary_key)}, not {extra}",
-                table=spec.qualified_name,
-            )
         staging = _staging_name(spec)
         query = sql.SQL("delete from {target} as t using {staging} as s where {match}").format(
             target=sql.Identifier(spec.schema, spec.name),
@@ -553,14 +524,7 @@ class Warehouse:
         missing = cursor.fetchone()
         if missing is None:
             return
-        position = locate_row(frame, dict(zip(spec.primary_key, missing, strict=True)))
-        raise NotFoundError(
-            f"no row with key {dict(zip(spec.primary_key, missing, strict=True))}",
-            table=spec.qualified_name,
-            column=spec.primary_key[0] if len(spec.primary_key) == 1 else None,
-            row_number=position,
-            row=row_at(frame, position) if position is not None else None,
-        )
+        raise missing_key_error(spec, dict(zip(spec.primary_key, missing, strict=True)), frame)
 
 
 # -- helpers -----------------------------------------------------------------
@@ -599,6 +563,81 @@ def writable_table(role: str, table: str) -> LandingTable:
 
 
 _PLACEHOLDER = re.compile(r"%%|%\((\w+)\)s|%s")
+
+
+def partition_value(spec: LandingTable, value: object) -> str:
+    """``value`` if it is a valid value of ``spec``'s partition key (a run id), else
+    ValidationError."""
+    column = next(c for c in spec.columns if c.name == spec.partition_key)
+    if not isinstance(value, str) or not re.fullmatch(column.pattern or ".*", value):
+        raise ValidationError(
+            f"{value!r} is not a valid {column.name}: it must match {column.pattern}",
+            table=spec.qualified_name,
+            column=column.name,
+        )
+    return value
+
+
+def update_rows(spec: LandingTable, rows: Any) -> tuple[pd.DataFrame, list[str]]:
+    """The rows of an ``update()`` as a frame, and the columns they change: ValidationError
+    for a table of lists (replaced whole) or rows that change nothing."""
+    if spec.rows is not None:
+        raise ValidationError(
+            f"{spec.qualified_name} keeps each list whole: write the new list with "
+            "write(..., upsert=True), or delete it by its key "
+            f"{list(spec.primary_key)}",
+            table=spec.qualified_name,
+        )
+    frame = _as_frame(rows)
+    changed = [c for c in frame.columns if c not in spec.primary_key]
+    if not changed:
+        raise ValidationError(
+            f"nothing to update: give the key {list(spec.primary_key)} and at least one "
+            "other column",
+            table=spec.qualified_name,
+        )
+    return frame.reset_index(drop=True), changed
+
+
+def delete_keys(spec: LandingTable, keys: Any) -> pd.DataFrame:
+    """The keys of a ``delete()`` as a frame of the key columns (ValidationError for others)."""
+    frame = _keys_frame(spec, keys).reset_index(drop=True)
+    extra = [c for c in frame.columns if c not in spec.primary_key]
+    if extra:
+        raise ValidationError(
+            f"delete() takes only the key columns {list(spec.primary_key)}, not {extra}",
+            table=spec.qualified_name,
+        )
+    return frame
+
+
+def missing_key_error(
+    spec: LandingTable, key: Mapping[str, Any], frame: pd.DataFrame
+) -> NotFoundError:
+    """NotFoundError for a key of ``frame`` (an update's or a delete's) that has no row."""
+    position = locate_row(frame, key)
+    return NotFoundError(
+        f"no row with key {dict(key)}",
+        table=spec.qualified_name,
+        column=spec.primary_key[0] if len(spec.primary_key) == 1 else None,
+        row_number=position,
+        row=row_at(frame, position) if position is not None else None,
+    )
+
+
+def still_referenced_error(
+    spec: LandingTable, key: Mapping[str, Any], other: str, frame: pd.DataFrame
+) -> ValidationError:
+    """ValidationError for a delete of ``key``, which rows of table ``other`` refer to."""
+    key_text = ", ".join(f"{k}={v}" for k, v in key.items())
+    position = locate_row(frame, key) if all(c in frame.columns for c in key) else None
+    return ValidationError(
+        f"{key_text} is still referenced from {other}: delete those rows first",
+        table=spec.qualified_name,
+        column=next(iter(key), None),
+        row_number=position,
+        row=row_at(frame, position) if position is not None else None,
+    )
 
 
 def bind_parameters(
@@ -897,8 +936,10 @@ def _translate(
             other = referring.group("table") if referring else "another table"
             if other in LANDING_TABLES:
                 other = LANDING_TABLES[other].qualified_name
-            problem = f"{key_text} is still referenced from {other}: delete those rows first"
-            return ValidationError(problem, table=name, column=column, row_number=position, row=row)
+            if table is None or frame is None or not key_map:
+                problem = f"{key_text} is still referenced from {other}: delete those rows first"
+                return ValidationError(problem, table=name, column=column)
+            return still_referenced_error(table, key_map, other, frame)
         if missing_from == ".".join(TITLES_TABLE):
             return NotFoundError(
                 f"unknown title {key_text}: not in {missing_from} (load the catalogue and run "

@@ -13,7 +13,11 @@ PostgreSQL: the batch by :func:`~python_api.validate.to_arrow_table`, its keys a
 the table's (ConflictError) and its references against the tables they name
 (NotFoundError), the same messages; then appended as a partition of its own, numbered
 by the write. Spark enforces nothing itself, so every write goes through these checks.
-Updates, deletes and upserts change rows in place: PostgreSQL's only in this version.
+Parquet files never change: an update or an upsert appends the rows' new versions, a
+delete appends the keys it deleted, and the landing tables readers see are views of
+the newest committed versions (recdb/warehouse/spark_landing.py). References are held
+as the spec says (a user's tastes and lists deleted with the user, a user with sessions
+refused), by python_api.
 """
 
 from __future__ import annotations
@@ -23,7 +27,8 @@ import logging
 import re
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, NoReturn
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -33,8 +38,13 @@ import pyarrow.compute as pc
 from python_api.client import (
     READABLE_SCHEMAS,
     bind_parameters,
+    delete_keys,
     locate_row,
+    missing_key_error,
+    partition_value,
     pick_readable,
+    still_referenced_error,
+    update_rows,
     writable_table,
 )
 from python_api.errors import (
@@ -42,7 +52,6 @@ from python_api.errors import (
     ConflictError,
     DatabaseError,
     NotFoundError,
-    PermissionDeniedError,
     ValidationError,
 )
 from python_api.lists import gather_lists
@@ -50,12 +59,19 @@ from python_api.validate import row_at, to_arrow_table
 from recdb.core.connection import check_role
 from recdb.core.errors import ConnectionSettingsError, EngineError
 from recdb.core.landing import (
+    LANDING_TABLES,
     TITLES_TABLE,
     WRITTEN_XID,
     LandingTable,
+    landing_table,
 )
 from recdb.core.spark import session
-from recdb.warehouse.spark_landing import prepare_spark_warehouse
+from recdb.warehouse.spark_landing import (
+    COMMITS_TABLE,
+    deletions_table,
+    prepare_spark_warehouse,
+    versions_table,
+)
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -67,11 +83,14 @@ _NOT_FOUND = ("TABLE_OR_VIEW_NOT_FOUND", "SCHEMA_NOT_FOUND", "UNRESOLVED_ROUTINE
 
 
 class SparkWarehouse:
-    """The warehouse on Spark, read as ``role`` (every role reads; none writes here yet).
+    """The warehouse on Spark, as ``role`` (every role reads; the scientist writes).
 
     Use it as a context manager, or call :meth:`close` (the SparkSession stays up for
     the process: starting one takes seconds).
     """
+
+    #: The engine it reads: queries written for several engines look here.
+    engine: ClassVar[str] = "spark"
 
     def __init__(self, role: str = "scientist", spark: SparkSession | None = None) -> None:
         try:
@@ -156,80 +175,242 @@ class SparkWarehouse:
     # -- writing -------------------------------------------------------------
     @contextlib.contextmanager
     def transaction(self) -> Iterator[SparkWarehouse]:
-        """Group several writes: all of them are appended at the end, or none.
+        """Group several writes, updates and deletes: all of them are committed at the end,
+        or none.
 
-        The batches wait in memory until the block ends, each checked when written
-        (also against the batches before it in the block); reads inside the block do
-        not see them yet.
+        Each is checked when made (against the warehouse as the changes before it in the
+        block leave it) and waits in memory until the block ends; reads inside the block
+        do not see them yet.
         """
         if self._pending is not None:
             raise ApiError("transactions do not nest")
         self._pending = []
         try:
             yield self
-            self._append(self._pending)
+            self._commit(self._pending)
         finally:
             self._pending = None
 
     def write(self, table: str, frame: pd.DataFrame, *, upsert: bool = False) -> int:
-        """Append ``frame`` to a landing table, as :meth:`python_api.Warehouse.write` does
-        (the same checks, the same errors), as Parquet, a partition per write; return the
-        number of rows written. ``upsert`` is PostgreSQL's only in this version."""
+        """Add ``frame`` to a landing table, as :meth:`python_api.Warehouse.write` does (the
+        same checks, the same errors); with ``upsert``, rows whose key exists replace
+        the current ones (their new versions). Returns the number of rows written."""
         spec = writable_table(self.role, table)
-        if upsert:
-            raise ApiError(
-                "upsert=True replaces rows, which Spark's landing tables do not in this "
-                "version: write new keys, or use PostgreSQL"
-            )
         arrow = to_arrow_table(spec, frame) if spec.rows is None else gather_lists(spec, frame)
         if arrow.num_rows == 0:
             return 0
         frame = frame.reset_index(drop=True)
-        pending = self._pending if self._pending is not None else []
-        self._check_keys_are_new(spec, arrow, frame, pending)
+        pending = self._changes()
+        if not upsert:
+            self._check_keys_are_new(spec, arrow, frame, pending)
         self._check_references(spec, arrow, frame, pending)
-        if self._pending is not None:
-            self._pending.append((spec, arrow))
-        else:
-            self._append([(spec, arrow)])
+        self._stage([_Change(spec, arrow)])
         logger.info("wrote %s rows to %s", len(frame), spec.qualified_name)
         return len(frame)
 
-    def _append(self, batches: list[tuple[LandingTable, pa.Table]]) -> None:
-        """Append the batches, each as a partition numbered by this write."""
-        if not batches:
+    def update(
+        self, table: str, rows: pd.DataFrame | Mapping[str, Any] | Sequence[Mapping[str, Any]]
+    ) -> int:
+        """Change existing rows, as :meth:`python_api.Warehouse.update` does: each row's new
+        version (its other columns as they were) is appended."""
+        spec = writable_table(self.role, table)
+        frame, changed = update_rows(spec, rows)
+        arrow = to_arrow_table(spec, frame, required=list(spec.primary_key))
+        keys = list(spec.primary_key)
+        pending = self._changes()
+        current = self._current(spec, pending)
+        batch = self._batch(arrow, [*keys, *changed])
+        self._require_keys_exist(spec, batch, current, frame)
+        kept = [current[c.name] if c.name not in changed else batch[c.name] for c in spec.columns]
+        merged = self._run(lambda: current.join(batch, on=keys, how="inner").select(*kept))
+        versions = to_arrow_table(spec, _to_pandas(self._run(merged.toArrow)))
+        self._check_references(spec, versions, frame, pending)
+        self._stage([_Change(spec, versions)])
+        logger.info("updated %s rows of %s", arrow.num_rows, spec.qualified_name)
+        return arrow.num_rows
+
+    def delete(self, table: str, keys: Any) -> int:
+        """Delete rows by key, as :meth:`python_api.Warehouse.delete` does (rows referring
+        to them deleted too or the delete refused, as the spec says): a deletion of each
+        key is appended."""
+        spec = writable_table(self.role, table)
+        frame = delete_keys(spec, keys)
+        arrow = to_arrow_table(spec, frame, required=list(spec.primary_key))
+        pending = self._changes()
+        current = self._current(spec, pending)
+        batch = self._batch(arrow, list(spec.primary_key))
+        self._require_keys_exist(spec, batch, current, frame)
+        doomed = self._run(lambda: current.join(batch, on=list(spec.primary_key), how="left_semi"))
+        self._stage(self._deletions(spec, doomed, frame, pending))
+        logger.info("deleted %s rows of %s", arrow.num_rows, spec.qualified_name)
+        return arrow.num_rows
+
+    def replace_run(self, run_id: str, *, publish: bool = True) -> int:
+        """Inside :meth:`transaction`: this transaction's writes of run ``run_id`` replace
+        every list the run has, as :meth:`python_api.Warehouse.replace_run` does; returns
+        how many titles they held. Published at the commit, or with ``publish=False``
+        left unpublished until :meth:`publish_run`."""
+        if self._pending is None:
+            raise ApiError("replace_run() works inside `with warehouse.transaction():` only")
+        lists, runs = landing_table("recommendations"), landing_table("runs")
+        value = partition_value(lists, run_id)
+        pending = self._changes()
+        current = self._run(
+            lambda: self._current(lists, pending).where(f"run_id = {_literal(value)}")
+        )
+        held = self._run(
+            lambda: current.selectExpr("coalesce(sum(size(title_ids)), 0) as held").collect()
+        )[0]["held"]
+        run = self._run(
+            lambda: self._spark.createDataFrame([(value,)], "run_id string").selectExpr(
+                "run_id",
+                "current_timestamp() as published_at"
+                if publish
+                else "cast(null as timestamp) as published_at",
+            )
+        )
+        changes = self._deletions(lists, current, None, pending)
+        changes.append(_Change(runs, self._run(run.toArrow)))
+        self._stage(changes)
+        return int(held)
+
+    def publish_run(self, run_id: str) -> None:
+        """Publish run ``run_id`` (written unpublished): from the commit on, its rows are
+        built into the marts. NotFoundError for an unknown run."""
+        runs = landing_table("runs")
+        value = partition_value(landing_table("recommendations"), run_id)
+        pending = self._changes()
+        found = self._run(
+            lambda: self._current(runs, pending).where(f"run_id = {_literal(value)}").count()
+        )
+        if not found:
+            raise NotFoundError(
+                f"no run {value!r}: begin it first", table=runs.qualified_name, column="run_id"
+            )
+        run = self._run(
+            lambda: self._spark.createDataFrame([(value,)], "run_id string").selectExpr(
+                "run_id", "current_timestamp() as published_at"
+            )
+        )
+        self._stage([_Change(runs, self._run(run.toArrow))])
+
+    def _changes(self) -> list[_Change]:
+        """The changes this transaction made so far (none outside a transaction)."""
+        return self._pending if self._pending is not None else []
+
+    def _stage(self, changes: list[_Change]) -> None:
+        """Keep ``changes`` for the transaction's end, or commit them now."""
+        if self._pending is not None:
+            self._pending.extend(changes)
+        else:
+            self._commit(changes)
+
+    def _commit(self, changes: list[_Change]) -> None:
+        """Append each change to its log, numbered in order, then the numbers to
+        landing.commits: readers see them from then on, all at once."""
+        if not changes:
             return
-        number = time.time_ns()
-        for spec, arrow in batches:
-            stamped = arrow.append_column(
-                WRITTEN_XID, pa.array(np.full(arrow.num_rows, number, dtype=np.int64))
+        first = time.time_ns()
+        numbers = list(range(first, first + len(changes)))
+        for number, change in zip(numbers, changes, strict=True):
+            stamped = change.rows.append_column(
+                WRITTEN_XID, pa.array(np.full(change.rows.num_rows, number, dtype=np.int64))
+            )
+            target = (
+                deletions_table(change.spec) if change.deletion else versions_table(change.spec)
             )
             frame = self._run(lambda stamped=stamped: self._spark.createDataFrame(stamped))
-            self._run(lambda frame=frame, spec=spec: frame.write.insertInto(spec.qualified_name))
+            self._run(lambda frame=frame, target=target: frame.write.insertInto(target))
+        committed = pa.table({WRITTEN_XID: pa.array(numbers, pa.int64())})
+        frame = self._run(lambda: self._spark.createDataFrame(committed))
+        self._run(lambda: frame.write.insertInto(COMMITS_TABLE))
 
-    def _rows_of(
-        self, table: str, columns: Sequence[str], pending: list[tuple[LandingTable, pa.Table]]
-    ) -> DataFrame:
-        """``columns`` of a landing table's rows and of this transaction's batches for it."""
-        listed = ", ".join(columns)
-        rows = self._run(lambda: self._spark.sql(f"select {listed} from {table}"))  # noqa: S608
-        for spec, arrow in pending:
-            if spec.qualified_name == table:
-                batch = self._run(lambda arrow=arrow: self._spark.createDataFrame(
-                    arrow.select(list(columns))
-                ))  # fmt: skip
-                rows = rows.unionByName(batch)
+    def _current(self, spec: LandingTable, pending: list[_Change]) -> DataFrame:
+        """The table's rows as this transaction's changes so far leave them."""
+        keys = list(spec.primary_key)
+        rows = self._run(lambda: self._spark.table(spec.qualified_name).select(*spec.column_names))
+        for change in pending:
+            if change.spec.qualified_name != spec.qualified_name:
+                continue
+            changed = self._batch(change.rows, keys)
+            rows = self._run(lambda rows=rows, changed=changed: rows.join(
+                changed, on=keys, how="left_anti"
+            ))  # fmt: skip
+            if not change.deletion:
+                versions = self._batch(change.rows, spec.column_names)
+                rows = self._run(lambda rows=rows, versions=versions: rows.unionByName(versions))
         return rows
+
+    def _rows_of(self, table: str, columns: Sequence[str], pending: list[_Change]) -> DataFrame:
+        """``columns`` of a table's rows as this transaction leaves them (the titles mart,
+        or a landing table)."""
+        landing = {spec.qualified_name: spec for spec in LANDING_TABLES.values()}
+        if table in landing:
+            rows = self._current(landing[table], pending)
+        else:
+            rows = self._run(lambda: self._spark.table(table))
+        return self._run(lambda: rows.select(*columns))
 
     def _batch(self, arrow: pa.Table, columns: Sequence[str]) -> DataFrame:
         return self._run(lambda: self._spark.createDataFrame(arrow.select(list(columns))))
+
+    def _require_keys_exist(
+        self, spec: LandingTable, batch: DataFrame, current: DataFrame, frame: pd.DataFrame
+    ) -> None:
+        keys = list(spec.primary_key)
+        missing = self._run(
+            lambda: batch.select(*keys).join(current, on=keys, how="left_anti").limit(1).collect()
+        )
+        if missing:
+            raise missing_key_error(spec, missing[0].asDict(), frame)
+
+    def _deletions(
+        self,
+        spec: LandingTable,
+        doomed: DataFrame,
+        frame: pd.DataFrame | None,
+        pending: list[_Change],
+    ) -> list[_Change]:
+        """The deletions of rows ``doomed`` of ``spec`` and of the rows referring to them
+        (deleted too, or the delete refused: ValidationError), as the spec says."""
+        changes: list[_Change] = []
+        for child in LANDING_TABLES.values():
+            for key in child.foreign_keys:
+                if key.table != spec.qualified_name:
+                    continue
+                referred = self._run(lambda key=key: doomed.select(*[
+                    doomed[r].alias(c) for c, r in zip(key.columns, key.ref_columns, strict=True)
+                ]))  # fmt: skip
+                referring = self._run(
+                    lambda child=child, key=key, referred=referred: self._current(
+                        child, pending
+                    ).join(referred, on=list(key.columns), how="left_semi")
+                )
+                if key.on_delete == "cascade":
+                    changes += self._deletions(child, referring, None, pending)
+                    continue
+                pairs = list(zip(key.columns, key.ref_columns, strict=True))
+                found = self._run(lambda pairs=pairs, referring=referring: referring.select(
+                    *[referring[column].alias(ref) for column, ref in pairs]
+                ).limit(1).collect())  # fmt: skip
+                if found:
+                    raise still_referenced_error(
+                        spec, found[0].asDict(), child.qualified_name,
+                        frame if frame is not None else pd.DataFrame(),
+                    )  # fmt: skip
+        recorded = [*spec.primary_key, *spec.deleted_also]
+        rows = self._run(
+            lambda: doomed.select(*recorded).selectExpr("*", "current_timestamp() as deleted_at")
+        )
+        changes.append(_Change(spec, self._run(rows.toArrow), deletion=True))
+        return changes
 
     def _check_keys_are_new(
         self,
         spec: LandingTable,
         arrow: pa.Table,
         frame: pd.DataFrame,
-        pending: list[tuple[LandingTable, pa.Table]],
+        pending: list[_Change],
     ) -> None:
         keys = list(spec.primary_key)
         existing = self._rows_of(spec.qualified_name, keys, pending)
@@ -253,7 +434,7 @@ class SparkWarehouse:
         spec: LandingTable,
         arrow: pa.Table,
         frame: pd.DataFrame,
-        pending: list[tuple[LandingTable, pa.Table]],
+        pending: list[_Change],
     ) -> None:
         references = [(fk.columns, fk.table, fk.ref_columns) for fk in spec.foreign_keys]
         references += [
@@ -285,21 +466,20 @@ class SparkWarehouse:
                 )
             raise NotFoundError(f"{_key_text(key)} does not exist in {table}", **where)
 
-    def update(self, table: str, changes: Any, *, keys: Any = None) -> NoReturn:
-        """Not on Spark in this version (see the class)."""
-        self._refuse("update")
 
-    def delete(self, table: str, keys: Any) -> NoReturn:
-        """Not on Spark in this version (see the class)."""
-        self._refuse("delete")
+@dataclass(frozen=True)
+class _Change:
+    """A checked change waiting for its transaction's end: rows of a landing table, new
+    (their versions) or deleted (their keys, as ``<name>__deletions`` records them)."""
 
-    def _refuse(self, method: str) -> NoReturn:
-        if self.role == "analyst":
-            raise PermissionDeniedError(f"role analyst reads only: {method}() is refused")
-        raise ApiError(
-            f"{method}() changes rows in place, which Spark's landing tables do not in this "
-            "version: connect with RECDB_ENGINE=postgres (the default)"
-        )
+    spec: LandingTable
+    rows: pa.Table
+    deletion: bool = False
+
+
+def _literal(value: str) -> str:
+    """A run id as a SQL string literal (ids match RUN_ID_PATTERN: no quotes in them)."""
+    return "'" + value.replace("'", "''") + "'"
 
 
 def _key_text(key: Mapping[str, Any]) -> str:

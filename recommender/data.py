@@ -271,13 +271,26 @@ def _dense_rows(user_id: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.flatnonzero(present).astype(np.int64), row_of[user_id]
 
 
+#: The recommender's queries are PostgreSQL's SQL; what Spark's SQL spells otherwise.
+#: Spark orders strings by their bytes already; its timestamps are instants.
+_SPARK_SPELLINGS = {' collate "C"': "", "::timestamptz": "::timestamp"}
+
+
+def for_engine(warehouse: python_api.Warehouse, query: str) -> str:
+    """``query`` as the engine ``warehouse`` reads spells it."""
+    if warehouse.engine == "spark":
+        for postgres, spark in _SPARK_SPELLINGS.items():
+            query = query.replace(postgres, spark)
+    return query
+
+
 def read_marts(
     warehouse: python_api.Warehouse, query: str, params: dict[str, Any] | None = None
 ) -> pd.DataFrame:
     """``warehouse.read(query, params)``, its errors as the recommender's: EmptyMartsError
     when the marts are not built, RecommenderError otherwise."""
     with _marts_errors():
-        return warehouse.read(query, params)
+        return warehouse.read(for_engine(warehouse, query), params)
 
 
 @contextmanager
@@ -286,7 +299,7 @@ def _marts_errors() -> Iterator[None]:
         yield
     except python_api.ApiError as error:
         text = str(error)
-        if "does not exist" in text:
+        if "does not exist" in text or "TABLE_OR_VIEW_NOT_FOUND" in text:
             raise EmptyMartsError(f"the marts are not built ({text.splitlines()[0]})") from None
         raise RecommenderError(f"cannot read the marts: {text}") from None
 
@@ -369,7 +382,8 @@ def read_pairs(
     """
     parts: dict[str, list[np.ndarray]] = {name: [] for name in _PAIR_COLUMNS}
     with _marts_errors():
-        for chunk in warehouse.read_chunks(query, params, rows=PAIR_CHUNK_ROWS):
+        chunks = warehouse.read_chunks(for_engine(warehouse, query), params, rows=PAIR_CHUNK_ROWS)
+        for chunk in chunks:
             for name, (column, dtype) in _PAIR_COLUMNS.items():
                 values = chunk[column]
                 parts[name].append(

@@ -124,6 +124,6 @@ def postgres_only(command: str) -> None:
     """Refuse, in one line, a command that does not run on Spark in this version."""
     if on_spark():
         raise EngineError(
-            f"`recdb {command}` runs on PostgreSQL only in this version (on Spark: load and "
-            "build, the catalogue); run it with --engine postgres"
+            f"`recdb {command}` runs on PostgreSQL only in this version (on Spark: load, "
+            "build, simulate, recommend, evaluate, publish); run it with --engine postgres"
         )

@@ -55,6 +55,8 @@ def spark_warehouse(tmp_path_factory) -> Iterator[object]:
         report = load_catalog(CATALOG_DIR)
         build(list(CATALOGUE_ONLY))
         simulate(SIMULATED_USERS, SEED)  # through python_api's Spark writer
+        with python_api.connect("scientist") as scientist:
+            change_the_simulation(scientist)
         build()  # raises DbtError if any model, data test or unit test fails
         spark = spark_engine.session()
     try:
@@ -70,8 +72,40 @@ def postgres_warehouse(fresh_warehouse):
     fresh_warehouse.dbt("build", *CATALOGUE_ONLY)
     with python_api.Warehouse("scientist", fresh_warehouse.settings("scientist")) as scientist:
         simulate(SIMULATED_USERS, SEED, warehouse=scientist)
+        change_the_simulation(scientist)
     fresh_warehouse.dbt("build")
     return fresh_warehouse, report
+
+
+def change_the_simulation(scientist) -> None:
+    """Updates, upserts and deletes, the same on either engine (python_api's): the marts
+    built after them must agree too. Users 1-5 change plan; user 6's ratings and
+    sessions go, then user 6 (with its tastes, by cascade); in one transaction a
+    session of user 7 is deleted and its id written again for user 8."""
+    users = scientist.read("select * from sim.users where user_id <= 8 order by user_id")
+    assert len(users) == 8
+    scientist.update(
+        "users", [{"user_id": u, "plan": "premium" if u % 2 else "basic"} for u in range(1, 6)]
+    )
+    sixth = scientist.read("select session_id from sim.sessions where user_id = 6")
+    rated = scientist.read(
+        "select r.session_id from sim.ratings as r join sim.sessions as s "
+        "on r.session_id = s.session_id where s.user_id = 6"
+    )
+    with scientist.transaction():
+        if len(rated):
+            scientist.delete("ratings", rated["session_id"].tolist())
+        scientist.delete("sessions", sixth["session_id"].tolist())
+        scientist.delete("users", 6)
+    session = scientist.read(
+        "select * from sim.sessions where user_id = 7 and session_id not in "
+        "(select session_id from sim.ratings) order by session_id limit 1"
+    ).drop(columns=["written_xid"], errors="ignore")
+    with scientist.transaction():
+        scientist.delete("sessions", session["session_id"].tolist())
+        scientist.write("sessions", session.assign(user_id=8))
+    later = users.iloc[[7]].drop(columns=["written_xid"], errors="ignore").assign(plan="standard")
+    scientist.write("users", later, upsert=True)
 
 
 def _comparable(value):
@@ -292,11 +326,11 @@ def test_a_read_on_spark_changes_nothing(spark_api, spark_warehouse):
 def _bad_batches(spark) -> dict[str, tuple[str, pd.DataFrame]]:
     """Batches each engine must refuse, built from the rows both hold."""
     user = spark.sql("select * from sim.users order by user_id limit 1").toArrow().to_pandas()
-    user = user.drop(columns=["written_xid"])
+    user = user.drop(columns=["written_xid"], errors="ignore")
     session = (
         spark.sql("select * from sim.sessions order by session_id limit 1").toArrow().to_pandas()
     )
-    session = session.drop(columns=["written_xid"])
+    session = session.drop(columns=["written_xid"], errors="ignore")
     unknown_user = session.assign(session_id=10**9, user_id=10**9)
     unknown_title = session.assign(session_id=10**9, title_id="tm0")
     bad_rating = pd.DataFrame(
@@ -366,8 +400,54 @@ def test_a_transaction_on_spark_appends_all_of_its_batches_or_none(spark_warehou
         scientist.write("users", users)
         scientist.write("sessions", session)
     assert (count("sim.users"), count("sim.sessions")) == (before[0] + 1, before[1] + 1)
-    stamps = spark.sql(
-        f"select distinct written_xid from sim.users where user_id = {10**9} union "
-        f"select distinct written_xid from sim.sessions where session_id = {10**9}"
-    ).collect()
-    assert len(stamps) == 1  # one write number for the transaction
+
+
+def test_rows_of_a_write_that_never_committed_are_never_seen(spark_warehouse):
+    """A writer that died after appending its rows but before landing.commits got their
+    number: readers and the checks of later writes see nothing of it."""
+    spark, _ = spark_warehouse
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("RECDB_ENGINE", "spark")
+        scientist = python_api.connect("scientist")
+    user = spark.sql("select * from sim.users order by user_id limit 1").toArrow().to_pandas()
+    orphan = user.assign(user_id=10**9 + 1, written_xid=1)
+    before = spark.sql("select count(*) from sim.users").collect()[0][0]
+    spark.createDataFrame(orphan).write.insertInto("sim.users__versions")
+    assert spark.sql("select count(*) from sim.users").collect()[0][0] == before
+    assert scientist.write("users", orphan.drop(columns=["written_xid"])) == 1
+    assert spark.sql("select count(*) from sim.users").collect()[0][0] == before + 1
+
+
+def _refused_changes(scientist) -> dict[str, object]:
+    """Updates and deletes each engine must refuse (on the rows both hold)."""
+    return {
+        "an update of an unknown user": lambda: scientist.update(
+            "users", {"user_id": 10**8, "plan": "basic"}
+        ),
+        "a delete of an unknown session": lambda: scientist.delete("sessions", [10**8]),
+        "a delete of a user with sessions": lambda: scientist.delete("users", [7]),
+        "an update that breaks a rule": lambda: scientist.update(
+            "users", {"user_id": 2, "plan": "gold"}
+        ),
+        "a list updated in place": lambda: scientist.update(
+            "recommendations", {"run_id": "r", "user_id": 2, "is_cold_start": True}
+        ),
+    }
+
+
+def test_python_api_refuses_the_same_updates_and_deletes_on_spark(
+    spark_warehouse, postgres_warehouse
+):
+    (spark, _), (warehouse, _) = spark_warehouse, postgres_warehouse
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("RECDB_ENGINE", "spark")
+        spark_scientist = python_api.connect("scientist")
+    postgres_scientist = python_api.Warehouse("scientist", warehouse.settings("scientist"))
+    before = {table: spark_rows(spark, table) for table in LANDING}
+    with postgres_scientist:
+        on_postgres = _refused_changes(postgres_scientist)
+        for case, action in _refused_changes(spark_scientist).items():
+            spark_error, postgres_error = _error_of(action), _error_of(on_postgres[case])
+            assert type(spark_error) is type(postgres_error), case
+            assert str(spark_error) == str(postgres_error), case
+    assert {table: spark_rows(spark, table) for table in LANDING} == before
