@@ -7,7 +7,10 @@ period. Every ranker learns only from the training sessions and ranks, for each
 test user, the titles that user had not watched in training:
 
 * the models of the family (:mod:`recommender.models`), each with its section
-  of the config;
+  of the config; a model that fits ALS (``als``, or a ``hybrid`` whose
+  collaborative part is als) once per ALS trainer asked for (``trainers``,
+  ``recdb evaluate --trainer``; default the config's ``als.trainer``), a row each:
+  ``als`` for implicit's, ``als (spark)`` for Spark MLlib's;
 * ``popularity``: titles by how many users watched them in training;
 * ``best_of``: the cold-start list: all-time best, then year best, then the
   rest, each by training popularity;
@@ -42,6 +45,7 @@ import python_api
 from recommender import metrics, models
 from recommender.config import RecommenderConfig, as_config
 from recommender.data import Dataset
+from recommender.errors import RecommenderError
 from recommender.holdout import Holdout, holdout, read_holdout
 from recommender.model import TrainedModel, best_of_scores, top_k
 from recommender.pipeline import prepare
@@ -88,7 +92,10 @@ class Evaluation:
     def table(self) -> str:
         """The metrics as text: one row per ranker, then ndcg@10 by segment."""
         width = 14
-        head = f"{'model':<12}" + "".join(f"{m:>{width}}" for m in METRICS)
+        # 12 wide, wider for a row named by its trainer too (``hybrid (spark)``): its mark
+        # and a space, or the segments' two-space indent, beside the longest name
+        names = max([12, *(len(name) + 2 for name in self.models)])
+        head = f"{'model':<{names}}" + "".join(f"{m:>{width}}" for m in METRICS)
         head += f"{'ndcg@10 95% CI':>20}{'x popularity':>20}{'of oracle':>20}"
         head += f"{'(with history)':>16}"
         lines = [head]
@@ -100,7 +107,7 @@ class Evaluation:
             share = values["with_history"].get("vs_oracle")
             cells += f"{'n/a' if share is None else format(share, '.0%'):>16}"
             marker = "*" if name == self.default_model else " "
-            lines.append(f"{name + marker:<12}{cells}")
+            lines.append(f"{name + marker:<{names}}{cells}")
         segments = [name for name, _, _ in metrics.SEGMENTS]
         users = next(iter(self.models.values()))["segments"]
         lines.append("")
@@ -112,7 +119,7 @@ class Evaluation:
             cells = "".join(
                 _cell(values["segments"][s]["ndcg@10"], "ndcg@10", width) for s in segments
             )
-            lines.append(f"  {name:<10}{cells}")
+            lines.append(f"  {name:<{names - 2}}{cells}")
         held = self.holdout
         lines.append(
             f"* the default model (recommend.model). {held['test_users_evaluated']:,} test "
@@ -186,6 +193,45 @@ def _fixed_ranking(scores: np.ndarray, seen: sp.csr_matrix, threads: int) -> np.
     return ids
 
 
+def uses_als(model: str, config: RecommenderConfig) -> bool:
+    """Whether fitting ``model`` fits ALS (``als``, or a hybrid whose collaborative part is
+    als): what ``als.trainer`` changes."""
+    return model == "als" or (model == "hybrid" and config.hybrid.collaborative == "als")
+
+
+def row_name(model: str, config: RecommenderConfig) -> str:
+    """The evaluation's row of ``model`` with ``config``: its name, followed by the ALS
+    trainer in brackets when it fits ALS with another than implicit (``als (spark)``)."""
+    trainer = config.als.trainer
+    return f"{model} ({trainer})" if uses_als(model, config) and trainer != "implicit" else model
+
+
+def model_rows(
+    names: Sequence[str], config: RecommenderConfig, trainers: Sequence[str] | None = None
+) -> list[tuple[str, str, RecommenderConfig]]:
+    """(row name, model, its config) for each model of ``names``: one that fits ALS once
+    per trainer of ``trainers`` (default: the config's ``als.trainer``), with
+    ``als.trainer`` set to it (:func:`row_name`); any other once, with ``config``.
+
+    RecommenderError when ``trainers`` are given and no model of ``names`` fits ALS.
+    """
+    if trainers and not any(uses_als(name, config) for name in names):
+        raise RecommenderError(
+            f"ALS trainers {', '.join(trainers)} given, but none of the models evaluated "
+            f"({', '.join(names)}) fits ALS: evaluate als (or a hybrid whose "
+            "hybrid.collaborative is als)"
+        )
+    configs = [
+        config.with_overrides({"als.trainer": trainer})
+        for trainer in dict.fromkeys(trainers or (config.als.trainer,))
+    ]
+    rows = []
+    for name in names:
+        for each in configs if uses_als(name, config) else [config]:
+            rows.append((row_name(name, each), name, each))
+    return rows
+
+
 def score_rankers(
     split: Holdout,
     config: RecommenderConfig,
@@ -193,16 +239,19 @@ def score_rankers(
     *,
     oracle: OracleRanking | None = None,
     seconds: dict[str, float] | None = None,
+    trainers: Sequence[str] | None = None,
 ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, dict[str, Any]]:
     """Fit each model of ``names`` on the split's training period and rank its test users;
-    rank them by the baselines and the oracle too.
+    rank them by the baselines and the oracle too. ``trainers``: the ALS trainers to fit
+    a model that fits ALS with, a row each (:func:`model_rows`).
 
     Returns (each ranker's top K, the users' training history counts, each
     title's popularity rank, each model's hyper-parameters).
     """
     seconds = seconds if seconds is not None else {}
     users = split.test_user_ids
-    tops, params, history, seen, viewers = _rank_by_models(split, config, names, seconds)
+    rows = model_rows(names, config, trainers)
+    tops, params, history, seen, viewers = _rank_by_models(split, config, rows, seconds)
     threads = config.recommend.threads
     titles = split.training.titles
     tops["popularity"] = _fixed_ranking(viewers, seen, threads)
@@ -221,9 +270,13 @@ def score_rankers(
 
 
 def _rank_by_models(
-    split: Holdout, config: RecommenderConfig, names: Sequence[str], seconds: dict[str, float]
+    split: Holdout,
+    config: RecommenderConfig,
+    rows: Sequence[tuple[str, str, RecommenderConfig]],
+    seconds: dict[str, float],
 ) -> tuple[dict[str, np.ndarray], dict[str, Any], np.ndarray, sp.csr_matrix, np.ndarray]:
-    """Fit each model of ``names`` in turn and rank the test users by it.
+    """Fit each model of ``rows`` (:func:`model_rows`) in turn and rank the test users by
+    it.
 
     Returns (each model's top K, its hyper-parameters, the users' training history
     counts, their rows of who watched what, each title's training viewers). One model
@@ -235,14 +288,15 @@ def _rank_by_models(
     tops: dict[str, np.ndarray] = {}
     params: dict[str, Any] = {}
     started = time.perf_counter()
-    prepared = prepare(split.training, config, k=K, model=names[0])
+    # The rows' configs differ in als.trainer only: the same training data serves them all.
+    prepared = prepare(split.training, config, k=K, model=rows[0][1])
     seconds["prepare"] = time.perf_counter() - started
     history = seen = viewers = None
-    for name in names:
+    for name, model_name, model_config in rows:
         started = time.perf_counter()
-        model = prepared.fit(name)
+        model = prepared.fit(model_name, model_config)
         tops[name] = rank_users(model, users, K)
-        params[name] = _params(config, name)
+        params[name] = _params(model_config, model_name)
         if seen is None:
             history, seen = _history(model, users)
             viewers = model.viewers.astype(np.float64)
@@ -327,10 +381,13 @@ def evaluate_dataset(
     *,
     oracle: OracleRanking | None = None,
     model_names: Sequence[str] | None = None,
+    trainers: Sequence[str] | None = None,
 ) -> Evaluation:
     """The hold-out evaluation of a dataset (sessions with start times). Pure.
 
     ``model_names``: the models of the family to evaluate (default: all).
+    ``trainers``: the ALS trainers (``implicit``, ``spark``) to fit a model that fits
+    ALS with, a row each (default: the config's ``als.trainer``).
     ``oracle(user_ids, seen)`` returns the oracle's top K title indices for
     those users (their training titles excluded), or None when there is no
     ground truth.
@@ -339,7 +396,7 @@ def evaluate_dataset(
     split = holdout(
         dataset, evaluation.holdout_share, max_users=evaluation.max_users, seed=evaluation.seed
     )
-    return evaluate_split(split, config, oracle=oracle, model_names=model_names)
+    return evaluate_split(split, config, oracle=oracle, model_names=model_names, trainers=trainers)
 
 
 def evaluate_split(
@@ -348,6 +405,7 @@ def evaluate_split(
     *,
     oracle: OracleRanking | None = None,
     model_names: Sequence[str] | None = None,
+    trainers: Sequence[str] | None = None,
 ) -> Evaluation:
     """The evaluation of a hold-out split (:func:`evaluate_dataset`'s, or the marts'
     :func:`~recommender.holdout.read_holdout`). Pure."""
@@ -355,7 +413,7 @@ def evaluate_split(
     evaluation = config.evaluation
     seconds: dict[str, float] = {}
     tops, history, popularity_rank, params = score_rankers(
-        split, config, names, oracle=oracle, seconds=seconds
+        split, config, names, oracle=oracle, seconds=seconds, trainers=trainers
     )
     started = time.perf_counter()
     results = summarise(
@@ -381,7 +439,7 @@ def evaluate_split(
     return Evaluation(
         models=results,
         holdout=described,
-        default_model=config.recommend.model,
+        default_model=row_name(config.recommend.model, config),
         seconds=seconds,
     )
 
@@ -408,11 +466,14 @@ def evaluate(
     oracle: Oracle | None = None,
     warehouse: python_api.Warehouse | None = None,
     model_names: Sequence[str] | None = None,
+    trainers: Sequence[str] | None = None,
 ) -> Evaluation:
     """Evaluate the model family and the baselines on the marts; write
     ``out_dir``/evaluation.json and .png.
 
-    ``model_names``: the models of the family (default: all). ``oracle``: the
+    ``model_names``: the models of the family (default: all). ``trainers``: the ALS
+    trainers to fit a model that fits ALS with, a row each, ``als`` (implicit) and
+    ``als (spark)`` (default: the config's ``als.trainer``). ``oracle``: the
     ground truth's ranking (``simulation.TasteOracle(config)`` for simulated
     users). Without one, or when it has no ground truth for the test users, the
     oracle's metrics are null.
@@ -437,6 +498,7 @@ def evaluate(
             config,
             oracle=rank_by_oracle if oracle is not None else None,
             model_names=model_names,
+            trainers=trainers,
         )
     finally:
         if own_connection:

@@ -36,6 +36,17 @@ def model_option(text: str, name: str = "model_name", **kwargs: Any) -> Callable
     return click.option("--model", name, type=click.Choice(MODEL_NAMES), help=text, **kwargs)
 
 
+#: Who fits ALS, for --trainer (recommender.models.factors.TRAINERS, kept here for the
+#: same reason as MODEL_NAMES).
+TRAINER_NAMES = ("implicit", "spark")
+
+
+def trainer_option(text: str, name: str = "trainer", **kwargs: Any) -> Callable[[F], F]:
+    """``--trainer NAME``, one of :data:`TRAINER_NAMES` (the config's ``als.trainer``), with
+    help ``text`` (``kwargs``: click's, e.g. ``multiple``)."""
+    return click.option("--trainer", name, type=click.Choice(TRAINER_NAMES), help=text, **kwargs)
+
+
 @click.command()
 @click.option(
     "--users",
@@ -93,6 +104,11 @@ def simulate(users: int | None, seed: int, config_path: Path | None, print_confi
 @model_option(
     "The model that ranks (default: recommend.model of the config, the one that won on validation)."
 )
+@trainer_option(
+    "Who fits ALS (the als model, or a hybrid's collaborative part when it is als): implicit "
+    "here, or spark (Spark MLlib in recdb's SparkSession, RECDB_SPARK_MASTER; the spark "
+    "extra). Default: the config's als.trainer."
+)
 @click.option(
     "--run-id",
     default=None,
@@ -129,6 +145,7 @@ def recommend(
     k: int,
     config_path: Path | None,
     model_name: str | None,
+    trainer: str | None,
     run_id: str | None,
     user_id: int | None,
     title_id: str | None,
@@ -164,6 +181,16 @@ def recommend(
         click.echo(similar.to_string(index=False))
         return
     config = recommender.load_config(config_path)
+    if trainer is not None:
+        from recommender.evaluate import uses_als
+
+        fitted = model_name or config.recommend.model
+        if not uses_als(fitted, config):
+            raise click.UsageError(
+                f"--trainer chooses who fits ALS, and {fitted} does not fit it: give "
+                "--model als (or hybrid with hybrid.collaborative = als)"
+            )
+        config = config.with_overrides({"als.trainer": trainer})
     sink = None
     if api_url is not None:
         from web_api.client import RecdbClient
@@ -205,11 +232,19 @@ def recommend(
     "model_names",
     multiple=True,
 )
+@trainer_option(
+    "Who fits ALS (als, and a hybrid whose collaborative part is als); repeat to compare: "
+    "a row each, `als` for implicit and `als (spark)` for Spark MLlib, on the same split "
+    "(default: the config's als.trainer).",
+    "trainers",
+    multiple=True,
+)
 def evaluate(
     out_dir: Path,
     config_path: Path | None,
     simulation_config_path: Path | None,
     model_names: tuple[str, ...],
+    trainers: tuple[str, ...],
 ) -> None:
     """Score the model family against popularity, best-of lists and the oracle.
 
@@ -229,7 +264,11 @@ def evaluate(
     oracle = TasteOracle(simulation_config_path)
     with quiet_libraries("python_api", "recommender", "simulation"):
         result = recommender.evaluate(
-            out_dir, config, oracle=oracle, model_names=model_names or None
+            out_dir,
+            config,
+            oracle=oracle,
+            model_names=model_names or None,
+            trainers=trainers or None,
         )
     click.echo(result.table())
     click.echo(f"wrote {out_dir / 'evaluation.json'} and {out_dir / 'evaluation.png'}")

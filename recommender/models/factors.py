@@ -1,11 +1,12 @@
 """Matrix factorisation with implicit: ALS (the confidence-weighted least squares of Hu,
 Koren and Volinsky) and BPR (Rendle's pairwise ranking). A user's score of a title is
-the dot product of their factors."""
+the dot product of their factors. ALS has a second trainer, Spark MLlib
+(``als.trainer = "spark"``, :mod:`recommender.models.spark_als`), for the same model."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal, get_args
 
 import numpy as np
 import scipy.sparse as sp
@@ -16,15 +17,21 @@ from recdb.core.config import Section
 from recommender.models.base import Param, Ranker, TrainingData
 
 Seed = Field(ge=0, le=2**32 - 1)
+#: Who fits ALS: implicit in this process, or Spark MLlib (recdb.core.spark's session).
+Trainer = Literal["implicit", "spark"]
+TRAINERS: tuple[str, ...] = get_args(Trainer)
 
 
 class AlsConfig(Section):
-    """implicit's AlternatingLeastSquares."""
+    """implicit's AlternatingLeastSquares, or Spark MLlib's ALS (``trainer``)."""
 
     factors: int = Field(ge=1, le=1024)
     regularization: float = Field(ge=0, le=1e6)
     iterations: int = Field(ge=1, le=1000)
     seed: int = Seed
+    # A default, unlike the other keys, so that a run saved before the key existed
+    # loads (its config is validated again) as the implicit run it was.
+    trainer: Trainer = "implicit"
 
 
 class BprConfig(Section):
@@ -86,7 +93,7 @@ class FactorModel(Ranker):
 
 
 class Als(FactorModel):
-    """implicit's ALS on the confidence matrix."""
+    """ALS on the confidence matrix, fitted by implicit or by Spark MLlib (``trainer``)."""
 
     name: ClassVar[str] = "als"
     Config = AlsConfig
@@ -98,10 +105,13 @@ class Als(FactorModel):
 
     @classmethod
     def fit(cls, data: TrainingData, config: Section) -> Ranker:
-        """Fit ALS on the confidence matrix."""
-        from implicit.cpu.als import AlternatingLeastSquares
-
+        """Fit ALS on the confidence matrix with the config's trainer."""
         assert isinstance(config, AlsConfig)
+        if config.trainer == "spark":
+            from recommender.models.spark_als import fit_factors
+
+            return cls(config, *fit_factors(data.confidence, config))
+        from implicit.cpu.als import AlternatingLeastSquares
 
         def make() -> Any:
             return AlternatingLeastSquares(

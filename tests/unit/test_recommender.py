@@ -735,3 +735,78 @@ def test_an_evaluation_holds_one_model_at_a_time_and_none_while_the_oracle_ranks
     assert evaluation.models["ease"]["ndcg@10"] is not None
     assert alive_at_fit == [0, 1, 1]  # only the prepared matrices, never an earlier model
     assert alive_at_oracle == [0]
+
+
+# -- ALS trainers ---------------------------------------------------------------
+def test_the_command_line_offers_every_als_trainer():
+    from typing import get_args
+
+    from recdb.cli.science import TRAINER_NAMES
+    from recommender.models.factors import TRAINERS, AlsConfig
+
+    assert TRAINER_NAMES == TRAINERS == get_args(AlsConfig.model_fields["trainer"].annotation)
+    assert AlsConfig.model_fields["trainer"].default == "implicit"
+
+
+def test_a_saved_config_without_a_trainer_loads_as_implicit():
+    saved = load_config().to_dict()
+    del saved["als"]["trainer"]  # a run saved before the key existed
+    assert load_config(overrides=saved).als.trainer == "implicit"
+
+
+def test_evaluating_with_implicit_named_is_the_default_evaluation():
+    config = load_config(
+        overrides={"als.factors": 8, "als.iterations": 3, "evaluation.bootstrap_samples": 20}
+    )
+    names = ["als", "content"]
+    default = evaluate_dataset(small_dataset(), config, model_names=names)
+    named = evaluate_dataset(small_dataset(), config, model_names=names, trainers=["implicit"])
+    assert (
+        list(named.models)
+        == list(default.models)
+        == [
+            "als",
+            "content",
+            "popularity",
+            "best_of",
+            "oracle",
+        ]
+    )
+    for name in names:
+        assert named.models[name]["ndcg@10"] == default.models[name]["ndcg@10"]
+    assert named.models["als"]["params"]["als"]["trainer"] == "implicit"
+
+
+def test_trainers_without_a_model_that_fits_als_are_an_error():
+    with pytest.raises(RecommenderError, match="none of the models evaluated"):
+        evaluate_dataset(
+            small_dataset(), load_config(), model_names=["content"], trainers=["spark"]
+        )
+
+
+def test_the_table_widens_for_rows_named_by_their_trainer():
+    from recommender.evaluate import Evaluation
+
+    config = load_config(overrides={"evaluation.bootstrap_samples": 0})
+    evaluation = evaluate_dataset(small_dataset(), config, model_names=["content"])
+    renamed = {
+        ("hybrid (spark)" if name == "content" else name): values
+        for name, values in evaluation.models.items()
+    }
+    table = Evaluation(renamed, evaluation.holdout, "hybrid (spark)").table()
+    lines = table.splitlines()
+    metric_rows = lines[: len(renamed) + 1]
+    assert metric_rows[1].startswith("hybrid (spark)*")
+    assert len({len(line) for line in metric_rows[1:]}) == 1  # the columns line up
+    segment_rows = [line for line in lines if line.startswith("  ")]
+    assert segment_rows[0].startswith("  hybrid (spark) ")
+    assert len({len(line) for line in segment_rows}) == 1
+
+
+def test_the_spark_trainer_without_pyspark_says_how_to_install_it(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "pyspark", None)  # as if it were not installed
+    config = load_config(overrides={"als.trainer": "spark"})
+    with pytest.raises(RecommenderError, match=r"needs pyspark: install the spark extra"):
+        train(small_dataset(), config, model="als")
