@@ -1,12 +1,13 @@
 """The same data on both engines: PostgreSQL (embedded) and Spark (local[2]), step by step.
 
 For each size, in a throwaway home: `recdb load`, `recdb build`, `recdb simulate`
-(sessions / 10 users), a full build, 1% more users and the build after them, each as a
-`recdb` subprocess on each engine; prints seconds, the peak memory of the recdb process
-tree (Spark's JVM is in it; the PostgreSQL server is not: bench/scale.py samples it) and
-the ratio Spark/PostgreSQL, then how each step grows with the sessions (the exponent of
-sessions between sizes: 1 is linear). On Spark the build after 1% rebuilds the marts
-whole (incremental marts on Spark are to come).
+(sessions / 10 users), a full build, 1% more users and the build after them, `recdb
+recommend` (ALS fitted by implicit, then by Spark MLlib: `--trainer spark`), and on Spark
+`recdb publish` (into the throwaway's PostgreSQL), each as a `recdb` subprocess on each
+engine; prints seconds, the peak memory of the recdb process tree (Spark's JVM is in it;
+the PostgreSQL server is not: bench/scale.py samples it) and the ratio Spark/PostgreSQL,
+then how each step grows with the sessions (the exponent of sessions between sizes: 1 is
+linear). On Spark the build after 1% rebuilds the marts whole.
 
     python bench/engines.py --sessions 1M,10M [--out engines.json]
 """
@@ -28,7 +29,19 @@ from scale import SESSIONS_PER_USER, parse_size
 from throwaway import PROJECT_DIR, catalogue_dir, throwaway_warehouse
 
 ENGINES = ("postgres", "spark")
-STEPS = ("load", "first build", "simulate", "full build", "simulate 1%", "build after 1%")
+STEPS = (
+    "load",
+    "first build",
+    "simulate",
+    "full build",
+    "simulate 1%",
+    "build after 1%",
+    "recommend",
+    "recommend, MLlib ALS",
+    "publish",
+)
+#: Steps that one engine has and the other has not.
+ONLY_ON = {"publish": "spark"}
 
 
 def tree_rss(process: psutil.Process) -> int:
@@ -86,8 +99,13 @@ def run_size(sessions: int) -> dict:
                 "full build": ["build", "--all", "--full-refresh", "--quiet"],
                 "simulate 1%": ["simulate", f"--users={max(users // 100, 1)}", "--seed=2"],
                 "build after 1%": ["build", "--quiet"],
+                "recommend": ["recommend", "--model=als"],
+                "recommend, MLlib ALS": ["recommend", "--model=als", "--trainer=spark"],
+                "publish": ["publish"],
             }
             for step in STEPS:
+                if ONLY_ON.get(step, engine) != engine:
+                    continue
                 measured = timed_command(engine, *commands[step])
                 figures["steps"].setdefault(step, {})[engine] = measured
                 print(
@@ -105,7 +123,14 @@ def table(results: list[dict]) -> str:
     ]
     for result in results:
         for step in STEPS:
-            pg, spark = (result["steps"][step][engine] for engine in ENGINES)
+            pg, spark = (result["steps"][step].get(engine) for engine in ENGINES)
+            if pg is None or spark is None:
+                cells = [f"{m['seconds']:,.1f}" if m else "–" for m in (pg, spark)]
+                peak = next(f"{m['peak_gib']:.2f}" for m in (pg, spark) if m)
+                lines.append(
+                    f"| {result['sessions']:,} | {step} | {cells[0]} | {cells[1]} | – | {peak} |"
+                )
+                continue
             lines.append(
                 f"| {result['sessions']:,} | {step} | {pg['seconds']:,.1f} | "
                 f"{spark['seconds']:,.1f} | {spark['seconds'] / pg['seconds']:.2f}x | "
@@ -117,7 +142,7 @@ def table(results: list[dict]) -> str:
             growth = ", ".join(
                 f"{step} ^"
                 f"{math.log(large['steps'][step][engine]['seconds'] / small['steps'][step][engine]['seconds']) / math.log(ratio):.2f}"  # noqa: E501
-                for step in ("simulate", "full build", "build after 1%")
+                for step in ("simulate", "full build", "build after 1%", "recommend")
             )
             lines.append(f"\n{engine}, {small['sessions']:,} -> {large['sessions']:,}: {growth}")
     return "\n".join(lines)

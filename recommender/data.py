@@ -273,7 +273,11 @@ def _dense_rows(user_id: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 #: The recommender's queries are PostgreSQL's SQL; what Spark's SQL spells otherwise.
 #: Spark orders strings by their bytes already; its timestamps are instants.
-_SPARK_SPELLINGS = {' collate "C"': "", "::timestamptz": "::timestamp"}
+_SPARK_SPELLINGS = {
+    ' collate "C"': "",
+    "::timestamptz": "::timestamp",
+    "as double precision)": "as double)",
+}
 
 
 def for_engine(warehouse: python_api.Warehouse, query: str) -> str:

@@ -205,7 +205,7 @@ def read_cutoff(
     position = int(np.floor(total * (1 - share)))
     cutoff = read_marts(
         warehouse,
-        f"select started_at {_PERIOD} order by started_at offset %(position)s limit 1",
+        f"select started_at {_PERIOD} order by started_at limit 1 offset %(position)s",
         params | {"position": position},
     )["started_at"]
     moment = np.datetime64(cutoff.dt.tz_convert("UTC").dt.tz_localize(None).iloc[0], "us")

@@ -26,6 +26,15 @@ logger = logging.getLogger(__name__)
 _CHUNK_USERS = 5_000
 
 
+#: The tastes of the users of a list, on each engine (Spark has no ``= any(array)``).
+_TASTES_OF_USERS = {
+    "postgres": "select user_id, genre_affinities, popularity_bias from sim.user_tastes"
+    " where user_id = any(%s)",
+    "spark": "select user_id, genre_affinities, popularity_bias from sim.user_tastes"
+    " where array_contains(%s, user_id)",
+}
+
+
 class TasteOracle:
     """Ranks titles for users by their hidden tastes (``sim.user_tastes``).
 
@@ -72,11 +81,8 @@ def _read_tastes(warehouse: python_api.Warehouse, user_ids: np.ndarray) -> pd.Da
     Only those users are read: every user's tastes were (a list of affinities each, for
     10 million users at 100 million sessions, to score at most ``evaluation.max_users``)."""
     try:
-        tastes = warehouse.read(
-            "select user_id, genre_affinities, popularity_bias from sim.user_tastes"
-            " where user_id = any(%s)",
-            [user_ids.tolist()],
-        )
+        query = _TASTES_OF_USERS[warehouse.engine]
+        tastes = warehouse.read(query, [user_ids.tolist()])
     except python_api.ApiError as error:
         logger.warning("no oracle: cannot read sim.user_tastes (%s)", error)
         return None

@@ -125,5 +125,5 @@ def postgres_only(command: str) -> None:
     if on_spark():
         raise EngineError(
             f"`recdb {command}` runs on PostgreSQL only in this version (on Spark: load, "
-            "build, simulate, recommend, evaluate, publish); run it with --engine postgres"
+            "build, simulate, recommend, evaluate, publish, docs); run it with --engine postgres"
         )

@@ -164,7 +164,6 @@ def recommend(
     $RECDB_HOME/models/<run id>/. The same data, config and seed give the
     same recommendations.
     """
-    postgres_only("recommend")
     import recommender
 
     if print_config:
@@ -256,7 +255,6 @@ def evaluate(
     bootstrap intervals on it and on its ratios to popularity and the oracle.
     Writes DIR/evaluation.json and DIR/evaluation.png and prints the table.
     """
-    postgres_only("evaluate")
     import recommender
     from simulation import TasteOracle
 

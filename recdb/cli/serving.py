@@ -1,4 +1,5 @@
-"""``recdb serve`` (the web API) and ``recdb docs`` (the documentation site)."""
+"""``recdb serve`` (the web API), ``recdb publish`` (what it serves, from Spark) and
+``recdb docs`` (the documentation site)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ from pathlib import Path
 
 import click
 
-from recdb.cli.base import postgres_only
+from recdb.core.errors import EngineError
+from recdb.core.spark import on_spark
 
 
 @click.command()
@@ -37,7 +39,6 @@ def docs(port: int, out_dir: Path | None, erd: bool) -> None:
     build`): the docs list the real tables and columns. Nodes without a
     description are reported as warnings.
     """
-    postgres_only("docs")
     from recdb.docs import site as docs_site
 
     if erd:
@@ -117,3 +118,29 @@ def serve(host: str, port: int, workers: int, log_level: str, access_log: bool) 
         server_header=False,
         proxy_headers=False,
     )
+
+
+@click.command()
+@click.option(
+    "--run-id",
+    default=None,
+    help="The recommender run to serve (default: the newest published one).",
+)
+def publish(run_id: str | None) -> None:
+    """Copy what the web API serves from the Spark warehouse into PostgreSQL.
+
+    With --engine spark (or RECDB_ENGINE=spark): the catalogue marts, dim_users,
+    fact_sessions and one published recommender run's marts, read from Spark and
+    put in place in the serving PostgreSQL (RECDB_* connection settings; the
+    embedded server by default) in one transaction; then `recdb serve` serves
+    them. Run it after each `recdb --engine spark build` whose results should be
+    served.
+    """
+    if not on_spark():
+        raise EngineError(
+            "`recdb publish` copies Spark's marts to PostgreSQL: run it with --engine spark "
+            "(on PostgreSQL the web API serves the marts where `recdb build` puts them)"
+        )
+    from recdb.warehouse.publish import publish as publish_marts
+
+    click.echo(publish_marts(run_id).describe())

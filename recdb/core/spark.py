@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from recdb.core.errors import EngineError
-from recdb.core.settings import ensure_private_dir, recdb_home, write_private_text
+from recdb.core.settings import ensure_home, ensure_private_dir, recdb_home, write_private_text
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -167,6 +167,7 @@ def session(settings: SparkSettings | None = None) -> SparkSession:
     if active is not None:
         return active
     settings = settings or SparkSettings.from_environment()
+    ensure_home()  # private before the warehouse and metastore folders are made in it
     if "://" not in settings.warehouse_dir:
         Path(settings.warehouse_dir).mkdir(parents=True, exist_ok=True)
     ensure_private_dir(settings.metastore_dir)

@@ -29,6 +29,7 @@ from pathlib import Path
 from recdb.core.connection import ConnectionSettings, connection_settings
 from recdb.core.errors import RecdbError
 from recdb.core.settings import ensure_home, ensure_private_dir, project_dir, recdb_home
+from recdb.core.spark import on_spark, session
 from recdb.docs.erd import ERD_DOT, read_schema, to_dot
 from recdb.warehouse.transform import run_dbt
 
@@ -36,6 +37,10 @@ logger = logging.getLogger(__name__)
 
 #: Folders of the project that dbt copies into the site (dbt_project.yml's asset-paths).
 ASSET_PATHS = ("docs",)
+#: Columns an engine adds to every landing table, described once in docs/operators.md:
+#: on Spark each landing view carries the number of the write that added the row, where
+#: PostgreSQL has the hidden xmin (the sources describe it where PostgreSQL has it too).
+ENGINE_COLUMNS = ("written_xid",)
 #: Node types that must carry a description (macros and built columns too).
 DESCRIBED_RESOURCES = frozenset(("model", "seed", "snapshot", "analysis", "source", "exposure"))
 
@@ -62,14 +67,18 @@ def site_dir() -> Path:
     return recdb_home() / "docs"
 
 
-def _require_built(settings: ConnectionSettings) -> None:
-    """Raise DocsError unless the marts exist (dbt's catalogue would be empty).
+def _require_built(settings: ConnectionSettings | None) -> None:
+    """Raise DocsError unless the marts exist (dbt's catalogue would be empty); on Spark
+    when ``settings`` is None.
 
     A server that cannot be reached raises DatabaseUnavailableError, which says what to do.
     """
-    with settings.connect() as conn:
-        built = conn.execute("select to_regclass('marts.dim_titles') is not null").fetchone()
-    if not built[0]:
+    if settings is None:
+        built = session().catalog.tableExists("marts.dim_titles")
+    else:
+        with settings.connect() as conn:
+            (built,) = conn.execute("select to_regclass('marts.dim_titles') is not null").fetchone()
+    if not built:
         raise DocsError(
             "the warehouse is not built: run `recdb load` and `recdb build` (or `recdb demo`) "
             "first, so that the docs describe real tables"
@@ -98,6 +107,8 @@ def undocumented(manifest: dict, catalog: dict, package: str = "recdb") -> list[
         if node is None or node["package_name"] != package:
             continue
         described = {name.lower() for name, column in node["columns"].items() if _described(column)}
+        if kind_of(unique_id) == "source":
+            described |= set(ENGINE_COLUMNS)
         missing += [
             f"column {unique_id}.{name}"
             for name in built["columns"]
@@ -106,6 +117,11 @@ def undocumented(manifest: dict, catalog: dict, package: str = "recdb") -> list[
     if f"doc.{package}.__overview__" not in manifest.get("docs", {}):
         missing.append("the overview page (a {% docs __overview__ %} block)")
     return missing
+
+
+def kind_of(unique_id: str) -> str:
+    """The resource type a unique id names (``source.recdb.sim.users``: ``source``)."""
+    return unique_id.split(".", 1)[0]
 
 
 def stale_erd(manifest: dict) -> list[str]:
@@ -135,11 +151,12 @@ def _collect_warnings(warnings: list[str]) -> Callable[[object], None]:
 def generate(settings: ConnectionSettings | None = None, target: Path | None = None) -> DocsSite:
     """Run ``dbt docs generate --static`` as the owner into ``target``; report what is missing.
 
-    Raises DocsError when the warehouse is not built, DbtError when dbt fails.
-    Each warning (dbt's, or a node without a description) is logged and
-    returned in :attr:`DocsSite.warnings`.
+    On Spark (``RECDB_ENGINE=spark``) the docs describe the Spark warehouse. Raises
+    DocsError when the warehouse is not built, DbtError when dbt fails. Each warning
+    (dbt's, or a node without a description) is logged and returned in
+    :attr:`DocsSite.warnings`.
     """
-    owner = settings or connection_settings("owner")
+    owner = None if on_spark() else settings or connection_settings("owner")
     _require_built(owner)
     if target is None:
         ensure_home()
@@ -158,7 +175,8 @@ def generate(settings: ConnectionSettings | None = None, target: Path | None = N
     manifest = json.loads((target / "manifest.json").read_text(encoding="utf-8"))
     catalog = json.loads((target / "catalog.json").read_text(encoding="utf-8"))
     warnings += [f"undocumented: {name}" for name in undocumented(manifest, catalog)]
-    warnings += stale_erd(manifest)
+    if not on_spark():  # the ERD shows PostgreSQL's spelling of the types
+        warnings += stale_erd(manifest)
     for warning in warnings:
         logger.warning("%s", warning)
     return DocsSite(target, warnings)

@@ -1,7 +1,7 @@
 """The model family: ``recdb recommend --model NAME`` and ``recdb tune --model NAME``.
 
 =========  ==========================================================================
-als        implicit's alternating least squares on the confidence matrix
+als        alternating least squares on the confidence matrix (implicit, or Spark MLlib)
 bpr        implicit's Bayesian personalised ranking on who watched what
 item_knn   implicit's item-item nearest neighbours (cosine or BM25)
 ease       EASE (Steck 2019): closed-form item-item regression

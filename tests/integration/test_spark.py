@@ -10,12 +10,14 @@ session recdb starts (recdb/core/spark.py). The catalogue is the real one where
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import pandas as pd
 import pytest
 
@@ -23,9 +25,13 @@ import python_api
 from python_api.spark import SparkWarehouse
 from recdb.catalog.load import load_catalog
 from recdb.core import spark as spark_engine
+from recdb.docs import site as docs_site
 from recdb.warehouse.build import build
-from simulation import simulate
+from recdb.warehouse.publish import SERVED_MARTS, PublishError, publish
+from recommender import evaluate, recommend
+from simulation import TasteOracle, simulate
 from tests.conftest import PROJECT_DIR, REAL_CATALOG_DIR
+from tests.integration.test_web_api import ANALYST, serving
 
 pytestmark = [pytest.mark.integration, pytest.mark.spark]
 
@@ -40,6 +46,9 @@ LANDING = ("sim.users", "sim.user_tastes", "sim.sessions", "sim.ratings")
 CATALOGUE_ONLY = ("--select", "tag:catalog", "--resource-type", "model", "--resource-type", "seed")
 #: The simulation both engines get: users and seed.
 SIMULATED_USERS, SEED = 150, 7
+#: The recommender run both engines write: its id, list length and model (closed form:
+#: the same data give the same scores on both).
+RUN, K, MODEL = "both-engines", 5, "ease"
 REAL = (REAL_CATALOG_DIR / "raw_titles.csv").exists()
 CATALOG_DIR = REAL_CATALOG_DIR if REAL else PROJECT_DIR / "seeds" / "netflix"
 
@@ -58,6 +67,8 @@ def spark_warehouse(tmp_path_factory) -> Iterator[object]:
         with python_api.connect("scientist") as scientist:
             change_the_simulation(scientist)
         build()  # raises DbtError if any model, data test or unit test fails
+        recommend(K, run_id=RUN, model=MODEL)  # reads and writes through python_api
+        build(["--select", "tag:recommendations"])
         spark = spark_engine.session()
     try:
         yield spark, report
@@ -73,7 +84,9 @@ def postgres_warehouse(fresh_warehouse):
     with python_api.Warehouse("scientist", fresh_warehouse.settings("scientist")) as scientist:
         simulate(SIMULATED_USERS, SEED, warehouse=scientist)
         change_the_simulation(scientist)
-    fresh_warehouse.dbt("build")
+        fresh_warehouse.dbt("build")
+        recommend(K, run_id=RUN, model=MODEL, warehouse=scientist)
+    fresh_warehouse.dbt("build", "--select", "tag:recommendations")
     return fresh_warehouse, report
 
 
@@ -176,12 +189,17 @@ def test_every_engagement_mart_equals_the_postgres_one_row_for_row(
     spark_warehouse, postgres_warehouse, mart
 ):
     (spark, _), (warehouse, _) = spark_warehouse, postgres_warehouse
-    spark_names, spark_table = spark_rows(spark, f"marts.{mart}")
-    postgres_names, postgres_table = postgres_rows(warehouse, f"marts.{mart}")
+    names, _ = postgres_rows(warehouse, f"marts.{mart} limit 0")
+    # the run was published on each engine when its recommend ran, seconds apart
+    kept = [name for name in names if name != "run_published_at"]
+    columns = ", ".join(kept)
+    spark_names, spark_table = spark_rows(spark, f"marts.{mart}", columns)
+    postgres_names, postgres_table = postgres_rows(warehouse, f"marts.{mart}", columns)
     assert spark_names == postgres_names
     assert spark_table == postgres_table
-    if mart in ENGAGEMENT_MARTS or mart == "cold_start_titles":
-        assert len(spark_table) > 0
+    assert len(spark_table) > 0
+    if mart in RECOMMENDATION_MARTS and mart != "cold_start_titles":
+        assert {row[kept.index("run_id")] for row in spark_table} == {RUN}
 
 
 @pytest.mark.skipif(not REAL, reason=f"the real catalogue is not in {REAL_CATALOG_DIR}")
@@ -222,6 +240,30 @@ def test_an_unknown_engine_is_one_clear_line(tmp_path):
     )
     assert result.returncode == 2
     assert result.stderr.startswith("error: ") and "'postgres', 'spark'" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "engine, command, says",
+    [
+        ("postgres", ["publish"], "copies Spark's marts to PostgreSQL: run it with --engine spark"),
+        (
+            "spark",
+            ["tune", "--model", "als", "--out", "t"],
+            "runs on PostgreSQL only in this version",
+        ),
+    ],
+)
+def test_a_command_of_the_other_engine_is_one_clear_line(tmp_path, engine, command, says):
+    result = subprocess.run(
+        [sys.executable, "-m", "recdb.cli", "--engine", engine, *command],
+        capture_output=True,
+        text=True,
+        cwd=PROJECT_DIR,
+        env={"PATH": "/usr/bin:/bin", "RECDB_HOME": str(tmp_path)},
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert says in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
 
 
 def test_a_bad_file_is_refused_on_spark_before_spark_starts(tmp_path):
@@ -451,3 +493,83 @@ def test_python_api_refuses_the_same_updates_and_deletes_on_spark(
             assert type(spark_error) is type(postgres_error), case
             assert str(spark_error) == str(postgres_error), case
     assert {table: spark_rows(spark, table) for table in LANDING} == before
+
+
+# -- serving a Spark warehouse: `recdb publish` -------------------------------------------
+def test_publish_puts_what_the_web_api_serves_into_postgres(
+    spark_warehouse, built_warehouse, tmp_path
+):
+    """The serving PostgreSQL (here one holding the project's own catalogue) gets Spark's
+    marts and run; `recdb serve` in front of it serves them."""
+    spark, _ = spark_warehouse
+    report = publish(spark=spark, owner=built_warehouse.settings("owner"))
+    assert report.run_id == RUN
+    for mart in SERVED_MARTS:
+        assert postgres_rows(built_warehouse, f"marts.{mart}") == spark_rows(
+            spark, f"marts.{mart}"
+        ), mart
+    title = spark.sql("select title_id from marts.dim_titles order by title_id limit 1")
+    title_id = title.collect()[0][0]
+    user_id, expected = spark.sql(
+        "select user_id, collect_list(title_id) over (partition by user_id order by "
+        "recommendation_rank) as titles from marts.fact_recommendations "
+        "where not is_cold_start order by user_id, recommendation_rank desc limit 1"
+    ).collect()[0]
+    with serving(built_warehouse, tmp_path / "serve.log") as (url, _):
+        headers = {"X-API-Key": ANALYST}
+        served = httpx.get(f"{url}/v1/titles/{title_id}", headers=headers, timeout=10)
+        assert served.status_code == 200 and served.json()["title_id"] == title_id
+        listed = httpx.get(f"{url}/v1/users/{user_id}/recommendations", headers=headers, timeout=10)
+        assert listed.status_code == 200, listed.text
+        assert listed.json()["run_id"] == RUN
+        assert [item["title_id"] for item in listed.json()["items"]] == expected
+
+
+def test_publish_refuses_a_run_spark_does_not_hold(spark_warehouse, built_warehouse):
+    spark, _ = spark_warehouse
+    with pytest.raises(PublishError, match="'no-such-run' is not a published run"):
+        publish("no-such-run", spark=spark, owner=built_warehouse.settings("owner"))
+
+
+def test_the_docs_describe_the_spark_warehouse(spark_warehouse, tmp_path):
+    """`recdb --engine spark docs`: dbt's catalogue read from Spark, every node and built
+    column described."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("RECDB_ENGINE", "spark")
+        site = docs_site.generate(target=tmp_path / "site")
+    catalog = json.loads((site.path / "catalog.json").read_text(encoding="utf-8"))
+    titles = catalog["nodes"]["model.recdb.dim_titles"]
+    assert titles["metadata"]["schema"] == "marts"
+    assert "title_id" in titles["columns"]
+    assert "source.recdb.sim.sessions" in catalog["sources"]
+    assert site.warnings == []
+
+
+def test_evaluate_scores_both_trainers_on_one_split_of_the_spark_marts(
+    spark_warehouse, postgres_warehouse, tmp_path
+):
+    """`recdb --engine spark evaluate --model als --trainer implicit --trainer spark`: a
+    row per trainer, on the split PostgreSQL's marts give, with the same baselines."""
+    (_, _), (warehouse, _) = spark_warehouse, postgres_warehouse
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("RECDB_ENGINE", "spark")
+        on_spark = evaluate(
+            tmp_path / "spark",
+            oracle=TasteOracle(),
+            model_names=["als"],
+            trainers=["implicit", "spark"],
+        )
+    with python_api.Warehouse("scientist", warehouse.settings("scientist")) as scientist:
+        on_postgres = evaluate(
+            tmp_path / "postgres", oracle=TasteOracle(), model_names=["als"], warehouse=scientist
+        )
+    assert set(on_spark.models) == set(on_postgres.models) | {"als (spark)"}
+    assert on_spark.holdout == on_postgres.holdout
+    assert on_spark.holdout["test_users_evaluated"] > 0
+    for baseline in ("popularity", "best_of", "oracle"):
+        assert on_spark.models[baseline] == on_postgres.models[baseline], baseline
+    assert on_spark.models["oracle"]["with_history"]["ndcg@10"] > 0
+    oracle = on_spark.models["oracle"]["with_history"]["ndcg@10"]
+    for name in ("als", "als (spark)"):
+        assert 0 <= on_spark.models[name]["with_history"]["ndcg@10"] <= oracle
+    assert (tmp_path / "spark" / "evaluation.json").exists()

@@ -45,6 +45,8 @@ def mode(path) -> int:
 class Recs:
     """A warehouse whose recs.recommendations holds rows of ``taken`` run ids."""
 
+    engine = "postgres"
+
     def __init__(self, taken=()) -> None:
         self.taken = set(taken)
         self.asked: list[str] = []
