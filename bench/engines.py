@@ -82,13 +82,13 @@ def timed_command(engine: str, *args: str) -> dict[str, float]:
     return {"seconds": seconds, "peak_gib": peak / 2**30}
 
 
-def run_size(sessions: int) -> dict:
+def run_size(sessions: int, engines: tuple[str, ...] = ENGINES) -> dict:
     users = max(sessions // SESSIONS_PER_USER, 1)
     source = catalogue_dir()
     load = ["load", *(["--from", str(source)] if source else [])]
     figures: dict = {"sessions": sessions, "users": users, "steps": {}}
     with throwaway_warehouse(built=False):
-        for engine in ENGINES:
+        for engine in engines:
             print(f"  {engine}", flush=True)
             commands = {
                 "load": load,
@@ -123,7 +123,9 @@ def table(results: list[dict]) -> str:
     ]
     for result in results:
         for step in STEPS:
-            pg, spark = (result["steps"][step].get(engine) for engine in ENGINES)
+            pg, spark = (result["steps"].get(step, {}).get(engine) for engine in ENGINES)
+            if pg is None and spark is None:
+                continue
             if pg is None or spark is None:
                 cells = [f"{m['seconds']:,.1f}" if m else "–" for m in (pg, spark)]
                 peak = next(f"{m['peak_gib']:.2f}" for m in (pg, spark) if m)
@@ -139,10 +141,13 @@ def table(results: list[dict]) -> str:
     for small, large in zip(results, results[1:], strict=False):
         ratio = large["sessions"] / small["sessions"]
         for engine in ENGINES:
+            steps = ("simulate", "full build", "build after 1%", "recommend")
+            if any(engine not in r["steps"][step] for r in (small, large) for step in steps):
+                continue
             growth = ", ".join(
                 f"{step} ^"
                 f"{math.log(large['steps'][step][engine]['seconds'] / small['steps'][step][engine]['seconds']) / math.log(ratio):.2f}"  # noqa: E501
-                for step in ("simulate", "full build", "build after 1%", "recommend")
+                for step in steps
             )
             lines.append(f"\n{engine}, {small['sessions']:,} -> {large['sessions']:,}: {growth}")
     return "\n".join(lines)
@@ -152,12 +157,29 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sessions", default="1M,10M", help="sizes, comma-separated")
     parser.add_argument("--out", type=Path, default=Path("engines.json"))
+    parser.add_argument(
+        "--engines", default=",".join(ENGINES), help="engines to run, comma-separated"
+    )
+    parser.add_argument(
+        "--add-to",
+        type=Path,
+        help="a JSON of an earlier run whose figures these join (per size and engine)",
+    )
     args = parser.parse_args()
+    engines = tuple(args.engines.split(","))
+    earlier = json.loads(args.add_to.read_text()) if args.add_to else []
     results = []
     for size in map(parse_size, args.sessions.split(",")):
         print(f"{size:,} sessions", flush=True)
-        results.append(run_size(size))
+        result = run_size(size, engines)
+        for old in (r for r in earlier if r["sessions"] == size):
+            for step, by_engine in old["steps"].items():
+                for engine, measured in by_engine.items():
+                    result["steps"].setdefault(step, {}).setdefault(engine, measured)
+        results.append(result)
         args.out.write_text(json.dumps(results, indent=2))
+    results += [r for r in earlier if r["sessions"] not in {x["sessions"] for x in results}]
+    results.sort(key=lambda r: r["sessions"])
     print("\n" + table(results))
 
 

@@ -99,8 +99,12 @@ class SparkWarehouse:
         except (ConnectionSettingsError, EngineError) as error:
             raise ApiError(str(error)) from None
         self._run(lambda: prepare_spark_warehouse(self._spark))
-        #: This transaction's checked batches, appended at its end (None: no transaction).
-        self._pending: list[tuple[LandingTable, pa.Table]] | None = None
+        #: This transaction's writes, appended and waiting for their commit (None: none open).
+        self._pending: list[_Written] | None = None
+        #: The last write number drawn (numbers only increase).
+        self._last_number = 0
+        #: The runs this transaction replaces.
+        self._replacing: set[str] = set()
 
     def close(self) -> None:
         """Nothing to release: the process's SparkSession serves every reader."""
@@ -179,8 +183,10 @@ class SparkWarehouse:
         or none.
 
         Each is checked when made (against the warehouse as the changes before it in the
-        block leave it) and waits in memory until the block ends; reads inside the block
-        do not see them yet.
+        block leave it) and appended to its log at once, under a write number that
+        nobody else reads until the block ends and the numbers are committed together;
+        so a transaction of any size holds nothing in memory, and one that fails leaves
+        only rows nobody sees.
         """
         if self._pending is not None:
             raise ApiError("transactions do not nest")
@@ -190,6 +196,7 @@ class SparkWarehouse:
             self._commit(self._pending)
         finally:
             self._pending = None
+            self._replacing.clear()
 
     def write(self, table: str, frame: pd.DataFrame, *, upsert: bool = False) -> int:
         """Add ``frame`` to a landing table, as :meth:`python_api.Warehouse.write` does (the
@@ -255,6 +262,8 @@ class SparkWarehouse:
         lists, runs = landing_table("recommendations"), landing_table("runs")
         value = partition_value(lists, run_id)
         pending = self._changes()
+        if value in self._replacing:
+            raise ApiError(f"run {value!r} is already being replaced in this transaction")
         current = self._run(
             lambda: self._current(lists, pending).where(f"run_id = {_literal(value)}")
         )
@@ -272,6 +281,7 @@ class SparkWarehouse:
         changes = self._deletions(lists, current, None, pending)
         changes.append(_Change(runs, self._run(run.toArrow)))
         self._stage(changes)
+        self._replacing.add(value)
         return int(held)
 
     def publish_run(self, run_id: str) -> None:
@@ -294,54 +304,62 @@ class SparkWarehouse:
         )
         self._stage([_Change(runs, self._run(run.toArrow))])
 
-    def _changes(self) -> list[_Change]:
+    def _changes(self) -> list[_Written]:
         """The changes this transaction made so far (none outside a transaction)."""
         return self._pending if self._pending is not None else []
 
     def _stage(self, changes: list[_Change]) -> None:
-        """Keep ``changes`` for the transaction's end, or commit them now."""
+        """Append ``changes`` to their logs; commit them now, or at the transaction's end."""
+        written = [self._append(change) for change in changes if change.rows.num_rows]
         if self._pending is not None:
-            self._pending.extend(changes)
+            self._pending.extend(written)
         else:
-            self._commit(changes)
+            self._commit(written)
 
-    def _commit(self, changes: list[_Change]) -> None:
-        """Append each change to its log, numbered in order, then the numbers to
-        landing.commits: readers see them from then on, all at once."""
-        if not changes:
+    def _append(self, change: _Change) -> _Written:
+        """Append a change to its log under a new write number (unseen until committed)."""
+        number = max(time.time_ns(), self._last_number + 1)  # increasing, whatever the clock
+        self._last_number = number
+        stamped = change.rows.append_column(
+            WRITTEN_XID, pa.array(np.full(change.rows.num_rows, number, dtype=np.int64))
+        )
+        written = _Written(change.spec, number, change.deletion)
+        frame = self._run(lambda: self._spark.createDataFrame(stamped))
+        self._run(lambda: frame.write.insertInto(written.log))
+        return written
+
+    def _commit(self, written: list[_Written]) -> None:
+        """Add the writes' numbers to landing.commits: readers see them from then on, all
+        at once."""
+        if not written:
             return
-        first = time.time_ns()
-        numbers = list(range(first, first + len(changes)))
-        for number, change in zip(numbers, changes, strict=True):
-            stamped = change.rows.append_column(
-                WRITTEN_XID, pa.array(np.full(change.rows.num_rows, number, dtype=np.int64))
-            )
-            target = (
-                deletions_table(change.spec) if change.deletion else versions_table(change.spec)
-            )
-            frame = self._run(lambda stamped=stamped: self._spark.createDataFrame(stamped))
-            self._run(lambda frame=frame, target=target: frame.write.insertInto(target))
-        committed = pa.table({WRITTEN_XID: pa.array(numbers, pa.int64())})
+        committed = pa.table({WRITTEN_XID: pa.array([w.number for w in written], pa.int64())})
         frame = self._run(lambda: self._spark.createDataFrame(committed))
         self._run(lambda: frame.write.insertInto(COMMITS_TABLE))
 
-    def _current(self, spec: LandingTable, pending: list[_Change]) -> DataFrame:
-        """The table's rows as this transaction's changes so far leave them."""
+    def _current(self, spec: LandingTable, pending: list[_Written]) -> DataFrame:
+        """The table's rows as this transaction's writes so far leave them (each read
+        back from its log's partition)."""
         keys = list(spec.primary_key)
         rows = self._run(lambda: self._spark.table(spec.qualified_name).select(*spec.column_names))
-        for change in pending:
-            if change.spec.qualified_name != spec.qualified_name:
+        for write in pending:
+            if write.spec.qualified_name != spec.qualified_name:
                 continue
-            changed = self._batch(change.rows, keys)
+            changed = self._run(
+                lambda write=write: self._spark.table(write.log).where(
+                    f"{WRITTEN_XID} = {write.number}"
+                )
+            )
             rows = self._run(lambda rows=rows, changed=changed: rows.join(
-                changed, on=keys, how="left_anti"
+                changed.select(*keys), on=keys, how="left_anti"
             ))  # fmt: skip
-            if not change.deletion:
-                versions = self._batch(change.rows, spec.column_names)
-                rows = self._run(lambda rows=rows, versions=versions: rows.unionByName(versions))
+            if not write.deletion:
+                rows = self._run(lambda rows=rows, changed=changed: rows.unionByName(
+                    changed.select(*spec.column_names)
+                ))  # fmt: skip
         return rows
 
-    def _rows_of(self, table: str, columns: Sequence[str], pending: list[_Change]) -> DataFrame:
+    def _rows_of(self, table: str, columns: Sequence[str], pending: list[_Written]) -> DataFrame:
         """``columns`` of a table's rows as this transaction leaves them (the titles mart,
         or a landing table)."""
         landing = {spec.qualified_name: spec for spec in LANDING_TABLES.values()}
@@ -369,7 +387,7 @@ class SparkWarehouse:
         spec: LandingTable,
         doomed: DataFrame,
         frame: pd.DataFrame | None,
-        pending: list[_Change],
+        pending: list[_Written],
     ) -> list[_Change]:
         """The deletions of rows ``doomed`` of ``spec`` and of the rows referring to them
         (deleted too, or the delete refused: ValidationError), as the spec says."""
@@ -410,7 +428,7 @@ class SparkWarehouse:
         spec: LandingTable,
         arrow: pa.Table,
         frame: pd.DataFrame,
-        pending: list[_Change],
+        pending: list[_Written],
     ) -> None:
         keys = list(spec.primary_key)
         existing = self._rows_of(spec.qualified_name, keys, pending)
@@ -434,7 +452,7 @@ class SparkWarehouse:
         spec: LandingTable,
         arrow: pa.Table,
         frame: pd.DataFrame,
-        pending: list[_Change],
+        pending: list[_Written],
     ) -> None:
         references = [(fk.columns, fk.table, fk.ref_columns) for fk in spec.foreign_keys]
         references += [
@@ -469,12 +487,26 @@ class SparkWarehouse:
 
 @dataclass(frozen=True)
 class _Change:
-    """A checked change waiting for its transaction's end: rows of a landing table, new
-    (their versions) or deleted (their keys, as ``<name>__deletions`` records them)."""
+    """A checked change to append: rows of a landing table, new (their versions) or
+    deleted (their keys, as ``<name>__deletions`` records them)."""
 
     spec: LandingTable
     rows: pa.Table
     deletion: bool = False
+
+
+@dataclass(frozen=True)
+class _Written:
+    """A change appended to its log under ``number``, committed or waiting to be."""
+
+    spec: LandingTable
+    number: int
+    deletion: bool
+
+    @property
+    def log(self) -> str:
+        """The log it was appended to."""
+        return deletions_table(self.spec) if self.deletion else versions_table(self.spec)
 
 
 def _literal(value: str) -> str:

@@ -461,8 +461,18 @@ def test_rows_of_a_write_that_never_committed_are_never_seen(spark_warehouse):
 
 
 def _refused_changes(scientist) -> dict[str, object]:
-    """Updates and deletes each engine must refuse (on the rows both hold)."""
+    """Updates, deletes and runs each engine must refuse (on the rows both hold)."""
+
+    def replace_twice() -> None:
+        with scientist.transaction():
+            scientist.replace_run("twice")
+            scientist.replace_run("twice")
+
     return {
+        "a run replaced outside a transaction": lambda: scientist.replace_run("outside"),
+        "a run replaced twice in a transaction": replace_twice,
+        "a run id that is not one": lambda: scientist.publish_run("no spaces allowed"),
+        "a run never begun published": lambda: scientist.publish_run("never-begun"),
         "an update of an unknown user": lambda: scientist.update(
             "users", {"user_id": 10**8, "plan": "basic"}
         ),
