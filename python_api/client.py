@@ -35,7 +35,12 @@ from python_api.errors import (
 )
 from python_api.lists import ELEMENTS, gather_lists
 from python_api.validate import row_at, to_arrow_table
-from recdb.core.connection import ConnectionSettings, check_role, connection_settings
+from recdb.core.connection import (
+    ConnectionSettings,
+    check_role,
+    connection_settings,
+    sql_text,
+)
 from recdb.core.errors import ConnectionSettingsError
 from recdb.core.landing import (
     LANDING_TABLES,
@@ -254,7 +259,7 @@ class Warehouse:
         match = _TABLE_NAME.match(table_or_sql)
         if match and params is None:
             schema, table = self._resolve_table(match.group(1), match.group(2))
-            return _render(sql.SQL("select * from {}").format(sql.Identifier(schema, table))), None
+            return sql_text(sql.SQL("select * from {}").format(sql.Identifier(schema, table))), None
         # The driver streams results as `copy (query) to stdout`: a final `;` (as SQL
         # files end) would be a syntax error inside those parentheses.
         return re.sub(r"[\s;]+$", "", table_or_sql), params
@@ -280,7 +285,7 @@ class Warehouse:
             "select table_schema, table_name from information_schema.tables "
             "where table_schema in ({})"
         ).format(sql.SQL(", ").join(sql.Literal(s) for s in READABLE_SCHEMAS))
-        rows = self._fetch(_render(query)).to_pylist()
+        rows = self._fetch(sql_text(query)).to_pylist()
         readable = {(r["table_schema"], r["table_name"]) for r in rows}
         return pick_readable(schema, table, readable, self.role)
 
@@ -360,10 +365,10 @@ class Warehouse:
             sql.Literal(value),
         )
         with self._unit_of_work(spec, None) as cursor:
-            cursor.execute(_render(_set_run(value, published=publish)))
-            cursor.execute(_render(query))
+            cursor.execute(sql_text(_set_run(value, published=publish)))
+            cursor.execute(sql_text(query))
             (existing,) = cursor.fetchone()
-            cursor.execute(_render(_call(spec, "stage", value)))
+            cursor.execute(sql_text(_call(spec, "stage", value)))
             (staged,) = cursor.fetchone()
         schema, name = staged.split(".", 1)
         self._staged[(spec.name, value)] = (schema, name.strip('"'))
@@ -376,7 +381,7 @@ class Warehouse:
         value = partition_value(landing_table("recommendations"), run_id)
         with self._unit_of_work(spec, None) as cursor:
             cursor.execute(
-                _render(
+                sql_text(
                     sql.SQL(
                         "update {} set published_at = now() where run_id = {} returning 1"
                     ).format(sql.Identifier(spec.schema, spec.name), sql.Literal(value))
@@ -412,7 +417,7 @@ class Warehouse:
                 )
             return self._staged[(spec.name, staged[0])]
         for value in values:
-            cursor.execute(_render(_call(spec, "ensure", value)))
+            cursor.execute(sql_text(_call(spec, "ensure", value)))
             cursor.fetchall()
         return spec.schema, spec.name
 
@@ -422,7 +427,7 @@ class Warehouse:
             return
         with self._connection().cursor() as cursor:
             for table, value in self._staged:
-                cursor.execute(_render(_call(landing_table(table), "publish", value)))
+                cursor.execute(sql_text(_call(landing_table(table), "publish", value)))
                 cursor.fetchall()
         self._staged.clear()
 
@@ -450,7 +455,7 @@ class Warehouse:
             keys=_identifiers(spec.primary_key),
             action=action,
         )
-        cursor.execute(_render(query))
+        cursor.execute(sql_text(query))
         _drop(cursor, staging)
 
     def update(
@@ -477,7 +482,7 @@ class Warehouse:
         with self._unit_of_work(spec, frame) as cursor:
             cursor.adbc_ingest(staging, arrow, mode="create", temporary=True)
             self._require_keys_exist(cursor, spec, staging, frame)
-            cursor.execute(_render(query))
+            cursor.execute(sql_text(query))
             _drop(cursor, staging)
         return arrow.num_rows
 
@@ -500,7 +505,7 @@ class Warehouse:
         with self._unit_of_work(spec, frame) as cursor:
             cursor.adbc_ingest(staging, arrow, mode="create", temporary=True)
             self._require_keys_exist(cursor, spec, staging, frame)
-            cursor.execute(_render(query))
+            cursor.execute(sql_text(query))
             _drop(cursor, staging)
         return arrow.num_rows
 
@@ -520,7 +525,7 @@ class Warehouse:
             target=sql.Identifier(spec.schema, spec.name),
             match=_key_match(spec),
         )
-        cursor.execute(_render(query))
+        cursor.execute(sql_text(query))
         missing = cursor.fetchone()
         if missing is None:
             return
@@ -731,11 +736,6 @@ def _cursor_chunks(
 _CURSOR_NUMBERS = itertools.count()
 
 
-def _render(query: sql.Composable) -> str:
-    """SQL text with identifiers and literals quoted by psycopg (ADBC takes text)."""
-    return query.as_string()
-
-
 def _identifiers(names: Sequence[str]) -> sql.Composable:
     return sql.SQL(", ").join(sql.Identifier(n) for n in names)
 
@@ -747,7 +747,7 @@ def _key_match(spec: LandingTable) -> sql.Composable:
 
 
 def _drop(cursor: Cursor, staging: str) -> None:
-    cursor.execute(_render(sql.SQL("drop table {}").format(sql.Identifier(staging))))
+    cursor.execute(sql_text(sql.SQL("drop table {}").format(sql.Identifier(staging))))
 
 
 def _staging_name(spec: LandingTable) -> str:

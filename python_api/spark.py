@@ -28,9 +28,9 @@ import re
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -80,6 +80,7 @@ logger = logging.getLogger(__name__)
 _TABLE_NAME = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)(?:\.([A-Za-z_][A-Za-z0-9_]*))?\s*$")
 #: Spark's error conditions that say the caller named something that is not there.
 _NOT_FOUND = ("TABLE_OR_VIEW_NOT_FOUND", "SCHEMA_NOT_FOUND", "UNRESOLVED_ROUTINE")
+_LANDING_BY_NAME = {spec.qualified_name: spec for spec in LANDING_TABLES.values()}
 
 
 class SparkWarehouse:
@@ -257,6 +258,8 @@ class SparkWarehouse:
         every list the run has, as :meth:`python_api.Warehouse.replace_run` does; returns
         how many titles they held. Published at the commit, or with ``publish=False``
         left unpublished until :meth:`publish_run`."""
+        from pyspark.sql import functions
+
         if self._pending is None:
             raise ApiError("replace_run() works inside `with warehouse.transaction():` only")
         lists, runs = landing_table("recommendations"), landing_table("runs")
@@ -265,21 +268,13 @@ class SparkWarehouse:
         if value in self._replacing:
             raise ApiError(f"run {value!r} is already being replaced in this transaction")
         current = self._run(
-            lambda: self._current(lists, pending).where(f"run_id = {_literal(value)}")
+            lambda: self._current(lists, pending).where(functions.col("run_id") == value)
         )
         held = self._run(
             lambda: current.selectExpr("coalesce(sum(size(title_ids)), 0) as held").collect()
         )[0]["held"]
-        run = self._run(
-            lambda: self._spark.createDataFrame([(value,)], "run_id string").selectExpr(
-                "run_id",
-                "current_timestamp() as published_at"
-                if publish
-                else "cast(null as timestamp) as published_at",
-            )
-        )
         changes = self._deletions(lists, current, None, pending)
-        changes.append(_Change(runs, self._run(run.toArrow)))
+        changes.append(_Change(runs, _run_row(runs, value, published=publish)))
         self._stage(changes)
         self._replacing.add(value)
         return int(held)
@@ -287,22 +282,19 @@ class SparkWarehouse:
     def publish_run(self, run_id: str) -> None:
         """Publish run ``run_id`` (written unpublished): from the commit on, its rows are
         built into the marts. NotFoundError for an unknown run."""
+        from pyspark.sql import functions
+
         runs = landing_table("runs")
         value = partition_value(landing_table("recommendations"), run_id)
         pending = self._changes()
         found = self._run(
-            lambda: self._current(runs, pending).where(f"run_id = {_literal(value)}").count()
+            lambda: self._current(runs, pending).where(functions.col("run_id") == value).count()
         )
         if not found:
             raise NotFoundError(
                 f"no run {value!r}: begin it first", table=runs.qualified_name, column="run_id"
             )
-        run = self._run(
-            lambda: self._spark.createDataFrame([(value,)], "run_id string").selectExpr(
-                "run_id", "current_timestamp() as published_at"
-            )
-        )
-        self._stage([_Change(runs, self._run(run.toArrow))])
+        self._stage([_Change(runs, _run_row(runs, value, published=True))])
 
     def _changes(self) -> list[_Written]:
         """The changes this transaction made so far (none outside a transaction)."""
@@ -310,7 +302,11 @@ class SparkWarehouse:
 
     def _stage(self, changes: list[_Change]) -> None:
         """Append ``changes`` to their logs; commit them now, or at the transaction's end."""
-        written = [self._append(change) for change in changes if change.rows.num_rows]
+        written = [
+            self._append(change)
+            for change in changes
+            if not isinstance(change.rows, pa.Table) or change.rows.num_rows
+        ]
         if self._pending is not None:
             self._pending.extend(written)
         else:
@@ -318,14 +314,18 @@ class SparkWarehouse:
 
     def _append(self, change: _Change) -> _Written:
         """Append a change to its log under a new write number (unseen until committed)."""
+        from pyspark.sql import functions
+
         number = max(time.time_ns(), self._last_number + 1)  # increasing, whatever the clock
         self._last_number = number
-        stamped = change.rows.append_column(
-            WRITTEN_XID, pa.array(np.full(change.rows.num_rows, number, dtype=np.int64))
+        rows = change.rows
+        if isinstance(rows, pa.Table):
+            rows = self._run(lambda: self._spark.createDataFrame(rows))
+        stamped = self._run(
+            lambda: rows.withColumn(WRITTEN_XID, functions.lit(number).cast("bigint"))
         )
         written = _Written(change.spec, number, change.deletion)
-        frame = self._run(lambda: self._spark.createDataFrame(stamped))
-        self._run(lambda: frame.write.insertInto(written.log))
+        self._run(lambda: stamped.write.insertInto(written.log))
         return written
 
     def _commit(self, written: list[_Written]) -> None:
@@ -362,9 +362,8 @@ class SparkWarehouse:
     def _rows_of(self, table: str, columns: Sequence[str], pending: list[_Written]) -> DataFrame:
         """``columns`` of a table's rows as this transaction leaves them (the titles mart,
         or a landing table)."""
-        landing = {spec.qualified_name: spec for spec in LANDING_TABLES.values()}
-        if table in landing:
-            rows = self._current(landing[table], pending)
+        if table in _LANDING_BY_NAME:
+            rows = self._current(_LANDING_BY_NAME[table], pending)
         else:
             rows = self._run(lambda: self._spark.table(table))
         return self._run(lambda: rows.select(*columns))
@@ -420,7 +419,7 @@ class SparkWarehouse:
         rows = self._run(
             lambda: doomed.select(*recorded).selectExpr("*", "current_timestamp() as deleted_at")
         )
-        changes.append(_Change(spec, self._run(rows.toArrow), deletion=True))
+        changes.append(_Change(spec, rows, deletion=True))
         return changes
 
     def _check_keys_are_new(
@@ -488,10 +487,11 @@ class SparkWarehouse:
 @dataclass(frozen=True)
 class _Change:
     """A checked change to append: rows of a landing table, new (their versions) or
-    deleted (their keys, as ``<name>__deletions`` records them)."""
+    deleted (their keys, as ``<name>__deletions`` records them); Arrow from Python, or
+    a Spark DataFrame of rows already in Spark."""
 
     spec: LandingTable
-    rows: pa.Table
+    rows: pa.Table | DataFrame
     deletion: bool = False
 
 
@@ -509,9 +509,10 @@ class _Written:
         return deletions_table(self.spec) if self.deletion else versions_table(self.spec)
 
 
-def _literal(value: str) -> str:
-    """A run id as a SQL string literal (ids match RUN_ID_PATTERN: no quotes in them)."""
-    return "'" + value.replace("'", "''") + "'"
+def _run_row(runs: LandingTable, run_id: str, *, published: bool) -> pa.Table:
+    """recs.runs' row for ``run_id``: published now, or not yet (null)."""
+    published_at = datetime.now(UTC) if published else None
+    return to_arrow_table(runs, pd.DataFrame({"run_id": [run_id], "published_at": [published_at]}))
 
 
 def _key_text(key: Mapping[str, Any]) -> str:

@@ -28,6 +28,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import psycopg
+import psycopg.sql
 
 from recdb.core.errors import ConnectionSettingsError, DatabaseUnavailableError
 from recdb.core.settings import (
@@ -182,6 +183,12 @@ class ConnectionSettings:
             user=self.user,
             reason=reason,
         )
+
+
+def sql_text(query: psycopg.sql.Composable) -> str:
+    """SQL text with identifiers and literals quoted by psycopg, for drivers that take
+    text only (ADBC)."""
+    return query.as_string()
 
 
 def _short_reason(message: str) -> str:

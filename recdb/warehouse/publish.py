@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from psycopg import sql
 
-from recdb.core.connection import ConnectionSettings, connection_settings
+from recdb.core.connection import ConnectionSettings, connection_settings, sql_text
 from recdb.core.errors import RecdbError
 
 if TYPE_CHECKING:
@@ -98,8 +98,7 @@ def _chunks(frame: DataFrame, key: tuple[str, ...]) -> Iterator[pa.Table]:
     timestamps as instants in UTC (PostgreSQL's timestamptz)."""
     from pyspark.sql import functions
 
-    count = frame.count()
-    pieces = max(1, math.ceil(count / CHUNK_ROWS)) if key else 1
+    pieces = max(1, math.ceil(frame.count() / CHUNK_ROWS)) if key else 1
     for piece in range(pieces):
         part = frame
         if pieces > 1:
@@ -140,7 +139,7 @@ def publish(
                 if mart in RUN_MARTS:
                     frame = frame.where(frame["run_id"] == (run_id or ""))
                 staged = f"{mart}{_SUFFIX}"
-                cursor.execute(_render(sql.SQL("drop table if exists {}").format(
+                cursor.execute(sql_text(sql.SQL("drop table if exists {}").format(
                     sql.Identifier("marts", staged)
                 )))  # fmt: skip
                 rows[mart] = 0
@@ -166,22 +165,18 @@ def _put_in_place(
 ) -> None:
     """Replace ``marts.<mart>`` (a table or a view, and what depends on it) by its copy."""
     kind_of = sql.SQL("select relkind from pg_class where oid = to_regclass({})")
-    cursor.execute(_render(kind_of.format(sql.Literal(f"marts.{mart}"))))
+    cursor.execute(sql_text(kind_of.format(sql.Literal(f"marts.{mart}"))))
     found = cursor.fetchone()
     if found is not None:
         kind = {"v": "view", "m": "materialized view"}.get(found[0], "table")
-        cursor.execute(_render(sql.SQL("drop {} {} cascade").format(
+        cursor.execute(sql_text(sql.SQL("drop {} {} cascade").format(
             sql.SQL(kind), sql.Identifier("marts", mart)
         )))  # fmt: skip
-    cursor.execute(_render(sql.SQL("alter table {} rename to {}").format(
+    cursor.execute(sql_text(sql.SQL("alter table {} rename to {}").format(
         sql.Identifier("marts", f"{mart}{_SUFFIX}"), sql.Identifier(mart)
     )))  # fmt: skip
     if key:
-        cursor.execute(_render(sql.SQL("create index on {} ({})").format(
+        cursor.execute(sql_text(sql.SQL("create index on {} ({})").format(
             sql.Identifier("marts", mart), sql.SQL(", ").join(map(sql.Identifier, key))
         )))  # fmt: skip
-    cursor.execute(_render(sql.SQL("analyze {}").format(sql.Identifier("marts", mart))))
-
-
-def _render(query: sql.Composable) -> str:
-    return query.as_string(None)
+    cursor.execute(sql_text(sql.SQL("analyze {}").format(sql.Identifier("marts", mart))))
