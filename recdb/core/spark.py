@@ -115,7 +115,9 @@ class SparkSettings:
             "spark.driver.extraJavaOptions": (
                 f"-Dderby.system.home={self.metastore_dir} "
                 f"-Dderby.stream.error.file={self.metastore_dir / 'derby.log'} "
-                f"-Dlog4j2.configurationFile=file:{self.metastore_dir / LOG_CONFIG_FILE}"
+                f"-Dlog4j2.configurationFile=file:{self.metastore_dir / LOG_CONFIG_FILE} "
+                # a driver out of heap ends (the command fails) instead of hanging half-alive
+                "-XX:+ExitOnOutOfMemoryError"
             ),
             "spark.sql.ansi.enabled": "false",
             # timestamps are instants; shown and compared in UTC, as the warehouse's are
