@@ -6,8 +6,9 @@ import numpy as np
 import pandas as pd
 
 import python_api
+from recdb.core.runs import check_run_id, latest_run_id
 from recommender.errors import RecommenderError, UnknownTitleError, UnknownUserError
-from recommender.model import check_run_id, latest_run_id, load_model
+from recommender.model import load_model
 
 _USER_QUERY = "select count(*) as n from marts.dim_users where user_id = %s"
 _LIST_QUERY = """

@@ -1,13 +1,22 @@
-"""The exceptions the recommender raises; the ``recdb`` command shows each as one line."""
+"""The exceptions the recommender raises; the ``recdb`` command shows each as one line.
+
+:class:`RecommenderError`, :class:`UnknownTitleError` and :class:`ModelNotFoundError` live in
+:mod:`recdb.core.errors`, beside the run artefacts (:mod:`recdb.core.runs`) that raise them
+too; they are the same classes here."""
 
 from __future__ import annotations
 
 from recdb.core.config import ConfigError
-from recdb.core.errors import RecdbError
+from recdb.core.errors import ModelNotFoundError, RecommenderError, UnknownTitleError
 
-
-class RecommenderError(RecdbError):
-    """The recommender cannot do what was asked (base class of the errors below)."""
+__all__ = [
+    "EmptyMartsError",
+    "ModelNotFoundError",
+    "RecommenderConfigError",
+    "RecommenderError",
+    "UnknownTitleError",
+    "UnknownUserError",
+]
 
 
 class EmptyMartsError(RecommenderError):
@@ -23,18 +32,6 @@ class UnknownUserError(RecommenderError):
     def __init__(self, user_id: object, where: str = "marts.dim_users") -> None:
         self.user_id = user_id
         super().__init__(f"unknown user {user_id!r}: not in {where}")
-
-
-class UnknownTitleError(RecommenderError):
-    """A title id that the catalogue (or the model of a run) does not know."""
-
-    def __init__(self, title_id: object, where: str = "marts.dim_titles") -> None:
-        self.title_id = title_id
-        super().__init__(f"unknown title {title_id!r}: not in {where}")
-
-
-class ModelNotFoundError(RecommenderError):
-    """No saved model for a run id (or no run at all) under ``$RECDB_HOME/models``."""
 
 
 class RecommenderConfigError(RecommenderError, ConfigError):

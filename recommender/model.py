@@ -12,7 +12,6 @@ import datetime as dt
 import json
 import logging
 import os
-import re
 import secrets
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -25,69 +24,30 @@ import pandas as pd
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
-from recdb.core import landing
-from recdb.core.settings import recdb_home
+from recdb.core.runs import (
+    MODEL_FILE,
+    MODEL_PREFIX,
+    PRIVATE_DIR_MODE,
+    RUN_FILE,
+    TitleVectors,
+    check_run_id,
+    latest_run_id,
+    models_dir,
+    private_dir,
+    private_models_dir,
+    run_folders,
+    write_private,
+)
 from recommender import models
 from recommender.config import RecommenderConfig, load_config
 from recommender.errors import (
     ModelNotFoundError,
-    RecommenderError,
     UnknownTitleError,
     UnknownUserError,
 )
 from recommender.models import Ranker
 
 logger = logging.getLogger(__name__)
-
-MODEL_FILE = "model.npz"
-#: The ranker's own arrays are saved in model.npz under this prefix.
-MODEL_PREFIX = "model."
-RUN_FILE = "run.json"
-RUN_ID_PATTERN = re.compile(f"^{landing.RUN_ID_PATTERN}$")
-
-
-#: Modes of what a run saves: the models hold who watched what, so only their owner reads them.
-PRIVATE_DIR_MODE = 0o700
-PRIVATE_FILE_MODE = 0o600
-
-
-def models_dir() -> Path:
-    """Where runs keep their artefacts: ``$RECDB_HOME/models``."""
-    return recdb_home() / "models"
-
-
-def private_models_dir() -> Path:
-    """:func:`models_dir`, created readable by its owner only (0700) if missing; one that
-    an older recdb made 0755 is tightened to 0700."""
-    root = models_dir()
-    root.parent.mkdir(parents=True, exist_ok=True)
-    _private_dir(root)
-    return root
-
-
-def _private_dir(path: Path, *, exclusive: bool = False) -> None:
-    """Create ``path`` with mode 0700 (FileExistsError if ``exclusive`` and it exists);
-    an existing folder is tightened to 0700."""
-    try:
-        path.mkdir(mode=PRIVATE_DIR_MODE)
-    except FileExistsError:
-        if exclusive or not path.is_dir():
-            raise
-        if path.stat().st_mode & 0o777 != PRIVATE_DIR_MODE:
-            path.chmod(PRIVATE_DIR_MODE)
-
-
-def _write_private(path: Path, write: Any) -> None:
-    """Write ``path`` atomically, its bytes never readable by others: ``write(file)`` fills
-    a partial file created 0600 (not chmod-ed later), which then replaces ``path``."""
-    partial = path.with_name(f".{path.name}.partial")
-    # A partial left by a crash may have other modes: start from a new file (O_EXCL also
-    # refuses to follow a link planted in its place).
-    partial.unlink(missing_ok=True)
-    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE)
-    with os.fdopen(descriptor, "wb") as out:
-        write(out)
-    os.replace(partial, path)
 
 
 def _utc_now() -> dt.datetime:
@@ -115,17 +75,8 @@ def claim_run_folder(run_id: str) -> Path:
     """Create the model folder of ``run_id`` (0700), exclusively: FileExistsError when it
     exists, so that two runs can never share (or replace) one folder."""
     folder = private_models_dir() / check_run_id(run_id)
-    _private_dir(folder, exclusive=True)
+    private_dir(folder, exclusive=True)
     return folder
-
-
-def check_run_id(run_id: str) -> str:
-    """``run_id`` if it is 1 to 64 letters, digits, ``_``, ``.``, ``:`` or ``-``."""
-    if not isinstance(run_id, str) or not RUN_ID_PATTERN.match(run_id):
-        raise RecommenderError(
-            f"run id {run_id!r}: use 1 to 64 letters, digits, '_', '.', ':' or '-'"
-        )
-    return run_id
 
 
 def top_k(
@@ -374,26 +325,16 @@ class TrainedModel:
 
         Columns rank, title_id, similarity (-1 to 1); the title itself is left out.
         """
-        index = self.title_index(title_id)
-        vectors = self.ranker.title_vectors()
-        norms = np.linalg.norm(vectors, axis=1)
-        norms[norms == 0] = 1.0
-        unit = vectors / norms[:, None]
-        similarity = unit @ unit[index]
-        similarity[index] = -np.inf
-        count = min(k, len(similarity) - 1)
-        order = np.lexsort((np.arange(len(similarity)), -similarity))[:count]
-        return pd.DataFrame(
-            {
-                "rank": np.arange(1, count + 1),
-                "title_id": self.title_ids[order],
-                "similarity": similarity[order].astype(np.float64),
-            }
-        )
+        return self.title_vectors().similar(title_id, k)
+
+    def title_vectors(self) -> TitleVectors:
+        """The titles' unit vectors (what the web API serves similar titles from)."""
+        return TitleVectors.of(self.run_id, self.title_ids, self.ranker.title_vectors())
 
     # -- artefacts -------------------------------------------------------------
     def save(self, folder: Path | None = None) -> Path:
-        """Write ``model.npz`` and ``run.json`` into ``folder`` (default: the run's own).
+        """Write ``model.npz``, ``title_vectors.npz`` and, last, ``run.json`` into ``folder``
+        (default: the run's own).
 
         Both are created 0600 and replace what was there atomically; a folder made
         here is 0700 (the run's own folder and the models folder are tightened to 0700).
@@ -402,7 +343,7 @@ class TrainedModel:
             if self.run_id is None:
                 raise ModelNotFoundError("a model without a run id needs a folder to save into")
             folder = private_models_dir() / self.run_id
-            _private_dir(folder)  # claimed by this run already, or a run id the user named
+            private_dir(folder)  # claimed by this run already, or a run id the user named
         else:
             folder.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
 
@@ -419,7 +360,8 @@ class TrainedModel:
                 cold_start_scores=self.cold_start.scores,
             )
 
-        _write_private(folder / MODEL_FILE, write_model)
+        write_private(folder / MODEL_FILE, write_model)
+        self.title_vectors().save(folder)
         info = {
             "run_id": self.run_id,
             "model": self.model_name,
@@ -429,33 +371,8 @@ class TrainedModel:
             **self.info,
         }
         text = json.dumps(info, indent=2, default=str) + "\n"
-        _write_private(folder / RUN_FILE, lambda out: out.write(text.encode("utf-8")))
+        write_private(folder / RUN_FILE, lambda out: out.write(text.encode("utf-8")))
         return folder
-
-
-def _run_folders() -> list[Path]:
-    root = models_dir()
-    if not root.is_dir():
-        return []
-    return [p for p in root.iterdir() if (p / MODEL_FILE).is_file() and (p / RUN_FILE).is_file()]
-
-
-def latest_run_id() -> str:
-    """The run id of the newest saved model; ModelNotFoundError when there is none."""
-    folders = _run_folders()
-    if not folders:
-        raise ModelNotFoundError(
-            f"no saved model under {models_dir()}: run `recdb recommend` first"
-        )
-
-    def created(folder: Path) -> tuple[str, float]:
-        try:
-            info = json.loads((folder / RUN_FILE).read_text())
-        except (OSError, ValueError):
-            info = {}
-        return str(info.get("created_at", "")), (folder / MODEL_FILE).stat().st_mtime
-
-    return max(folders, key=created).name
 
 
 def load_model(run_id: str | None = None) -> TrainedModel:
@@ -463,7 +380,7 @@ def load_model(run_id: str | None = None) -> TrainedModel:
     run_id = latest_run_id() if run_id is None else check_run_id(run_id)
     folder = models_dir() / run_id
     if not (folder / MODEL_FILE).is_file():
-        known = sorted(p.name for p in _run_folders())
+        known = sorted(p.name for p in run_folders())
         raise ModelNotFoundError(
             f"no saved model for run {run_id!r} under {models_dir()}"
             + (f"; runs: {', '.join(known)}" if known else ": run `recdb recommend` first")

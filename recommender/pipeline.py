@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 import python_api
+from recdb.core.runs import check_run_id
 from recommender import models
 from recommender.confidence import confidence
 from recommender.config import RecommenderConfig, as_config
@@ -38,7 +39,6 @@ from recommender.errors import RecommenderError
 from recommender.model import (
     TrainedModel,
     best_of_scores,
-    check_run_id,
     claim_run_folder,
     new_run_id,
     ranked_list,

@@ -1,15 +1,16 @@
-"""Similar titles from the newest saved recommender model, loaded once per run and cached."""
+"""Similar titles from the newest recommender run's title vectors, loaded once per run and cached
+(numpy only: the API does not load the models themselves)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
-from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
-from recommender import ModelNotFoundError, UnknownTitleError, latest_run_id, load_model
+from recdb.core.errors import ModelNotFoundError, UnknownTitleError
+from recdb.core.runs import TitleVectors, latest_run_id
 from web_api.errors import ApiHttpError
 
 logger = logging.getLogger(__name__)
@@ -19,15 +20,15 @@ RECHECK_SECONDS = 30.0
 
 
 class SimilarTitlesIndex:
-    """The title vectors of the newest run (``recommender.load_model``), reloaded when a newer
-    run is saved. Loading happens in a worker thread, once, under a lock."""
+    """The title vectors of the newest run (``recdb.core.runs.TitleVectors``), reloaded
+    when a newer run is saved. Loading happens in a worker thread, once, under a lock."""
 
     def __init__(self) -> None:
-        self._model: Any = None
+        self._model: TitleVectors | None = None
         self._checked_at = float("-inf")
         self._lock = asyncio.Lock()
 
-    async def _current(self) -> Any:
+    async def _current(self) -> TitleVectors:
         if time.monotonic() - self._checked_at < RECHECK_SECONDS and self._model is not None:
             return self._model
         async with self._lock:
@@ -36,8 +37,8 @@ class SimilarTitlesIndex:
             try:
                 run_id = await run_in_threadpool(latest_run_id)
                 if self._model is None or self._model.run_id != run_id:
-                    self._model = await run_in_threadpool(load_model, run_id)
-                    logger.info("similar titles: loaded the model of run %s", run_id)
+                    self._model = await run_in_threadpool(TitleVectors.load, run_id)
+                    logger.info("similar titles: loaded the title vectors of run %s", run_id)
             except ModelNotFoundError:
                 raise ApiHttpError(
                     404, "no recommender run has saved a model yet: run `recdb recommend`"
@@ -49,7 +50,7 @@ class SimilarTitlesIndex:
         """(run id, rows of rank, title_id, similarity) for the ``k`` titles nearest."""
         model = await self._current()
         try:
-            frame = model.similar_titles(title_id, k)
+            frame = model.similar(title_id, k)
         except UnknownTitleError:
             raise ApiHttpError(
                 404, f"title {title_id!r} is not in the titles of run {model.run_id}"

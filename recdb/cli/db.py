@@ -217,18 +217,26 @@ def init() -> None:
 
 
 @db.command("create-roles")
-def create_roles_command() -> None:
+@click.option(
+    "--database",
+    "with_database",
+    is_flag=True,
+    help="Also create the recdb database, owned by recdb_owner and closed to others, with "
+    "its schemas and grants, as the embedded server does (needs a superuser).",
+)
+def create_roles_command(with_database: bool) -> None:
     """On your own server: create the owner, analyst and scientist roles (needs CREATEROLE).
 
     Connects with the PG* variables; passwords come from RECDB_OWNER_PASSWORD,
     RECDB_ANALYST_PASSWORD and RECDB_SCIENTIST_PASSWORD. The analyst and
     scientist get the default session limits (see `recdb db timeouts`) where
-    they have none.
+    they have none. With --database, the warehouse database too: then the server
+    is set up exactly as the embedded one at its first start (the containers' `init`).
     """
     import os
 
     from recdb.core.connection import is_external
-    from recdb.warehouse.roles import create_roles
+    from recdb.warehouse.roles import bootstrap_warehouse, create_roles
 
     if not is_external():
         raise click.UsageError("the embedded server creates its roles itself at first start")
@@ -236,5 +244,67 @@ def create_roles_command() -> None:
     if missing:
         names = ", ".join(f"RECDB_{r.upper()}_PASSWORD" for r in missing)
         raise click.UsageError(f"set {names} first")
-    create_roles(_admin_settings(), {r: os.environ[f"RECDB_{r.upper()}_PASSWORD"] for r in ROLES})
+    passwords = {r: os.environ[f"RECDB_{r.upper()}_PASSWORD"] for r in ROLES}
+    if with_database:
+        bootstrap_warehouse(_admin_settings(), passwords)
+        click.echo("roles and database ready: run `recdb load` (or `recdb demo`) as the owner")
+        return
+    create_roles(_admin_settings(), passwords)
     click.echo("roles ready: grant the database to the owner role, then run `recdb load`")
+
+
+@db.command()
+@click.option(
+    "--role",
+    type=click.Choice(["admin", *ROLES]),
+    default="owner",
+    show_default=True,
+    help="Whom to connect as; admin: the PG* variables as they are (the superuser, say).",
+)
+@click.option(
+    "--table",
+    "tables",
+    multiple=True,
+    metavar="SCHEMA.TABLE",
+    help="Also wait until this table or view exists (repeatable): the marts, once built.",
+)
+@click.option(
+    "--timeout",
+    type=click.IntRange(min=0),
+    default=120,
+    show_default=True,
+    help="Seconds to wait before giving up (exit code 1).",
+)
+def wait(role: str, tables: tuple[str, ...], timeout: int) -> None:
+    """Wait until the warehouse accepts connections as ROLE (and every --table exists).
+
+    For scripts and containers that start beside the database: compose starts them
+    in order but cannot always wait for the database to be ready (podman 4), and a
+    role exists only once `recdb db create-roles` has run.
+    """
+    import time
+
+    from recdb.core.connection import connection_settings
+    from recdb.core.errors import DatabaseUnavailableError, RecdbError
+
+    settings = _admin_settings() if role == "admin" else connection_settings(role)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with settings.connect(connect_timeout=5) as conn:
+                missing = [
+                    table
+                    for table in tables
+                    if conn.execute("select to_regclass(%s)", (table,)).fetchone()[0] is None
+                ]
+            if not missing:
+                click.echo(f"the warehouse accepts {settings.user}" + "".join(
+                    f"; {table} exists" for table in tables
+                ))  # fmt: skip
+                return
+            reason = f"{', '.join(missing)} not there yet"
+        except DatabaseUnavailableError as error:
+            reason = str(error)
+        if time.monotonic() >= deadline:
+            raise RecdbError(f"gave up waiting after {timeout} s: {reason}")
+        time.sleep(1)

@@ -17,7 +17,13 @@ from recdb.core.spark import on_spark
     type=click.IntRange(1, 65535),
     default=8080,
     show_default=True,
-    help="Port to serve the docs on, at http://127.0.0.1:PORT (localhost only).",
+    help="Port to serve the docs on, at http://HOST:PORT.",
+)
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to serve the docs on (0.0.0.0: every address, as in a container).",
 )
 @click.option(
     "--out",
@@ -32,7 +38,7 @@ from recdb.core.spark import on_spark
     help="Regenerate the marts' ERD (docs/erd.svg and docs/erd.dot) from the project and exit; "
     "needs Graphviz, not the database.",
 )
-def docs(port: int, out_dir: Path | None, erd: bool) -> None:
+def docs(host: str, port: int, out_dir: Path | None, erd: bool) -> None:
     """Generate the dbt docs and serve them on localhost (Ctrl-C stops), or write them to --out.
 
     The warehouse must be built (`recdb demo`, or `recdb load` and `recdb
@@ -52,8 +58,8 @@ def docs(port: int, out_dir: Path | None, erd: bool) -> None:
         page = docs_site.write_static(site, out_dir)
         click.echo(f"wrote {page}: open it in a browser (file://{page.absolute()})")
         return
-    server = docs_site.make_server(site, port)
-    click.echo(f"serving the docs at http://127.0.0.1:{port}/ (Ctrl-C stops)")
+    server = docs_site.make_server(site, port, host)
+    click.echo(f"serving the docs at http://{host}:{port}/ (Ctrl-C stops)")
     docs_site.serve(server)
 
 

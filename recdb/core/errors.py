@@ -85,3 +85,19 @@ class BuildError(RecdbError):
 class EngineError(RecdbError):
     """The engine the warehouse runs on (RECDB_ENGINE) is unknown, not installed or not
     reachable."""
+
+
+class RecommenderError(RecdbError):
+    """The recommender cannot do what was asked (base class of its errors: recommender.errors)."""
+
+
+class UnknownTitleError(RecommenderError):
+    """A title id that the catalogue (or the model of a run) does not know."""
+
+    def __init__(self, title_id: object, where: str = "marts.dim_titles") -> None:
+        self.title_id = title_id
+        super().__init__(f"unknown title {title_id!r}: not in {where}")
+
+
+class ModelNotFoundError(RecommenderError):
+    """No saved model for a run id (or no run at all) under ``$RECDB_HOME/models``."""

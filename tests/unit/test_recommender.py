@@ -11,6 +11,7 @@ import pytest
 import scipy.sparse as sp
 
 from recdb.core.errors import RecdbError
+from recdb.core.runs import check_run_id
 from recommender import (
     EmptyMartsError,
     ModelNotFoundError,
@@ -37,7 +38,7 @@ from recommender.data import (
 from recommender.errors import RecommenderError
 from recommender.evaluate import K, evaluate_dataset, write_outputs
 from recommender.holdout import SplitError, split_sessions
-from recommender.model import check_run_id, cold_start_list, new_run_id, top_k
+from recommender.model import cold_start_list, new_run_id, top_k
 from recommender.models import MODELS
 from recommender.pipeline import recommendation_frame
 from simulation import catalogue_from_frames, generate_population

@@ -11,10 +11,11 @@ import pandas as pd
 import pytest
 
 from recdb.core.landing import LANDING_TABLES
+from recdb.core.runs import RUN_ID_PATTERN, check_run_id
 from recommender import load_config, load_model, train
 from recommender import model as model_module
 from recommender.errors import RecommenderError
-from recommender.model import RUN_ID_PATTERN, check_run_id, new_run_id
+from recommender.model import new_run_id
 from recommender.pipeline import allocate_run_id, recommend
 from tests.unit.test_recommender import small_dataset
 
@@ -122,7 +123,12 @@ def test_saved_models_are_private_from_the_moment_they_are_created(home, open_um
     assert mode(folder) == 0o700
     assert mode(folder / "model.npz") == 0o600
     assert mode(folder / "run.json") == 0o600
-    assert sorted(p.name for p in folder.iterdir()) == ["model.npz", "run.json"]
+    assert mode(folder / "title_vectors.npz") == 0o600
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "model.npz",
+        "run.json",
+        "title_vectors.npz",
+    ]
     assert load_model("private-run").run_id == "private-run"
 
 
