@@ -235,3 +235,24 @@ def fresh_warehouse(_bootstrapped_template: Path) -> Iterator[Warehouse]:
     """A server of the test module's own, with nothing loaded (a copy of the session's
     bootstrapped template)."""
     yield from _module_warehouse(_bootstrapped_template, "fresh")
+
+
+# -- the container stack: up in the background, its tests last -----------------------
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The container tests run last, so that their stack comes up while the rest runs."""
+    items.sort(key=lambda item: item.get_closest_marker("containers") is not None)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    if session.config.option.collectonly:
+        return
+    if any(item.get_closest_marker("containers") for item in session.items):
+        from tests import container_stack
+
+        container_stack.start_in_background()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    from tests import container_stack
+
+    container_stack.tear_down()

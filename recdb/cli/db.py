@@ -292,11 +292,7 @@ def wait(role: str, tables: tuple[str, ...], timeout: int) -> None:
     while True:
         try:
             with settings.connect(connect_timeout=5) as conn:
-                missing = [
-                    table
-                    for table in tables
-                    if conn.execute("select to_regclass(%s)", (table,)).fetchone()[0] is None
-                ]
+                missing = [table for table in tables if not _table_exists(conn, table)]
             if not missing:
                 click.echo(f"the warehouse accepts {settings.user}" + "".join(
                     f"; {table} exists" for table in tables
@@ -308,3 +304,15 @@ def wait(role: str, tables: tuple[str, ...], timeout: int) -> None:
         if time.monotonic() >= deadline:
             raise RecdbError(f"gave up waiting after {timeout} s: {reason}")
         time.sleep(1)
+
+
+def _table_exists(conn, table: str) -> bool:  # noqa: ANN001 - psycopg, imported lazily
+    import psycopg
+
+    from recdb.core.errors import RecdbError
+
+    try:
+        return conn.execute("select to_regclass(%s)", (table,)).fetchone()[0] is not None
+    except psycopg.Error as error:
+        reason = error.diag.message_primary or str(error)
+        raise RecdbError(f"cannot look for {table} as {conn.info.user}: {reason}") from None

@@ -26,6 +26,7 @@ COMMANDS = [
     ["db", "env"],
     ["db", "timeouts"],
     ["db", "create-roles"],
+    ["db", "wait"],
     ["db", "init"],
     ["load"],
     ["build"],
@@ -196,3 +197,22 @@ def test_after_the_demo_every_example_query_has_rows(fresh_warehouse):
     again = fresh_warehouse.recdb("demo")
     assert "nothing simulated" in again.stdout
     assert fresh_warehouse.scalar("select count(*) from marts.dim_users") == users
+
+
+def test_db_wait_returns_once_the_role_connects_and_the_tables_exist(fresh_warehouse):
+    done = fresh_warehouse.recdb("db", "wait", "--role", "scientist", "--table", "sim.users")
+    assert done.stdout.strip() == "the warehouse accepts recdb_scientist; sim.users exists"
+    refused = fresh_warehouse.recdb("db", "wait", "--role", "analyst", "--table", "sim.users",
+                                    check=False)  # fmt: skip
+    assert refused.returncode == 1
+    assert refused.stderr.strip() == (
+        "error: cannot look for sim.users as recdb_analyst: permission denied for schema sim"
+    )
+
+
+def test_db_wait_gives_up_in_one_line_naming_what_is_missing(fresh_warehouse):
+    done = fresh_warehouse.recdb(
+        "db", "wait", "--table", "marts.not_built", "--timeout", "1", check=False
+    )
+    assert done.returncode == 1
+    assert done.stderr.strip() == "error: gave up waiting after 1 s: marts.not_built not there yet"

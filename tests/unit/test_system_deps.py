@@ -22,6 +22,9 @@ PACKAGES = {
     "psql": "postgresql-client",
     "curl": "curl",
     "java": "openjdk-17-jre-headless",
+    "podman": "podman",
+    "runc": "runc",
+    "debootstrap": "debootstrap",
 }
 
 
@@ -67,7 +70,10 @@ def test_as_root_it_installs_exactly_what_is_missing(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     lines = calls.read_text().splitlines()
     assert lines[0] == "update -qq"
-    assert lines[1] == "install -y -qq chromium postgresql-client curl openjdk-17-jre-headless"
+    assert lines[1] == (
+        "install -y -qq chromium postgresql-client curl openjdk-17-jre-headless "
+        "podman runc debootstrap"
+    )
 
 
 def test_with_everything_present_it_does_nothing(tmp_path: Path) -> None:
