@@ -5,7 +5,8 @@
 In the same run:
 * the images: each target of the Containerfile built (timed; ``--cold``: without
   podman's layer cache, as on a new machine) and its size;
-* the stack: ``podman-compose up -d`` of compose.yaml in a copy of the project, timed
+* the stack: ``podman-compose up -d`` of compose.yaml in a clone of the project (what
+  is committed), timed
   until the API answers ``/v1/health``, until the pipeline (``recdb demo --users N``)
   has finished and until the docs answer; then ``down --volumes``;
 * reference: ``recdb demo --users N`` on a throwaway embedded server, as one person
@@ -46,18 +47,6 @@ def answers(url: str) -> bool:
         return False
 
 
-def copy_project(target: Path) -> Path:
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=PROJECT_DIR, capture_output=True, check=True,
-    ).stdout.decode().split("\0")  # fmt: skip
-    for name in filter(None, listed):
-        if (PROJECT_DIR / name).is_file():
-            (target / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(PROJECT_DIR / name, target / name)
-    return target
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=2000)
@@ -71,7 +60,8 @@ def main() -> None:
     env["CONTAINERS_CONF"] = base.strip().splitlines()[-1].partition("=")[2]
     print(f"base image ready: {time.perf_counter() - started:.1f} s")
 
-    folder = copy_project(Path(tempfile.mkdtemp(prefix="recdb-bench-")) / "recdb")
+    folder = Path(tempfile.mkdtemp(prefix="recdb-bench-")) / "recdb"
+    run(["git", "clone", "--quiet", str(PROJECT_DIR), str(folder)], env, PROJECT_DIR)
     images = {target: f"localhost/recdb-{target}:bench" for target in TARGETS}
     rows = []
     for target in TARGETS:
@@ -118,7 +108,11 @@ def main() -> None:
         if "pipeline" not in marks and state.strip() == "exited":
             marks["pipeline"] = now
         time.sleep(0.5)
+    code = run(["podman", "inspect", "--format", "{{.State.ExitCode}}", pipeline], env, folder)
+    logs = subprocess.run(["podman", "logs", pipeline], env=env, capture_output=True, text=True)
     run([compose, "down", "--volumes"], env, folder)
+    if code.strip() != "0":
+        sys.exit(f"the pipeline failed:\n{(logs.stdout + logs.stderr)[-3000:]}")
 
     home = Path(tempfile.mkdtemp(prefix="recdb-bench-home-"))
     reference_env = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "RECDB_"))}

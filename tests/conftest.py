@@ -57,6 +57,23 @@ RECOMMENDATION_ROWS = (
 )
 
 
+def copy_of_project(target: Path) -> Path:
+    """The project's files as a clone would have them (tracked and new, not ignored),
+    copied into ``target``."""
+    listing = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    for name in filter(None, listing.split("\0")):
+        source = PROJECT_DIR / name
+        if source.is_file():
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target / name)
+    return target
+
+
 @dataclass
 class Warehouse:
     """A running embedded server for tests, with helpers to use it as each role."""

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from recdb.warehouse.server import free_port
+from tests.conftest import copy_of_project
 from tests.readme_blocks import Block, blocks, script
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -138,24 +139,10 @@ def bootstrap_base() -> dict[str, str]:
     return {"CONTAINERS_CONF": value}
 
 
-def copy_project(target: Path) -> Path:
-    """The project's files as git sees them (tracked, or new and not ignored)."""
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT, capture_output=True, check=True,
-    ).stdout.decode().split("\0")  # fmt: skip
-    for name in filter(None, listed):
-        source = ROOT / name
-        if source.is_file():
-            (target / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, target / name)
-    return target
-
-
 def bring_up(folder: Path) -> Stack:
     """Build the images from CI's base and bring the stack up with the operators' guide's
     first container block, in ``folder`` (a copy of the project)."""
-    copy_project(folder)
+    copy_of_project(folder)
     env = {
         "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '/usr/bin:/bin')}",
         "HOME": os.environ.get("HOME", "/root"),

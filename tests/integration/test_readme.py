@@ -31,6 +31,7 @@ from pathlib import Path
 import pytest
 
 from recdb.warehouse.server import free_port
+from tests.conftest import copy_of_project
 from tests.readme_blocks import (
     DOCUMENTS,
     PROJECT_DIR,
@@ -182,23 +183,9 @@ def test_a_malformed_skip_is_named_by_document_and_line():
 
 
 def _fresh_copy() -> Path:
-    """The project's files as a clone would have them (tracked and new, not ignored), in a
-    folder the embedded server's system user can reach (not under pytest's private
-    basetemp)."""
-    listing = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=PROJECT_DIR,
-        capture_output=True,
-        check=True,
-    ).stdout.decode()
-    copy = Path(tempfile.mkdtemp(prefix="recdb-readme-")) / "recdb"
-    for name in filter(None, listing.split("\0")):
-        source = PROJECT_DIR / name
-        if source.is_file():
-            target = copy / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, target)
-    return copy
+    """The project as a clone would have it, in a folder the embedded server's system user
+    can reach (not under pytest's private basetemp)."""
+    return copy_of_project(Path(tempfile.mkdtemp(prefix="recdb-readme-")) / "recdb")
 
 
 @pytest.mark.integration
