@@ -39,6 +39,9 @@ DOCUMENTS = (
     "docs/api.md",
 )
 RUNNABLE = ("sh", "python", "sql")
+#: The skip reason of blocks that another test runs: the operators' guide's container
+#: blocks, which need the container stack (tests/integration/test_containers.py).
+RUN_BY_CONTAINER_TESTS = "containers: run by tests/integration/test_containers.py"
 _FENCE = re.compile(r"^```(?P<language>[\w-]*)\s*$")
 _DIRECTIVE = re.compile(r"^<!--\s*readme-test:\s*(?P<verb>\w+)[,:]?\s*(?P<reason>.*?)\s*-->$")
 
@@ -58,6 +61,11 @@ class Block:
     @property
     def runs(self) -> bool:
         return self.language in RUNNABLE and self.skip is None
+
+    @property
+    def runs_elsewhere(self) -> bool:
+        """Skipped here because another test runs it (:data:`RUN_BY_CONTAINER_TESTS`)."""
+        return self.language in RUNNABLE and self.skip == RUN_BY_CONTAINER_TESTS
 
     @property
     def where(self) -> str:
