@@ -11,7 +11,15 @@ from fastapi import Depends, FastAPI
 from web_api.db import Database
 from web_api.errors import install_error_handlers
 from web_api.middleware import BodySizeLimit
-from web_api.routes import health, recommendations, sessions, titles, users
+from web_api.routes import (
+    facets,
+    health,
+    persons,
+    recommendations,
+    sessions,
+    titles,
+    users,
+)
 from web_api.routes.common import reject_unknown_query
 from web_api.settings import ApiSettings
 from web_api.similar import SimilarTitlesIndex
@@ -59,7 +67,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.state.db = Database(settings)
     app.state.similar = SimilarTitlesIndex()
     app.state.cold_start = recommendations.ColdStartList(settings.cold_start_refresh)
-    for module in (titles, users, sessions, recommendations, health):
+    for module in (titles, persons, facets, users, sessions, recommendations, health):
         app.include_router(module.router)
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)

@@ -92,6 +92,14 @@ class ErrorResponse(BaseModel):
 TitleType = Literal["movie", "show"]
 
 
+class Page(BaseModel):
+    """What every page of a search has besides its items."""
+
+    limit: int
+    offset: int
+    next_offset: int | None = Field(description="The offset of the next page; null on the last.")
+
+
 class TitleSummary(BaseModel):
     """A title of marts.dim_titles."""
 
@@ -142,13 +150,75 @@ class TitleDetail(TitleSummary):
     credits: list[TitleCredit]
 
 
-class TitlePage(BaseModel):
+class TitlePage(Page):
     """One page of a title search."""
 
     items: list[TitleSummary]
-    limit: int
-    offset: int
-    next_offset: int | None = Field(description="The offset of the next page; null on the last.")
+
+
+# -- persons, genres, countries -------------------------------------------------------
+CreditRole = Literal["actor", "director"]
+
+
+class PersonSummary(BaseModel):
+    """A person of marts.dim_persons, with the number of titles credited."""
+
+    person_id: int
+    person_name: str | None
+    title_count: int = Field(description="Titles the person is credited on (in any role).")
+
+
+class PersonPage(Page):
+    """One page of a person search."""
+
+    items: list[PersonSummary]
+
+
+class PersonCredit(BaseModel):
+    """A credit of a person (marts.dim_credits with dim_titles)."""
+
+    title_id: str
+    title_name: str | None
+    title_type: TitleType
+    release_year: int | None
+    credit_role: CreditRole
+    character_name: str | None
+
+
+class PersonDetail(BaseModel):
+    """A person with every credit, the newest titles first."""
+
+    person_id: int
+    person_name: str | None
+    credits: list[PersonCredit]
+
+
+class GenreSummary(BaseModel):
+    """A genre of marts.dim_genres, with the number of titles of it."""
+
+    genre_id: str
+    genre_name: str | None
+    title_count: int
+
+
+class GenrePage(Page):
+    """One page of genres."""
+
+    items: list[GenreSummary]
+
+
+class CountrySummary(BaseModel):
+    """A production country of marts.dim_prod_countries, with the number of its titles."""
+
+    country_code: str
+    country_name: str | None
+    title_count: int
+
+
+class CountryPage(Page):
+    """One page of production countries."""
+
+    items: list[CountrySummary]
 
 
 # -- users -------------------------------------------------------------------------
@@ -235,13 +305,10 @@ class SessionsWritten(BaseModel):
     sessions: list[Session]
 
 
-class SessionPage(BaseModel):
+class SessionPage(Page):
     """One page of a user's sessions, newest first."""
 
     items: list[Session]
-    limit: int
-    offset: int
-    next_offset: int | None
 
 
 # -- recommendations ---------------------------------------------------------------

@@ -284,6 +284,68 @@ def test_search_by_name_year_and_best_of(api):
     assert injected.status_code == 200 and injected.json()["items"] == []
 
 
+def test_a_person_with_every_credit_and_their_titles(api):
+    person_id, person_name, credits = api.warehouse.query(
+        "select p.person_id, p.person_name, count(*) from marts.dim_persons as p "
+        "join marts.dim_credits as c using (person_id) "
+        "group by 1, 2 order by count(distinct c.title_id) desc, 1 limit 1"
+    )[0]
+    person = api.get(f"/v1/persons/{person_id}").json()
+    assert person["person_id"] == person_id and person["person_name"] == person_name
+    assert len(person["credits"]) == credits
+    years = [c["release_year"] for c in person["credits"] if c["release_year"] is not None]
+    assert years == sorted(years, reverse=True)
+    titles = api.get("/v1/titles", params={"person": person_id, "limit": 100}).json()
+    assert {t["title_id"] for t in titles["items"]} == {c["title_id"] for c in person["credits"]}
+    assert api.get("/v1/persons/2147483647").status_code == 404
+
+
+def test_person_search_by_name_and_role_counts_titles_and_pages(api):
+    word = one(
+        api,
+        "select split_part(person_name, ' ', 1) from marts.dim_persons "
+        "join marts.dim_credits using (person_id) where credit_role = 'director' "
+        "group by person_name order by count(*) desc, person_name limit 1",
+    )
+    body = api.get("/v1/persons", params={"q": word.upper(), "role": "director"}).json()
+    assert body["items"] and all(word.lower() in p["person_name"].lower() for p in body["items"])
+    for found in body["items"][:3]:
+        expected = one(
+            api,
+            "select count(distinct title_id) from marts.dim_credits "
+            "where person_id = %s and credit_role = 'director'",
+            (found["person_id"],),
+        )
+        assert found["title_count"] == expected
+    first = api.get("/v1/persons", params={"limit": 2}).json()
+    second = api.get("/v1/persons", params={"limit": 2, "offset": first["next_offset"]}).json()
+    both = api.get("/v1/persons", params={"limit": 4}).json()
+    assert first["items"] + second["items"] == both["items"]
+    counts = [p["title_count"] for p in both["items"]]
+    assert counts == sorted(counts, reverse=True)
+    assert api.get("/v1/persons", params={"q": "%"}).json()["items"] == []
+    assert api.get("/v1/persons", params={"role": "writer"}).status_code == 422
+
+
+def test_genres_and_countries_with_their_title_counts(api):
+    genres = api.get("/v1/genres", params={"limit": 100}).json()
+    expected = dict(
+        api.warehouse.query(
+            "select d.genre_id, count(b.title_id) from marts.dim_genres as d "
+            "left join marts.bridge_title_genres as b using (genre_id) group by 1"
+        )
+    )
+    assert {g["genre_id"]: g["title_count"] for g in genres["items"]} == expected
+    assert genres["next_offset"] is None
+    drama = api.get("/v1/genres", params={"q": "DRAM"}).json()["items"]
+    assert [g["genre_id"] for g in drama] == ["drama"]
+    countries = api.get("/v1/countries", params={"limit": 100}).json()["items"]
+    top = countries[0]
+    titles = api.get("/v1/titles", params={"country": top["country_code"], "limit": 100}).json()
+    assert len(titles["items"]) == min(top["title_count"], 100)
+    assert api.get("/v1/countries", params={"q": top["country_code"].lower()}).json()["items"]
+
+
 def test_similar_titles_are_the_models(api, monkeypatch):
     monkeypatch.setenv("RECDB_HOME", str(api.warehouse.home))
     title_id = one(api, "select min(title_id) from marts.dim_titles")

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from typing import Annotated, Any
 
 from fastapi import Query, Request
+from psycopg import sql
 
 from web_api.db import Database
 from web_api.errors import ApiHttpError
@@ -44,6 +45,24 @@ Offset = Annotated[int, Query(ge=0, le=1_000_000, description="Items to skip.")]
 def next_offset(rows: list[Any], limit: int, offset: int) -> int | None:
     """The next page's offset when a ``limit + 1`` query found one more row, else None."""
     return offset + limit if len(rows) > limit else None
+
+
+def where_clause(conditions: list[str]) -> sql.Composable:
+    """``where`` and the fixed ``conditions`` joined by ``and`` (none: nothing); their
+    values are bound as parameters."""
+    if not conditions:
+        return sql.SQL("")
+    return sql.SQL("where ") + sql.SQL(" and ").join(map(sql.SQL, conditions))
+
+
+def page(rows: list[Any], limit: int, offset: int) -> dict[str, Any]:
+    """A page of a ``limit + 1`` query's ``rows``: its items, and where the next one starts."""
+    return {
+        "items": rows[:limit],
+        "limit": limit,
+        "offset": offset,
+        "next_offset": next_offset(rows, limit, offset),
+    }
 
 
 #: Each route's query parameter names (the route's own attribute: routes are not hashable).

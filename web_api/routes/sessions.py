@@ -14,7 +14,7 @@ from python_api import ApiError, NotFoundError, Warehouse
 from recdb.core.landing import RATINGS, SESSIONS
 from web_api.auth import Reader, Writer
 from web_api.errors import ApiHttpError, api_error_to_http
-from web_api.routes.common import READ_ERRORS, WRITE_ERRORS, Limit, Offset, database, next_offset
+from web_api.routes.common import READ_ERRORS, WRITE_ERRORS, Limit, Offset, database, page
 from web_api.routes.users import UserIdPath
 from web_api.schemas import MAX_BATCH, SessionCreate, SessionPage, SessionsWritten
 
@@ -121,9 +121,4 @@ async def user_sessions(
     rows = await database(request).read(who.role, fetch)
     if rows is None:
         raise ApiHttpError(404, f"no user {user_id}")
-    return {
-        "items": rows[:limit],
-        "limit": limit,
-        "offset": offset,
-        "next_offset": next_offset(rows, limit, offset),
-    }
+    return page(rows, limit, offset)

@@ -9,7 +9,7 @@ from psycopg import sql
 
 from web_api.auth import Reader
 from web_api.errors import ApiHttpError
-from web_api.routes.common import READ_ERRORS, Limit, Offset, database, next_offset
+from web_api.routes.common import READ_ERRORS, Limit, Offset, database, page, where_clause
 from web_api.schemas import MAX_TEXT, NO_NUL, SimilarTitles, TitleDetail, TitlePage, TitleType
 
 router = APIRouter(prefix="/v1/titles", tags=["titles"], responses=READ_ERRORS)
@@ -77,6 +77,7 @@ def search_query(
     is_all_time_best: bool | None,
     limit: int,
     offset: int,
+    person: int | None = None,
 ) -> tuple[sql.Composed, list[object]]:
     """The search's SQL and its parameters: fixed fragments for the filters given, every
     value bound by PostgreSQL (never pasted into the text)."""
@@ -97,6 +98,12 @@ def search_query(
             "where c.title_id = t.title_id and c.country_code = %s)"
         )
         params.append(country.upper())
+    if person is not None:
+        where.append(
+            "exists (select 1 from marts.dim_credits as c "
+            "where c.title_id = t.title_id and c.person_id = %s)"
+        )
+        params.append(person)
     if year is not None:
         where.append("t.release_year = %s")
         params.append(year)
@@ -106,10 +113,7 @@ def search_query(
     if is_all_time_best is not None:
         where.append("t.is_all_time_best = %s")
         params.append(is_all_time_best)
-    clause = (
-        sql.SQL("where ") + sql.SQL(" and ").join(map(sql.SQL, where)) if where else sql.SQL("")
-    )
-    query = _SEARCH.format(where=clause)
+    query = _SEARCH.format(where=where_clause(where))
     return query, [*params, limit + 1, offset]
 
 
@@ -130,6 +134,10 @@ async def search_titles(
         Query(pattern=r"^[A-Za-z]{2}$", description="A production country code: `US`."),
     ] = None,
     year: Annotated[int | None, Query(ge=1900, le=2100, description="Release year.")] = None,
+    person: Annotated[
+        int | None,
+        Query(ge=1, le=2**31 - 1, description="A person id (`/v1/persons`): their titles."),
+    ] = None,
     title_type: Annotated[TitleType | None, Query(alias="type", description="movie or show.")] = (
         None
     ),
@@ -150,14 +158,10 @@ async def search_titles(
         is_all_time_best=is_all_time_best,
         limit=limit,
         offset=offset,
+        person=person,
     )
     rows = await database(request).dicts(who.role, query, params)
-    return {
-        "items": rows[:limit],
-        "limit": limit,
-        "offset": offset,
-        "next_offset": next_offset(rows, limit, offset),
-    }
+    return page(rows, limit, offset)
 
 
 @router.get("/{title_id}", response_model=TitleDetail, summary="A title")

@@ -1,4 +1,4 @@
-{{ config(indexes=[{'columns': ['title_id']}]) }}
+{{ config(indexes=[{'columns': ['title_id']}, {'columns': ['person_id']}]) }}
 
 with
 
