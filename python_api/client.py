@@ -39,6 +39,7 @@ from recdb.core.connection import (
     ConnectionSettings,
     check_role,
     connection_settings,
+    retry_transient,
     sql_text,
 )
 from recdb.core.errors import ConnectionSettingsError
@@ -108,7 +109,8 @@ class Warehouse:
     def _connection(self) -> Connection:
         if self._conn is None:
             try:
-                self._conn = adbc_driver_postgresql.dbapi.connect(self._url())
+                url = self._url()
+                self._conn = retry_transient(lambda: adbc_driver_postgresql.dbapi.connect(url))
             except Exception as error:  # noqa: BLE001 - every driver failure becomes ours
                 # recdb's wording: server, user, reason and what to do
                 unavailable = self.settings.unavailable(_driver_message(error))

@@ -23,8 +23,11 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import quote
 
 import psycopg
@@ -51,6 +54,7 @@ EMBEDDED_HOST = "127.0.0.1"
 
 # libpq's reason, as psycopg ('connection failed: connection to server at "h", port 1
 # failed: WHY') or ADBC ('Failed to connect: connection to server at ...') words it
+Connected = TypeVar("Connected")
 _LIBPQ_PREFIX = re.compile(
     r'^((connection failed|failed to connect): )?(connection to server at "[^"]*"[^:]*: )?',
     re.IGNORECASE,
@@ -142,7 +146,7 @@ class ConnectionSettings:
         whose message names the server, the user, the reason and what to do.
         """
         try:
-            return psycopg.connect(**self.connect_kwargs(**kwargs))
+            return retry_transient(lambda: psycopg.connect(**self.connect_kwargs(**kwargs)))
         except psycopg.OperationalError as error:
             raise self.unavailable(str(error)) from error
 
@@ -183,6 +187,27 @@ class ConnectionSettings:
             user=self.user,
             reason=reason,
         )
+
+
+#: How often a connection whose host name did not resolve for a moment is tried, in all.
+CONNECT_ATTEMPTS = 4
+#: glibc's words for a resolver that answered nothing (EAI_AGAIN), as libpq and psycopg
+#: pass them on: a container network's DNS reloading (podman's aardvark-dns, whenever a
+#: container joins or leaves), a DNS server restarting. Any other failure is final.
+_TRANSIENT_FAILURE = "temporary failure in name resolution"
+
+
+def retry_transient(connect: Callable[[], Connected]) -> Connected:
+    """``connect()``, tried again (after 0.5, 1, 1.5 s) while it fails because the host name
+    did not resolve for a moment; any other failure, or the last one, is raised."""
+    for attempt in range(1, CONNECT_ATTEMPTS + 1):
+        try:
+            return connect()
+        except Exception as error:
+            if attempt == CONNECT_ATTEMPTS or _TRANSIENT_FAILURE not in str(error).lower():
+                raise
+            time.sleep(0.5 * attempt)
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def sql_text(query: psycopg.sql.Composable) -> str:

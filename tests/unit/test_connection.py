@@ -230,3 +230,45 @@ def test_a_pgport_that_is_not_a_number_is_a_clear_error(monkeypatch):
     monkeypatch.setenv("PGPORT", "fivefour")
     with pytest.raises(ConnectionSettingsError, match="PGPORT"):
         connection_settings("owner")
+
+
+def test_a_host_name_that_does_not_resolve_for_a_moment_is_tried_again(monkeypatch):
+    from recdb.core import connection
+
+    monkeypatch.setattr(connection.time, "sleep", lambda seconds: None)
+    failures = [
+        OSError("failed to resolve host 'db': [Errno -3] Temporary failure in name resolution")
+    ] * 2
+    calls = []
+
+    def connect():
+        calls.append(1)
+        if failures:
+            raise failures.pop()
+        return "connected"
+
+    assert connection.retry_transient(connect) == "connected"
+    assert len(calls) == 3
+
+
+def test_other_failures_and_the_last_attempt_are_raised_at_once(monkeypatch):
+    from recdb.core import connection
+
+    monkeypatch.setattr(connection.time, "sleep", lambda seconds: None)
+    calls = []
+
+    def refused():
+        calls.append(1)
+        raise OSError("connection refused")
+
+    with pytest.raises(OSError, match="refused"):
+        connection.retry_transient(refused)
+    assert len(calls) == 1
+
+    def never_resolves():
+        calls.append(1)
+        raise OSError("Temporary failure in name resolution")
+
+    with pytest.raises(OSError, match="name resolution"):
+        connection.retry_transient(never_resolves)
+    assert len(calls) == 1 + connection.CONNECT_ATTEMPTS

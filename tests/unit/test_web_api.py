@@ -703,11 +703,14 @@ def test_the_openapi_spec_documents_every_route_and_its_errors(client):
         "/v1/titles", "/v1/titles/{title_id}", "/v1/titles/{title_id}/similar", "/v1/users",
         "/v1/users/{user_id}", "/v1/sessions", "/v1/users/{user_id}/sessions",
         "/v1/users/{user_id}/recommendations", "/v1/recommendations", "/v1/health",
+        "/v1/persons", "/v1/persons/{person_id}", "/v1/genres", "/v1/countries",
     }  # fmt: skip
     search = spec["paths"]["/v1/titles"]["get"]
     assert {p["name"] for p in search["parameters"]} == {
-        "q", "genre", "country", "year", "type", "is_all_time_best", "limit", "offset"
+        "q", "genre", "country", "person", "year", "type", "is_all_time_best", "limit", "offset"
     }  # fmt: skip
+    persons = spec["paths"]["/v1/persons"]["get"]
+    assert {p["name"] for p in persons["parameters"]} == {"q", "role", "limit", "offset"}
     error_ref = search["responses"]["422"]["content"]["application/json"]["schema"]["$ref"]
     assert error_ref.endswith("/ErrorResponse")
     assert spec["components"]["securitySchemes"]["APIKeyHeader"]["name"] == "X-API-Key"
