@@ -19,8 +19,9 @@ import python_api
 from web_api.app import create_app
 from web_api.client import RecdbClient
 from web_api.errors import api_error_to_http
+from web_api.routes.common import like_pattern
 from web_api.routes.recommendations import ColdStartList
-from web_api.routes.titles import like_pattern, search_query
+from web_api.routes.titles import search_query
 from web_api.settings import ApiSettings, parse_api_keys
 
 ANALYST = "analyst-key-for-tests"

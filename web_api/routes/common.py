@@ -10,7 +10,7 @@ from psycopg import sql
 
 from web_api.db import Database
 from web_api.errors import ApiHttpError
-from web_api.schemas import ErrorResponse
+from web_api.schemas import MAX_TEXT, NO_NUL, ErrorResponse
 
 _DESCRIPTIONS = {
     401: "No `X-API-Key` header, or an unknown key.",
@@ -39,12 +39,23 @@ def database(request: Request) -> Database:
 
 
 Limit = Annotated[int, Query(ge=1, le=100, description="Items per page.")]
+#: A search's ``q``: any part of a name, matched in any case (see :func:`like_pattern`).
+NameWords = Annotated[
+    str | None,
+    Query(min_length=1, max_length=MAX_TEXT, pattern=NO_NUL, description="Words in the name."),
+]
 Offset = Annotated[int, Query(ge=0, le=1_000_000, description="Items to skip.")]
 
 
 def next_offset(rows: list[Any], limit: int, offset: int) -> int | None:
     """The next page's offset when a ``limit + 1`` query found one more row, else None."""
     return offset + limit if len(rows) > limit else None
+
+
+def like_pattern(text: str) -> str:
+    """``%text%`` for ILIKE, with the text's own ``\\``, ``%`` and ``_`` taken literally."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
 
 
 def where_clause(conditions: list[str]) -> sql.Composable:

@@ -3,22 +3,22 @@ each with how many titles it has, to browse or to filter ``/v1/titles`` by."""
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 from psycopg import sql
 
 from web_api.auth import Reader
-from web_api.routes.common import READ_ERRORS, Limit, Offset, database, page
-from web_api.routes.titles import like_pattern
-from web_api.schemas import MAX_TEXT, NO_NUL, CountryPage, GenrePage
+from web_api.routes.common import (
+    READ_ERRORS,
+    Limit,
+    NameWords,
+    Offset,
+    database,
+    like_pattern,
+    page,
+)
+from web_api.schemas import CountryPage, GenrePage
 
 router = APIRouter(tags=["genres and countries"], responses=READ_ERRORS)
-
-Words = Annotated[
-    str | None,
-    Query(min_length=1, max_length=MAX_TEXT, pattern=NO_NUL, description="Words in the name."),
-]
 
 
 def facet_query(
@@ -50,7 +50,7 @@ def facet_query(
 
 @router.get("/v1/genres", response_model=GenrePage, summary="Genres")
 async def genres(
-    request: Request, who: Reader, q: Words = None, limit: Limit = 20, offset: Offset = 0
+    request: Request, who: Reader, q: NameWords = None, limit: Limit = 20, offset: Offset = 0
 ) -> dict:
     """Genres (`genre_id` is what `/v1/titles?genre=` takes) with their title counts, the
     largest first; `q` filters by name or id. Paginated."""
@@ -61,7 +61,7 @@ async def genres(
 
 @router.get("/v1/countries", response_model=CountryPage, summary="Production countries")
 async def countries(
-    request: Request, who: Reader, q: Words = None, limit: Limit = 20, offset: Offset = 0
+    request: Request, who: Reader, q: NameWords = None, limit: Limit = 20, offset: Offset = 0
 ) -> dict:
     """Production countries (`country_code` is what `/v1/titles?country=` takes) with their
     title counts, the largest first; `q` filters by name or code. Paginated."""

@@ -10,9 +10,17 @@ from psycopg import sql
 
 from web_api.auth import Reader
 from web_api.errors import ApiHttpError
-from web_api.routes.common import READ_ERRORS, Limit, Offset, database, page, where_clause
-from web_api.routes.titles import like_pattern
-from web_api.schemas import MAX_TEXT, NO_NUL, CreditRole, PersonDetail, PersonPage
+from web_api.routes.common import (
+    READ_ERRORS,
+    Limit,
+    NameWords,
+    Offset,
+    database,
+    like_pattern,
+    page,
+    where_clause,
+)
+from web_api.schemas import CreditRole, PersonDetail, PersonPage
 
 router = APIRouter(prefix="/v1/persons", tags=["persons"], responses=READ_ERRORS)
 
@@ -47,10 +55,7 @@ where p.person_id = %s
 async def search_persons(
     request: Request,
     who: Reader,
-    q: Annotated[
-        str | None,
-        Query(min_length=1, max_length=MAX_TEXT, pattern=NO_NUL, description="Words in the name."),
-    ] = None,
+    q: NameWords = None,
     role: Annotated[
         CreditRole | None, Query(description="Only credits in this role: actor or director.")
     ] = None,

@@ -9,8 +9,17 @@ from psycopg import sql
 
 from web_api.auth import Reader
 from web_api.errors import ApiHttpError
-from web_api.routes.common import READ_ERRORS, Limit, Offset, database, page, where_clause
-from web_api.schemas import MAX_TEXT, NO_NUL, SimilarTitles, TitleDetail, TitlePage, TitleType
+from web_api.routes.common import (
+    READ_ERRORS,
+    Limit,
+    NameWords,
+    Offset,
+    database,
+    like_pattern,
+    page,
+    where_clause,
+)
+from web_api.schemas import NO_NUL, SimilarTitles, TitleDetail, TitlePage, TitleType
 
 router = APIRouter(prefix="/v1/titles", tags=["titles"], responses=READ_ERRORS)
 
@@ -59,12 +68,6 @@ select
 from marts.dim_titles as t
 where t.title_id = %s
 """
-
-
-def like_pattern(text: str) -> str:
-    """``%text%`` for ILIKE, with the text's own ``\\``, ``%`` and ``_`` taken literally."""
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
 
 
 def search_query(
@@ -121,10 +124,7 @@ def search_query(
 async def search_titles(
     request: Request,
     who: Reader,
-    q: Annotated[
-        str | None,
-        Query(min_length=1, max_length=MAX_TEXT, pattern=NO_NUL, description="Words in the name."),
-    ] = None,
+    q: NameWords = None,
     genre: Annotated[
         str | None,
         Query(min_length=1, max_length=64, pattern=NO_NUL, description="A genre id: `drama`."),
