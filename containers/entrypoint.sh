@@ -12,7 +12,10 @@
 #               embedded server makes them (recdb db create-roles --database)
 set -eu
 
-secret() {
+# Every secret recdb reads may come from VAR_FILE instead of VAR.
+SECRETS="POSTGRES_PASSWORD RECDB_OWNER_PASSWORD RECDB_ANALYST_PASSWORD RECDB_SCIENTIST_PASSWORD RECDB_API_KEYS"
+
+from_file() {
     eval "value=\${$1:-}"
     eval "file=\${$1_FILE:-}"
     if [ -z "$value" ] && [ -n "$file" ]; then
@@ -20,21 +23,33 @@ secret() {
             echo "error: $1_FILE names $file, which cannot be read" >&2
             exit 64
         fi
-        value=$(cat "$file")
-        export "$1=$value"
+        export "$1=$(cat "$file")"
     fi
+}
+
+require() {
+    case "$1" in
+        "" | *[!A-Za-z0-9_]*)
+            echo "error: RECDB_REQUIRED_ENV names '$1', which is not a variable name" >&2
+            exit 64
+            ;;
+    esac
+    eval "value=\${$1:-}"
     if [ -z "$value" ]; then
         echo "error: $1 is not set: pass it in the environment (or $1_FILE, a file holding it)" >&2
         exit 64
     fi
 }
 
+for name in $SECRETS; do
+    from_file "$name"
+done
 required=${RECDB_REQUIRED_ENV:-}
 if [ "${1:-}" = init ]; then
     required="POSTGRES_PASSWORD RECDB_OWNER_PASSWORD RECDB_ANALYST_PASSWORD RECDB_SCIENTIST_PASSWORD"
 fi
 for name in $required; do
-    secret "$name"
+    require "$name"
 done
 
 if [ "${1:-}" = init ]; then

@@ -10,7 +10,10 @@ run last (tests/container_stack.py, conftest.py).
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -180,6 +183,33 @@ def test_a_container_without_its_secrets_stops_at_once_naming_it(
     lines = done.stderr.strip().splitlines()
     assert done.returncode == 64
     assert len(lines) == 1 and lines[0].startswith(f"error: {missing} is not set"), done.stderr
+
+
+def test_secrets_come_from_files_too(stack):
+    """VAR_FILE (compose's and Kubernetes' secrets) stands for VAR; one that cannot be read
+    is named."""
+    folder = Path(tempfile.mkdtemp(prefix="recdb-secrets-"))
+    try:
+        folder.chmod(0o755)  # the images' user (uid 10001) reads it
+        (folder / "keys").write_text("k" * 16 + ":analyst\n")
+        (folder / "keys").chmod(0o644)
+        mount = f"--volume={folder}:/run/secrets:ro"
+        done = stack.run(
+            "podman", "run", "--rm", "--network=none", mount,
+            "--env=RECDB_API_KEYS_FILE=/run/secrets/keys", IMAGES["api"], timeout=60,
+        )  # fmt: skip
+        assert done.returncode == 64
+        assert done.stderr.strip().startswith("error: RECDB_ANALYST_PASSWORD is not set")
+        done = stack.run(
+            "podman", "run", "--rm", "--network=none", mount,
+            "--env=RECDB_OWNER_PASSWORD_FILE=/run/secrets/nope", IMAGES["pipeline"], timeout=60,
+        )  # fmt: skip
+        assert done.returncode == 64
+        assert done.stderr.strip() == (
+            "error: RECDB_OWNER_PASSWORD_FILE names /run/secrets/nope, which cannot be read"
+        )
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def test_the_api_image_meets_its_size_goal(stack):
