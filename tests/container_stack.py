@@ -144,11 +144,9 @@ def bring_up(folder: Path) -> Stack:
     first container block, in ``folder`` (a copy of the project)."""
     copy_of_project(folder)
     env = {
-        "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '/usr/bin:/bin')}",
-        "HOME": os.environ.get("HOME", "/root"),
+        **_compose_env(),
         "LANG": "C.UTF-8",
         **bootstrap_base(),
-        "COMPOSE_PROJECT_NAME": f"recdbtest{os.getpid()}",
         "RECDB_BASE_IMAGE": BASE_IMAGE,
         "RECDB_API_IMAGE": IMAGES["api"],
         "RECDB_PIPELINE_IMAGE": IMAGES["pipeline"],
@@ -210,7 +208,8 @@ def tear_down() -> None:
 
 
 def _compose_env() -> dict[str, str]:
-    """Enough of the stack's environment for `podman-compose down`."""
+    """The stack's environment without its images and ports: enough for `podman-compose
+    down`."""
     return {
         "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '/usr/bin:/bin')}",
         "HOME": os.environ.get("HOME", "/root"),
