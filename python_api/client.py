@@ -45,6 +45,8 @@ from recdb.core.connection import (
 from recdb.core.errors import ConnectionSettingsError
 from recdb.core.landing import (
     LANDING_TABLES,
+    RETIRED_TITLES,
+    TITLES,
     TITLES_TABLE,
     LandingTable,
     landing_table,
@@ -638,8 +640,13 @@ def still_referenced_error(
     """ValidationError for a delete of ``key``, which rows of table ``other`` refer to."""
     key_text = ", ".join(f"{k}={v}" for k, v in key.items())
     position = locate_row(frame, key) if all(c in frame.columns for c in key) else None
+    advice = (
+        f"retire the title instead ({RETIRED_TITLES.qualified_name}): it keeps its history"
+        if spec is TITLES
+        else "delete those rows first"
+    )
     return ValidationError(
-        f"{key_text} is still referenced from {other}: delete those rows first",
+        f"{key_text} is still referenced from {other}: {advice}",
         table=spec.qualified_name,
         column=next(iter(key), None),
         row_number=position,
@@ -902,7 +909,8 @@ def _missing_from(diag: _Diagnostic) -> str | None:
     if diag.column_name in (*spec.title_columns, *written):
         return ".".join(TITLES_TABLE)
     return next(
-        (key.table for key in spec.foreign_keys if key.columns == (diag.column_name,)), None
+        (key.table for key in spec.foreign_keys if key.columns == (diag.column_name,)),
+        next((look.table for look in spec.lookups if look.column == diag.column_name), None),
     )
 
 
@@ -944,8 +952,8 @@ def _translate(
             return still_referenced_error(table, key_map, other, frame)
         if missing_from == ".".join(TITLES_TABLE):
             return NotFoundError(
-                f"unknown title {key_text}: not in {missing_from} (load the catalogue and run "
-                "`recdb build` first?)",
+                f"unknown title {key_text}: not in {missing_from} nor {TITLES.qualified_name} "
+                "(load the catalogue and run `recdb build` first?)",
                 table=name, column=column, row_number=position, row=row,
             )  # fmt: skip
         return NotFoundError(
@@ -953,8 +961,11 @@ def _translate(
             table=name, column=column, row_number=position, row=row,
         )  # fmt: skip
     if sqlstate == pg_errors.CheckViolation.sqlstate:
-        constraint = diag.constraint_name or "a check"
-        return ValidationError(f"breaks {constraint}: {detail or message}", table=name)
+        if diag.constraint_name is None:  # a rule of recdb's triggers, told in its detail
+            return ValidationError(
+                detail or message, table=name, column=diag.column_name, row_number=position, row=row
+            )
+        return ValidationError(f"breaks {diag.constraint_name}: {detail or message}", table=name)
     if sqlstate == pg_errors.LockNotAvailable.sqlstate:  # the Warehouse's lock_timeout ran out
         return BusyError(
             f"{name or 'a table this operation needs'} is locked by another transaction "

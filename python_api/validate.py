@@ -96,7 +96,9 @@ def _to_arrow(table: LandingTable, column: LandingColumn, frame: pd.DataFrame) -
         return pa.array(values, type=target, from_pandas=True)
     if kind == "text":
         if not (
-            pd.api.types.is_string_dtype(series) or isinstance(series.dtype, pd.CategoricalDtype)
+            pd.api.types.is_string_dtype(series)
+            or isinstance(series.dtype, pd.CategoricalDtype)
+            or series.isna().all()  # pandas gives a column of None no text dtype
         ):
             _raise_wrong_type(table, column, series, frame, "text")
         try:

@@ -35,6 +35,7 @@ mart_pairs as (
         title_id,
         genre_id
     from {{ ref('bridge_title_genres') }}
+    where source = 'catalog'
 
 ),
 

@@ -52,6 +52,7 @@ mart_pairs as (
         title_id,
         country_code
     from {{ ref('bridge_title_prod_countries') }}
+    where source = 'catalog'
 
 ),
 

@@ -30,6 +30,7 @@ mart_credits as (
         character_name,
         count(*) as mart_count
     from {{ ref('dim_credits') }}
+    where source = 'catalog'
     group by
         title_id,
         person_id,

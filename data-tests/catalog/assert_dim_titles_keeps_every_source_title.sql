@@ -19,6 +19,7 @@ mart_titles as (
         title_id,
         count(*) as mart_count
     from {{ ref('dim_titles') }}
+    where source = 'catalog'
     group by title_id
 
 ),

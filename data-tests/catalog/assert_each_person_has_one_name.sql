@@ -1,5 +1,6 @@
--- dim_persons keeps one name per person: the source must credit each person
--- under a single name. Returns the persons with more than one.
+-- dim_persons keeps one name per person: the catalogue and the simulation
+-- must credit each person under a single name. Returns the persons with more
+-- than one.
 
 with
 
@@ -8,7 +9,7 @@ person_names as (
     select
         person_id,
         count(distinct person_name) as name_count
-    from {{ ref('stg_netflix__credits') }}
+    from {{ ref('int_credits_unioned') }}
     group by person_id
 
 )

@@ -135,6 +135,16 @@ class RowCheck:
 
 
 @dataclass(frozen=True)
+class Lookup:
+    """A column whose values (each element, of a list) must be in ``table.ref_column``,
+    a table the project builds (not a landing table: no delete of it is watched)."""
+
+    column: str
+    table: str  # schema.table
+    ref_column: str
+
+
+@dataclass(frozen=True)
 class LandingTable:
     """A landing table: what callers may write into it and what it refers to."""
 
@@ -169,6 +179,16 @@ class LandingTable:
     #: they write (validated as a table of its own), gathered into one row per key
     #: of this table by python_api (python_api/lists.py).
     rows: LandingTable | None = None
+    #: Values that must be rows of a table the project builds (a genre of raw.genres),
+    #: checked by :func:`references_ddl`'s trigger like the titles.
+    lookups: tuple[Lookup, ...] = ()
+    #: What becomes of this table's rows when the simulated title they name is
+    #: deleted from sim.titles: ``cascade`` (deleted too) or ``restrict`` (the delete
+    #: is refused). Only for a table with :attr:`title_columns`.
+    on_title_delete: str = "restrict"
+    #: Whether a retired title (sim.retired_titles) is refused in :attr:`title_columns`:
+    #: retired titles keep their history but get no new credits or recommendations.
+    refuses_retired_titles: bool = False
 
     @property
     def qualified_name(self) -> str:
@@ -291,6 +311,138 @@ USER_TASTES = LandingTable(
     foreign_keys=(ForeignKey(("user_id",), "sim.users", ("user_id",), on_delete="cascade"),),
 )
 
+_TITLE_TYPES = ("movie", "show")
+_CREDIT_ROLES = ("actor", "director")
+#: What a simulated title's key may be: it is a URL path segment of the web API.
+TITLE_ID_PATTERN = r"[A-Za-z0-9_.-]{1,64}"
+
+TITLES = LandingTable(
+    "sim",
+    "titles",
+    "Titles data scientists add to the catalogue (a simulation's new releases): one row "
+    "per title, its genres and production countries as lists. The catalogue marts hold "
+    "them beside the loaded catalogue's titles (source 'simulation').",
+    (
+        LandingColumn(
+            "title_id",
+            "text",
+            "The title's key; no title of the loaded catalogue has it.",
+            pattern=TITLE_ID_PATTERN,
+        ),  # fmt: skip
+        LandingColumn("title_name", "text", "The title's name."),
+        LandingColumn("title_type", "text", "movie or show.", allowed=_TITLE_TYPES),
+        LandingColumn(
+            "release_year", "smallint", "Year of first release.", minimum=1900, maximum=2100
+        ),
+        LandingColumn(
+            "released_at",
+            "timestamptz",
+            "When the title became available to watch on the service (UTC).",
+        ),  # fmt: skip
+        LandingColumn(
+            "genres",
+            "text[]",
+            "Its genres (genre_id of raw.genres), main genre first; may be empty.",
+        ),  # fmt: skip
+        LandingColumn(
+            "production_countries",
+            "text[]",
+            "ISO 3166-1 alpha-2 codes of the countries that produced it (raw.countries), "
+            "main country first; may be empty.",
+        ),  # fmt: skip
+        LandingColumn(
+            "runtime_minutes",
+            "integer",
+            "Running time in minutes (of an episode, for a show).",
+            minimum=1,
+            maximum=1000,
+        ),  # fmt: skip
+        LandingColumn(
+            "season_count",
+            "smallint",
+            "Number of seasons of a show; null for a movie.",
+            nullable=True,
+            minimum=1,
+        ),  # fmt: skip
+        LandingColumn(
+            "age_certification",
+            "text",
+            "Age rating (TV-MA, PG-13...); null when unrated.",
+            nullable=True,
+        ),  # fmt: skip
+        LandingColumn(
+            "imdb_score",
+            "double precision",
+            "IMDb rating, 0 to 10 (kept to one decimal); null when unknown.",
+            nullable=True,
+            minimum=0,
+            maximum=10,
+        ),  # fmt: skip
+        LandingColumn(
+            "imdb_vote_count",
+            "integer",
+            "Number of IMDb votes behind imdb_score; null when unknown.",
+            nullable=True,
+            minimum=0,
+        ),  # fmt: skip
+    ),
+    primary_key=("title_id",),
+    # the best-of lists name titles by name, year and type: one title each
+    unique=(("title_name", "release_year", "title_type"),),
+    lookups=(
+        Lookup("genres", "raw.genres", "genre_id"),
+        Lookup("production_countries", "raw.countries", "country_code"),
+    ),
+    checks=(
+        "array_position(genres, null) is null",
+        "array_position(production_countries, null) is null",
+    ),
+)
+
+CREDITS = LandingTable(
+    "sim",
+    "credits",
+    "Credits data scientists add: a person acting in or directing a title, of the "
+    "loaded catalogue or simulated. One row per title, person and role.",
+    (
+        LandingColumn("title_id", "text", "The credited title (marts.dim_titles or sim.titles)."),
+        LandingColumn(
+            "person_id",
+            "integer",
+            "The person's key: one of the catalogue's persons (marts.dim_persons) under "
+            "the same name, or a new one.",
+            minimum=1,
+        ),  # fmt: skip
+        LandingColumn("person_name", "text", "The person's name."),
+        LandingColumn("credit_role", "text", "actor or director.", allowed=_CREDIT_ROLES),
+        LandingColumn(
+            "character_name",
+            "text",
+            "The character an actor plays; null when not known or for a director.",
+            nullable=True,
+        ),  # fmt: skip
+    ),
+    primary_key=("title_id", "person_id", "credit_role"),
+    title_columns=("title_id",),
+    on_title_delete="cascade",
+    refuses_retired_titles=True,
+)
+
+RETIRED_TITLES = LandingTable(
+    "sim",
+    "retired_titles",
+    "Titles taken off the service, of the loaded catalogue or simulated: they keep their "
+    "sessions and past recommendations but are recommended no more. Delete the row to "
+    "bring a title back.",
+    (
+        LandingColumn("title_id", "text", "The retired title (marts.dim_titles or sim.titles)."),
+        LandingColumn("retired_at", "timestamptz", "When the title left the service (UTC)."),
+    ),
+    primary_key=("title_id",),
+    title_columns=("title_id",),
+    on_title_delete="cascade",
+)
+
 #: What a run id may be: it names a partition, a model folder and a URL path segment.
 RUN_ID_PATTERN = r"[\w.:-]{1,64}"
 
@@ -373,6 +525,7 @@ RECOMMENDATIONS = LandingTable(
         ForeignKey(("user_id",), "sim.users", ("user_id",), on_delete="cascade"),
     ),
     title_columns=("title_ids",),
+    refuses_retired_titles=True,
     partition_key="run_id",
     deleted_keys=("run_id",),
     checks=(
@@ -383,8 +536,22 @@ RECOMMENDATIONS = LandingTable(
 )
 
 LANDING_TABLES: dict[str, LandingTable] = {
-    t.name: t for t in (USERS, SESSIONS, RATINGS, USER_TASTES, RUNS, RECOMMENDATIONS)
+    t.name: t
+    for t in (
+        USERS,
+        SESSIONS,
+        RATINGS,
+        USER_TASTES,
+        TITLES,
+        CREDITS,
+        RETIRED_TITLES,
+        RUNS,
+        RECOMMENDATIONS,
+    )
 }
+#: The landing tables the catalogue marts are built from, beside raw: `recdb build`
+#: rebuilds the catalogue when they change (recdb/warehouse/build.py).
+CATALOG_LANDING_TABLES = (TITLES, CREDITS, RETIRED_TITLES)
 
 
 def landing_table(name: str) -> LandingTable:
@@ -852,6 +1019,8 @@ def reference_checks(
                 ),
             )
         )
+    statements.extend(_lookup_checks(table, rows))
+    statements.extend(_title_checks(table, rows))
     titles = ".".join(TITLES_TABLE)
     for position, column in enumerate(table.title_columns):
         # A list's titles are checked one by one, and named as the rows callers
@@ -863,25 +1032,37 @@ def reference_checks(
             if listed
             else sql.SQL("(select r.{column} as title_id from {rows}) as listed")
         ).format(rows=rows, column=sql.Identifier(column))
+        # A title of the loaded catalogue (in the marts since the last build), or a
+        # simulated one (sim.titles, at once; a deleted one is in the marts until the
+        # next build, but no more a title).
         statements.append(
             sql.SQL(
                 """
+                perform pg_advisory_xact_lock_shared({lock});
                 if to_regclass({titles_text}) is null then
                     missing := (select listed.title_id::text from {titles_of_rows}
-                        where listed.title_id is not null limit 1);
+                        where listed.title_id is not null
+                        and not exists (select from {simulated} as s
+                            where s.title_id = listed.title_id)
+                        limit 1);
                 else
                     missing := (
                         select listed.title_id::text from {titles_of_rows}
                         where listed.title_id is not null and not exists (
-                            select from {titles} as t where t.title_id = listed.title_id)
+                            select from {titles} as t where t.title_id = listed.title_id
+                            and t.source = 'catalog')
+                        and not exists (select from {simulated} as s
+                            where s.title_id = listed.title_id)
                         limit 1);
                 end if;
                 if missing is not null then
                     {refused}
                 end if;"""
             ).format(
+                lock=_lock_key(TITLES.qualified_name),
                 titles_text=sql.Literal(titles),
                 titles=sql.Identifier(*TITLES_TABLE),
+                simulated=sql.Identifier(TITLES.schema, TITLES.name),
                 titles_of_rows=titles_of_rows,
                 refused=_refused(
                     "23503",
@@ -892,16 +1073,224 @@ def reference_checks(
                 ),
             )
         )
+        if table.refuses_retired_titles:
+            statements.append(
+                sql.SQL(
+                    """
+                    perform pg_advisory_xact_lock_shared({lock});
+                    missing := (select listed.title_id::text from {titles_of_rows}
+                        where exists (select from {retired} as retired
+                            where retired.title_id = listed.title_id)
+                        limit 1);
+                    if missing is not null then
+                        {refused}
+                    end if;"""
+                ).format(
+                    lock=_lock_key(RETIRED_TITLES.qualified_name),
+                    titles_of_rows=titles_of_rows,
+                    retired=sql.Identifier(RETIRED_TITLES.schema, RETIRED_TITLES.name),
+                    refused=_refused(
+                        "23514",
+                        table,
+                        named,
+                        f"{table.qualified_name}.{named} names a retired title "
+                        f"({RETIRED_TITLES.qualified_name}): it is recommended and credited "
+                        "no more; delete its retirement first to bring it back",
+                        sql.SQL("format({}, missing)").format(
+                            sql.Literal(
+                                f"{named} %s is a retired title ({RETIRED_TITLES.qualified_name}):"
+                                " it gets no new credits or recommendations; delete its "
+                                "retirement first to bring it back"
+                            )
+                        ),
+                    ),
+                )
+            )
     return sql.SQL("").join(statements)
 
 
+def _lookup_checks(table: LandingTable, rows: sql.Composable) -> list[sql.Composable]:
+    """Each :attr:`LandingTable.lookups` value of ``rows`` must be in its table (refused
+    while that table does not exist: the catalogue was never built)."""
+    statements = []
+    for lookup in table.lookups:
+        listed = table.column(lookup.column).kind == "text_array"
+        values = (
+            sql.SQL("{rows} cross join lateral unnest(r.{column}) as listed (value)")
+            if listed
+            else sql.SQL("(select r.{column} as value from {rows}) as listed")
+        ).format(rows=rows, column=sql.Identifier(lookup.column))
+        schema, name = lookup.table.split(".")
+        statements.append(
+            sql.SQL(
+                """
+                if to_regclass({table_text}) is null then
+                    missing := (select listed.value::text from {values}
+                        where listed.value is not null limit 1);
+                else
+                    missing := (select listed.value::text from {values}
+                        where listed.value is not null and not exists (
+                            select from {table} as l where l.{ref} = listed.value)
+                        limit 1);
+                end if;
+                if missing is not null then
+                    {refused}
+                end if;"""
+            ).format(
+                table_text=sql.Literal(lookup.table),
+                table=sql.Identifier(schema, name),
+                ref=sql.Identifier(lookup.ref_column),
+                values=values,
+                refused=_refused(
+                    "23503",
+                    table,
+                    lookup.column,
+                    f"{table.qualified_name}.{lookup.column} is not a {lookup.ref_column} "
+                    f"of {lookup.table}",
+                    _missing_detail(lookup.column, lookup.table),
+                ),
+            )
+        )
+    return statements
+
+
+#: The loaded catalogue's own tables (recdb/core/raw_tables.py), which simulated titles
+#: and credits must not repeat.
+_RAW_TITLES = sql.Identifier("raw", "titles")
+_RAW_CREDITS = sql.Identifier("raw", "credits")
+
+
+def _title_checks(table: LandingTable, rows: sql.Composable) -> list[sql.Composable]:
+    """What the loaded catalogue says about simulated titles, credits and retirements:
+    a simulated title takes no catalogue title's key, nor its name, year and type
+    (the key the best-of lists match titles by); a credit repeats no catalogue credit
+    and gives a catalogue person their own name; a title is retired while no
+    recommendation run is open (its lists may hold the title)."""
+
+    def refusal(column: str, message: str) -> sql.Composable:
+        return _refused("23514", table, column, message, sql.SQL("missing"))
+
+    def check(query: str, named: str, message: str, **parts: sql.Composable) -> sql.Composable:
+        return sql.SQL(
+            """
+            missing := ({query});
+            if missing is not null then
+                {refused}
+            end if;"""
+        ).format(
+            query=sql.SQL(query).format(rows=rows, **parts),
+            refused=refusal(named, message),
+        )
+
+    if table is TITLES:
+        guard = sql.SQL("if to_regclass('raw.titles') is not null then {} {} end if;")
+        return [
+            *(
+                check(
+                    "select format('title %s lists the {name} %s twice', r.title_id, twice.value) "
+                    "from {rows} cross join lateral (select value from unnest(r.{listed}) "
+                    "as listed (value) group by value having count(*) > 1 limit 1) as twice "
+                    "limit 1",
+                    column_name,
+                    f"sim.titles lists one of its {column_name} twice",
+                    name=sql.SQL(name),
+                    listed=sql.Identifier(column_name),
+                )
+                for column_name, name in (("genres", "genre"), ("production_countries", "country"))
+            ),
+            guard.format(
+                check(
+                    "select format('title_id %s is a title of the loaded catalogue "
+                    "(raw.titles): a simulated title needs a key of its own', r.title_id) "
+                    "from {rows} join {raw} as c on c.id = r.title_id limit 1",
+                    "title_id",
+                    "sim.titles.title_id repeats a catalogue title's",
+                    raw=_RAW_TITLES,
+                ),
+                check(
+                    "select format('%s (%s, %s) is already title %s of the loaded catalogue "
+                    "(raw.titles): one title per name, year and type', r.title_name, "
+                    "r.release_year, r.title_type, c.id) from {rows} join {raw} as c "
+                    "on c.title = r.title_name and c.release_year = r.release_year "
+                    "and lower(c.type) = r.title_type limit 1",
+                    "title_name",
+                    "sim.titles repeats a catalogue title's name, year and type",
+                    raw=_RAW_TITLES,
+                ),
+            ),
+        ]
+    if table is CREDITS:
+        return [
+            sql.SQL("if to_regclass('raw.credits') is not null then {} end if;").format(
+                check(
+                    "select format('%s is already credited as %s of %s in the loaded "
+                    "catalogue (raw.credits)', r.person_name, r.credit_role, r.title_id) "
+                    "from {rows} join {raw} as c on c.id = r.title_id "
+                    "and c.person_id = r.person_id and lower(c.role) = r.credit_role limit 1",
+                    "person_id",
+                    "sim.credits repeats a catalogue credit",
+                    raw=_RAW_CREDITS,
+                )
+            ),
+            sql.SQL("if to_regclass('marts.dim_persons') is not null then {} end if;").format(
+                check(
+                    "select format('person_id %s is %s in the catalogue (marts.dim_persons), "
+                    "not %s: give a new person a new person_id', r.person_id, p.person_name, "
+                    "r.person_name) from {rows} join {persons} as p "
+                    "on p.person_id = r.person_id and p.person_name <> r.person_name limit 1",
+                    "person_name",
+                    "sim.credits names a catalogue person otherwise",
+                    persons=sql.Identifier("marts", "dim_persons"),
+                )
+            ),
+            check(
+                "select format('person_id %s is credited as %s elsewhere in sim.credits, "
+                "not %s: one name per person', r.person_id, c.person_name, r.person_name) "
+                "from {rows} join {credits} as c on c.person_id = r.person_id "
+                "and c.person_name <> r.person_name limit 1",
+                "person_name",
+                "sim.credits names one person twice otherwise",
+                credits=sql.Identifier(CREDITS.schema, CREDITS.name),
+            ),
+        ]
+    if table is RETIRED_TITLES:
+        return [
+            sql.SQL("perform pg_advisory_xact_lock({});").format(
+                _lock_key(RETIRED_TITLES.qualified_name)
+            ),
+            check(
+                "select format('title %s cannot be retired while recommendation run %L "
+                "is open (written, not yet published): its lists may recommend the title; "
+                "publish or delete the run first', r.title_id, runs.run_id) "
+                "from {rows} cross join {runs} as runs where runs.published_at is null "
+                "limit 1",
+                "title_id",
+                "a title is retired while a recommendation run is open",
+                runs=sql.Identifier(RUNS.schema, RUNS.name),
+            ),
+        ]
+    return []
+
+
 def _referencing(parent: LandingTable) -> list[tuple[LandingTable, ForeignKey]]:
-    return [
+    """The tables referring to ``parent`` and how; every table of titles refers to
+    sim.titles (its catalogue titles are not there, and are never deleted)."""
+    references = [
         (child, key)
         for child in LANDING_TABLES.values()
         for key in child.foreign_keys
         if key.table == parent.qualified_name
     ]
+    if parent is TITLES:
+        references += [
+            (
+                child,
+                ForeignKey((column,), parent.qualified_name, ("title_id",), child.on_title_delete),
+            )
+            for child in LANDING_TABLES.values()
+            for column in child.title_columns
+        ]
+    return references
 
 
 _READ_COMMITTED_ONLY = sql.SQL(
@@ -951,11 +1340,10 @@ def references_ddl(table: LandingTable) -> tuple[list[sql.Composable], dict[str,
     functions: list[sql.Composable] = []
     triggers: dict[str, sql.Composable] = {}
     target = sql.Identifier(table.schema, table.name)
-    if table.foreign_keys or table.title_columns:
+    rows = sql.SQL("new_rows as r")
+    if table.foreign_keys or table.title_columns or table.lookups or _title_checks(table, rows):
         function = sql.Identifier(table.schema, f"check_{table.name}_references")
-        functions.append(
-            _reference_trigger_function(function, reference_checks(table, sql.SQL("new_rows as r")))
-        )
+        functions.append(_reference_trigger_function(function, reference_checks(table, rows)))
         for event in ("insert", "update"):
             name = f"check_{table.name}_references_on_{event}"
             triggers[name] = sql.SQL(
@@ -971,10 +1359,14 @@ def references_ddl(table: LandingTable) -> tuple[list[sql.Composable], dict[str,
         for child, key in referencing:
             (column,), (ref_column,) = key.columns, key.ref_columns
             child_table = sql.Identifier(child.schema, child.name)
+            listed = child.column(column).kind == "text_array"
             parts = {
                 "child": child_table,
                 "column": sql.Identifier(column),
                 "ref": sql.Identifier(ref_column),
+                "refers": sql.SQL(
+                    "o.{ref} = any(c.{column})" if listed else "c.{column} = o.{ref}"
+                ).format(ref=sql.Identifier(ref_column), column=sql.Identifier(column)),
             }
             refused = _refused(
                 "23503",
@@ -1015,7 +1407,7 @@ def references_ddl(table: LandingTable) -> tuple[list[sql.Composable], dict[str,
                     sql.SQL(
                         """
                         missing := (select o.{ref}::text from old_rows as o
-                            where exists (select from {child} as c where c.{column} = o.{ref})
+                            where exists (select from {child} as c where {refers})
                             limit 1);
                         if missing is not null then
                             {refused}
@@ -1027,7 +1419,7 @@ def references_ddl(table: LandingTable) -> tuple[list[sql.Composable], dict[str,
                     """
                     missing := (select o.{ref}::text from old_rows as o
                         where not exists (select from new_rows as n where n.{ref} = o.{ref})
-                        and exists (select from {child} as c where c.{column} = o.{ref})
+                        and exists (select from {child} as c where {refers})
                         limit 1);
                     if missing is not null then
                         {refused}

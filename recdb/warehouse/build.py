@@ -56,6 +56,9 @@ CATALOG_TAG = "catalog"
 #: What the catalogue models are made of, besides raw's rows.
 CATALOG_SOURCES = (
     "models/staging/netflix",
+    "models/staging/sim/stg_sim__titles.sql",
+    "models/staging/sim/stg_sim__credits.sql",
+    "models/staging/sim/stg_sim__retired_titles.sql",
     "models/intermediate/catalog",
     "data-tests/catalog",
     "models/marts/catalog",

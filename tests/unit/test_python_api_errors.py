@@ -135,8 +135,8 @@ def test_an_unknown_title_is_a_missing_key_that_says_what_to_do():
     assert type(error) is NotFoundError
     assert (error.column, error.row_number) == ("title_id", 1)
     assert error.problem == (
-        "unknown title title_id=tm-x: not in marts.dim_titles (load the catalogue and run "
-        "`recdb build` first?)"
+        "unknown title title_id=tm-x: not in marts.dim_titles nor sim.titles (load the "
+        "catalogue and run `recdb build` first?)"
     )
 
 

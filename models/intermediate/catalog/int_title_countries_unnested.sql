@@ -1,11 +1,20 @@
 with
 
-titles as (
+catalog_titles as (
 
     select
         title_id,
         production_countries_list
     from {{ ref('stg_netflix__titles') }}
+
+),
+
+simulated_titles as (
+
+    select
+        title_id,
+        country_codes
+    from {{ ref('stg_sim__titles') }}
 
 ),
 
@@ -20,7 +29,16 @@ countries as (
 
 country_elements as (
 
-    {{ parse_list_literal('titles', 'title_id', 'production_countries_list') }}
+    -- the catalogue's lists are Python literals; simulated titles' are arrays
+    -- of codes
+    {{ parse_list_literal('catalog_titles', 'title_id', 'production_countries_list') }}
+    union all
+    select
+        simulated_titles.title_id,
+        listed.list_element,
+        cast(listed.element_position as {{ dbt.type_int() }}) as element_position
+    from simulated_titles
+    {{ numbered_list_elements('simulated_titles.country_codes', 'list_element', 'element_position') }}
 
 ),
 

@@ -1,6 +1,6 @@
 with
 
-titles as (
+catalog_titles as (
 
     select
         title_id,
@@ -9,9 +9,26 @@ titles as (
 
 ),
 
+simulated_titles as (
+
+    select
+        title_id,
+        genre_ids
+    from {{ ref('stg_sim__titles') }}
+
+),
+
 genre_elements as (
 
-    {{ parse_list_literal('titles', 'title_id', 'genres_list') }}
+    -- the catalogue's lists are Python literals; simulated titles' are arrays
+    {{ parse_list_literal('catalog_titles', 'title_id', 'genres_list') }}
+    union all
+    select
+        simulated_titles.title_id,
+        listed.list_element,
+        cast(listed.element_position as {{ dbt.type_int() }}) as element_position
+    from simulated_titles
+    {{ numbered_list_elements('simulated_titles.genre_ids', 'list_element', 'element_position') }}
 
 ),
 

@@ -1,5 +1,14 @@
 with
 
+title_sources as (
+
+    select
+        title_id,
+        source
+    from {{ ref('int_titles_unioned') }}
+
+),
+
 title_genres as (
 
     select * from {{ ref('int_title_genres_unnested') }}
@@ -41,11 +50,14 @@ ranked as (
 final as (
 
     select
-        title_id,
-        genre_id,
-        genre_position,
-        main_genre_rank = 1 as is_main_genre
+        ranked.title_id,
+        ranked.genre_id,
+        ranked.genre_position,
+        ranked.main_genre_rank = 1 as is_main_genre,
+        title_sources.source
     from ranked
+    inner join title_sources
+        on ranked.title_id = title_sources.title_id
 
 )
 

@@ -1,5 +1,14 @@
 with
 
+title_sources as (
+
+    select
+        title_id,
+        source
+    from {{ ref('int_titles_unioned') }}
+
+),
+
 title_countries as (
 
     select * from {{ ref('int_title_countries_unnested') }}
@@ -42,11 +51,14 @@ ranked as (
 final as (
 
     select
-        title_id,
-        country_code,
-        country_position,
-        main_country_rank = 1 as is_main_country
+        ranked.title_id,
+        ranked.country_code,
+        ranked.country_position,
+        ranked.main_country_rank = 1 as is_main_country,
+        title_sources.source
     from ranked
+    inner join title_sources
+        on ranked.title_id = title_sources.title_id
 
 )
 

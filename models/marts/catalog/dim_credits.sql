@@ -4,7 +4,7 @@ with
 
 credits as (
 
-    select * from {{ ref('stg_netflix__credits') }}
+    select * from {{ ref('int_credits_unioned') }}
 
 ),
 
@@ -20,7 +20,8 @@ final as (
         title_id,
         person_id,
         credit_role,
-        character_name
+        character_name,
+        source
     from credits
 
 )

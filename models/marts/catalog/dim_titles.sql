@@ -2,7 +2,13 @@ with
 
 titles as (
 
-    select * from {{ ref('stg_netflix__titles') }}
+    select * from {{ ref('int_titles_unioned') }}
+
+),
+
+retired_titles as (
+
+    select * from {{ ref('stg_sim__retired_titles') }}
 
 ),
 
@@ -40,10 +46,16 @@ final as (
         titles.imdb_score,
         titles.imdb_vote_count,
         coalesce(best_of_flags.year_best_flag = 1, false) as is_year_best,
-        coalesce(best_of_flags.all_time_best_flag = 1, false) as is_all_time_best
+        coalesce(best_of_flags.all_time_best_flag = 1, false) as is_all_time_best,
+        titles.released_at,
+        retired_titles.retired_at,
+        retired_titles.title_id is not null as is_retired,
+        titles.source
     from titles
     left join best_of_flags
         on titles.title_id = best_of_flags.title_id
+    left join retired_titles
+        on titles.title_id = retired_titles.title_id
 
 )
 
