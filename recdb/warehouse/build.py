@@ -16,26 +16,34 @@ inspection (the next build replaces it). The rest of the project is then built
 in place, as dbt does: its models are incremental, and each one's rules are
 enforced contracts, so a model that would break one fails whole.
 
+**Simulated catalogue rows.** sim.titles, sim.credits and sim.retired_titles
+(what data scientists add to the catalogue) are part of it: their writers wait
+while the catalogue is built (SHARE locks, seconds), so that every catalogue model
+reads the same rows; sessions and every other table are written meanwhile.
+
 **Left out when unchanged.** After a catalogue is published, a fingerprint of
-its files and of raw is kept in the warehouse; while it still matches, later
-builds leave the catalogue out (its marts are still there), so a build after new
-sessions costs what the sessions cost. Tests that join engagement marts to
-catalogue marts still run. The raw part of the fingerprint is the storage
-identity (relfilenode) of each of the six catalogue tables in raw, which every
-`recdb load` and every `dbt seed` renews (the reference seeds count through
-their files). Changing raw by hand with INSERT/UPDATE does not: run ``recdb
-build --all`` after that.
+its files, of raw and of the simulated catalogue rows is kept in the warehouse;
+while it still matches, later builds leave the catalogue out (its marts are
+still there), so a build after new sessions costs what the sessions cost.
+Tests that join engagement marts to catalogue marts still run. The raw part of
+the fingerprint is the storage identity (relfilenode) of each of the six
+catalogue tables in raw, which every `recdb load` and every `dbt seed` renews
+(the reference seeds count through their files); the simulated part, where each
+row version of those three tables is and which transaction wrote it. Changing
+raw by hand with INSERT/UPDATE does not count: run ``recdb build --all`` after
+that.
 
 With a selection or ``--full-refresh``, dbt decides alone and builds in place.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import psycopg
@@ -44,6 +52,7 @@ from psycopg import sql
 
 from recdb.core.connection import ConnectionSettings, connection_settings
 from recdb.core.errors import BuildError
+from recdb.core.landing import CATALOG_LANDING_TABLES
 from recdb.core.raw_tables import RAW_SCHEMA, RAW_TABLES
 from recdb.core.settings import ROLE_NAMES, project_dir
 from recdb.core.spark import on_spark
@@ -106,7 +115,37 @@ def catalog_fingerprint(conn: psycopg.Connection, root: Path | None = None) -> s
         (RAW_SCHEMA, [t.name for t in RAW_TABLES]),
     ).fetchall()
     digest.update(repr(rows).encode())
+    for table in CATALOG_LANDING_TABLES:
+        digest.update(_row_versions(conn, table.schema, table.name).encode())
     return digest.hexdigest()
+
+
+def _row_versions(conn: psycopg.Connection, schema: str, name: str) -> str:
+    """A digest of where each row version of a (small) landing table is and which
+    transaction wrote it: any insert, update or delete changes it."""
+    return conn.execute(
+        sql.SQL(
+            "select count(*) || ':' || coalesce(md5(string_agg(ctid::text || xmin::text, ',' "
+            "order by ctid)), '') from {}"
+        ).format(sql.Identifier(schema, name))
+    ).fetchone()[0]
+
+
+@contextlib.contextmanager
+def _catalog_landing_frozen(owner: ConnectionSettings) -> Iterator[psycopg.Connection]:
+    """Hold the catalogue's landing tables (sim.titles, sim.credits, sim.retired_titles)
+    still while the catalogue is built: SHARE locks, which readers pass and writers wait
+    for, until the block ends. dbt builds each catalogue model in a transaction of its
+    own; without them a title written between two models would be in one and not the
+    other (its credits without it), and the audit would fail. Yields the locking
+    connection, which sees what the build sees."""
+    tables = sql.SQL(", ").join(sql.Identifier(t.schema, t.name) for t in CATALOG_LANDING_TABLES)
+    with owner.connect() as conn:
+        conn.execute(sql.SQL("lock table {} in share mode").format(tables))
+        try:
+            yield conn
+        finally:
+            conn.rollback()
 
 
 def _stored_fingerprint(conn: psycopg.Connection) -> str | None:
@@ -271,7 +310,9 @@ def build(
         logger.info("catalogue unchanged since the last build: leaving tag:%s out", CATALOG_TAG)
     else:
         audit_args = with_vars(dbt_args, {"audit_schema_suffix": AUDIT_SUFFIX})
-        run_dbt(["build", *AUDIT_ARGS, *audit_args], settings=owner)
+        with _catalog_landing_frozen(owner) as frozen:
+            fingerprint = catalog_fingerprint(frozen)  # what the audited build reads
+            run_dbt(["build", *AUDIT_ARGS, *audit_args], settings=owner)
         published = _publish_when_unused(owner, fingerprint)
         logger.info("catalogue passed its tests: published %d relations", len(published))
     run_dbt(["build", *SKIP_ARGS, *dbt_args], settings=owner)

@@ -12,9 +12,11 @@
 
 with
 
+-- Titles on the service: a retired one is recommended no more.
 titles as (
 
     select * from {{ ref('dim_titles') }}
+    where not is_retired
 
 ),
 
