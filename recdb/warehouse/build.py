@@ -76,6 +76,8 @@ CATALOG_SOURCES = (
     "dbt_project.yml",
 )
 STATE_TABLE = ("intermediate", "recdb_build_state")
+#: The dbt var that rebuilds agg_user_genre_viewing whole (its full_refresh config).
+REFRESH_GENRE_VIEWING = "refresh_genre_viewing"
 SKIP_ARGS = ("--exclude", f"tag:{CATALOG_TAG}", "--indirect-selection", "cautious")
 AUDIT_ARGS = ("--select", f"tag:{CATALOG_TAG}", "--indirect-selection", "cautious")
 AUDIT_SUFFIX = "__audit"
@@ -161,15 +163,80 @@ def _stored_fingerprint(conn: psycopg.Connection) -> str | None:
     return row[0] if row else None
 
 
-def _store_fingerprint(conn: psycopg.Connection, fingerprint: str) -> None:
+def _store_fingerprint(
+    conn: psycopg.Connection, fingerprint: str, *, genre_viewing_stale: bool = False
+) -> None:
+    """Keep ``fingerprint``, and whether agg_user_genre_viewing must be rebuilt whole (a
+    flag set until a build does it, so a build that fails after the publish loses it not)."""
     table = sql.Identifier(*STATE_TABLE)
     conn.execute(
         sql.SQL("create table if not exists {} (catalog_fingerprint text not null)").format(table)
     )
+    conn.execute(
+        sql.SQL(
+            "alter table {} add column if not exists genre_viewing_stale boolean not null "
+            "default false"
+        ).format(table)
+    )
+    stale = genre_viewing_stale or _genre_viewing_stale(conn)
     conn.execute(sql.SQL("delete from {}").format(table))
     conn.execute(
-        sql.SQL("insert into {} (catalog_fingerprint) values (%s)").format(table), (fingerprint,)
+        sql.SQL("insert into {} (catalog_fingerprint, genre_viewing_stale) values (%s, %s)").format(
+            table
+        ),
+        (fingerprint, stale),
     )
+
+
+def _genre_viewing_stale(conn: psycopg.Connection) -> bool:
+    """Whether a published catalogue gave a watched title another main genre since
+    agg_user_genre_viewing was last rebuilt whole."""
+    exists = conn.execute(
+        "select 1 from pg_attribute where attrelid = to_regclass(%s) "
+        "and attname = 'genre_viewing_stale'",
+        (".".join(STATE_TABLE),),
+    ).fetchone()
+    if not exists:
+        return False
+    row = conn.execute(
+        sql.SQL("select bool_or(genre_viewing_stale) from {}").format(sql.Identifier(*STATE_TABLE))
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def _clear_genre_viewing_stale(conn: psycopg.Connection) -> None:
+    conn.execute(
+        sql.SQL("update {} set genre_viewing_stale = false").format(sql.Identifier(*STATE_TABLE))
+    )
+
+
+def watched_main_genres_change(conn: psycopg.Connection) -> bool:
+    """Whether the audited catalogue gives a title someone watched another main genre
+    than the published one (a simulated title's genres changed, or a catalogue reload):
+    agg_user_genre_viewing counts each user's titles by main genre, and its incremental
+    builds recompute the users whose sessions changed, not those whose titles did."""
+    audited = f"marts{AUDIT_SUFFIX}.bridge_title_genres"
+    present = conn.execute(
+        "select to_regclass('marts.bridge_title_genres') is not null "
+        "and to_regclass('marts.agg_title_viewing') is not null and to_regclass(%s) is not null",
+        (audited,),
+    ).fetchone()[0]
+    if not present:
+        return False
+    main_genre = sql.SQL(
+        "(select g.genre_id from {} as g where g.title_id = viewed.title_id and g.is_main_genre)"
+    )
+    return conn.execute(
+        sql.SQL(
+            "select exists (select from marts.agg_title_viewing as viewed "
+            "where viewed.viewer_count > 0 and {published} is distinct from {audited})"
+        ).format(
+            published=main_genre.format(sql.Identifier("marts", "bridge_title_genres")),
+            audited=main_genre.format(
+                sql.Identifier(f"marts{AUDIT_SUFFIX}", "bridge_title_genres")
+            ),
+        )
+    ).fetchone()[0]
 
 
 def with_vars(dbt_args: Sequence[str], extra: dict[str, object]) -> list[str]:
@@ -260,8 +327,9 @@ def _publish_when_unused(owner: ConnectionSettings, fingerprint: str) -> list[st
         with owner.connect() as conn:
             conn.execute(sql.SQL("set lock_timeout = {}").format(sql.Literal(PUBLISH_LOCK_TIMEOUT)))
             try:
+                stale = watched_main_genres_change(conn)
                 published = publish_audited(conn)
-                _store_fingerprint(conn, fingerprint)
+                _store_fingerprint(conn, fingerprint, genre_viewing_stale=stale)
                 conn.commit()
                 return published
             except psycopg.errors.LockNotAvailable:
@@ -315,5 +383,13 @@ def build(
             run_dbt(["build", *AUDIT_ARGS, *audit_args], settings=owner)
         published = _publish_when_unused(owner, fingerprint)
         logger.info("catalogue passed its tests: published %d relations", len(published))
+    with owner.connect(autocommit=True) as conn:
+        stale = _genre_viewing_stale(conn)
+    if stale:
+        logger.info("watched titles changed main genre: agg_user_genre_viewing is rebuilt whole")
+        dbt_args = with_vars(dbt_args, {REFRESH_GENRE_VIEWING: True})
     run_dbt(["build", *SKIP_ARGS, *dbt_args], settings=owner)
+    if stale:
+        with owner.connect(autocommit=True) as conn:
+            _clear_genre_viewing_stale(conn)
     return skip

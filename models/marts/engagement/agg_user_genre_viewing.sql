@@ -3,14 +3,16 @@
         materialized=incremental_materialization(),
         incremental_strategy='append',
         on_schema_change='fail',
+        full_refresh=var('refresh_genre_viewing', none),
         pre_hook=kept_per_user_pre_hooks('agg_genre_viewing', 'genre_id'),
         post_hook=kept_per_user_post_hooks('agg_user_title_viewing', 'agg_genre_viewing', 'genre_id')
     )
 }}
 
--- Read by the pre-hook that gathers the users whose viewing changed (after
--- a catalogue reload that changes main genres,
--- `recdb build --full-refresh` recomputes every user):
+-- Read by the pre-hook that gathers the users whose viewing changed. A
+-- catalogue that gives a watched title another main genre makes `recdb
+-- build` rebuild this model whole (var refresh_genre_viewing,
+-- recdb/warehouse/build.py):
 -- depends_on: {{ ref('stg_sim__sessions') }}
 -- depends_on: {{ ref('stg_sim__deleted_sessions') }}
 -- depends_on: {{ ref('stg_sim__ratings') }}
