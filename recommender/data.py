@@ -1,8 +1,10 @@
 """Reading what the recommender learns from: the marts, through python_api.
 
 * ``marts.dim_titles``, ``bridge_title_genres``, ``bridge_title_prod_countries``:
-  the catalogue, its best-of flags (cold start) and what the content model
-  knows of each title (:class:`TitleFeatures`);
+  the catalogue, its best-of flags (cold start), what the content model
+  knows of each title (:class:`TitleFeatures`), when each title became
+  watchable (``released_at``, null for the loaded catalogue's) and left the
+  service (``retired_at``; a retired title is never recommended);
 * ``marts.dim_users``: every user, so users without sessions get the
   cold-start list;
 * ``marts.agg_user_title_viewing``: who watched what, how long, how much,
@@ -41,10 +43,16 @@ select
     imdb_score,
     imdb_vote_count,
     is_all_time_best,
-    is_year_best
+    is_year_best,
+    released_at,
+    retired_at,
+    is_retired
 from marts.dim_titles
 order by title_id collate "C"
 """
+#: Titles retired since the last build (sim.retired_titles, which PostgreSQL checks
+#: recommendations against): marts.dim_titles says so only after the next build.
+RETIRED_QUERY = "select title_id from sim.retired_titles"
 #: A title's genres and production countries, as (title row, facet value) pairs.
 #: Each title's position in the catalogue (titles in byte order of title_id, from 0).
 TITLE_INDEX = """(
@@ -161,17 +169,55 @@ def title_features(titles: pd.DataFrame, facets: dict[str, pd.DataFrame]) -> Tit
 
 @dataclass(frozen=True)
 class Titles:
-    """The catalogue in title_id (byte) order: row ``i`` is title ``title_ids[i]``."""
+    """The catalogue in title_id (byte) order: row ``i`` is title ``title_ids[i]``.
+
+    ``released_at``, ``retired_at``: datetime64[us] UTC, NaT when null (a title of
+    the loaded catalogue has no release moment: it was always there); None when not
+    known at all (treated as all NaT). ``is_retired``: taken off the service (None:
+    none is).
+    """
 
     title_ids: np.ndarray  # object array of str
     is_all_time_best: np.ndarray
     is_year_best: np.ndarray
     features: TitleFeatures | None = None
+    released_at: np.ndarray | None = None
+    retired_at: np.ndarray | None = None
+    is_retired: np.ndarray | None = None
 
     @property
     def size(self) -> int:
         """Number of titles."""
         return len(self.title_ids)
+
+    @property
+    def retired(self) -> np.ndarray:
+        """Whether each title is retired (never recommended)."""
+        if self.is_retired is None:
+            return np.zeros(self.size, dtype=bool)
+        return np.asarray(self.is_retired, dtype=bool)
+
+    def moments(self, name: str) -> np.ndarray:
+        """``released_at`` or ``retired_at`` as datetime64[us] (NaT when null or unknown)."""
+        values = getattr(self, name)
+        if values is None:
+            return np.full(self.size, np.datetime64("NaT"), dtype="datetime64[us]")
+        return np.asarray(values, dtype="datetime64[us]")
+
+    def released_from(self, moment: np.datetime64) -> np.ndarray:
+        """Whether each title was released at or after ``moment`` (no catalogue title is)."""
+        released = self.moments("released_at")
+        return ~np.isnat(released) & (released >= np.datetime64(moment, "us"))
+
+    def unavailable(self, start: np.datetime64, end: np.datetime64 | None) -> np.ndarray:
+        """Titles nobody could watch from ``start`` to ``end`` (None: open-ended): retired at
+        or before ``start``, or released after ``end``."""
+        retired = self.moments("retired_at")
+        out = ~np.isnat(retired) & (retired <= np.datetime64(start, "us"))
+        if end is not None:
+            released = self.moments("released_at")
+            out |= ~np.isnat(released) & (released > np.datetime64(end, "us"))
+        return out
 
 
 @dataclass(frozen=True)
@@ -322,7 +368,30 @@ def read_titles(warehouse: python_api.Warehouse) -> Titles:
         is_all_time_best=frame["is_all_time_best"].to_numpy(dtype=bool),
         is_year_best=frame["is_year_best"].to_numpy(dtype=bool),
         features=title_features(frame, facets),
+        released_at=_utc_moments(frame["released_at"]),
+        retired_at=_utc_moments(frame["retired_at"]),
+        is_retired=frame["is_retired"].fillna(False).to_numpy(dtype=bool),
     )
+
+
+def _utc_moments(column: pd.Series) -> np.ndarray:
+    """A timestamp column as datetime64[us] UTC without a zone (NaT for null)."""
+    moments = pd.to_datetime(column, utc=True)
+    return moments.dt.tz_localize(None).to_numpy(dtype="datetime64[us]")
+
+
+def read_retired(warehouse: python_api.Warehouse, titles: Titles) -> np.ndarray:
+    """Whether each title is retired: ``dim_titles.is_retired``, or retired since the last
+    build (in ``sim.retired_titles``, which PostgreSQL checks a run's titles against;
+    left at the marts' word when it cannot be read)."""
+    retired = titles.retired.copy()
+    try:
+        listed = warehouse.read(for_engine(warehouse, RETIRED_QUERY))["title_id"]
+    except python_api.ApiError as error:
+        logger.debug("sim.retired_titles not read (%s): the marts' is_retired only", error)
+        return retired
+    retired |= pd.Index(titles.title_ids).isin(listed.astype(str))
+    return retired
 
 
 def read_user_ids(warehouse: python_api.Warehouse) -> np.ndarray:

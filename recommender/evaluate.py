@@ -4,7 +4,10 @@ metrics by segment and bootstrap intervals; a JSON and a chart.
 The sessions are split at one moment (:mod:`recommender.holdout`): the latest
 ``evaluation.holdout_share`` of them are the test period, the rest the training
 period. Every ranker learns only from the training sessions and ranks, for each
-test user, the titles that user had not watched in training:
+test user, the titles that user had not watched in training, among the titles
+someone could watch in the test period (the candidates: every title of
+``marts.dim_titles`` but those retired at or before the cutoff and those released
+after the test period's last session):
 
 * the models of the family (:mod:`recommender.models`), each with its section
   of the config; a model that fits ALS (``als``, or a ``hybrid`` whose
@@ -26,6 +29,21 @@ the test users (a seeded sample of at most ``evaluation.max_users``), overall
 and by segment of training history; ndcg@10 and its ratios to popularity's and
 the oracle's have 95% bootstrap intervals (``evaluation.bootstrap_samples``
 resamples of the test users).
+
+**New titles** (the item cold start): titles released at or after the cutoff
+(``dim_titles.released_at``; the loaded catalogue's titles have none), of which
+training holds nothing. For each test user who watched at least one of them in
+the test period, the relevant titles are those new titles (no other), and the
+list is the very top 10 the user gets above, ranked over all the candidates:
+a new title must earn its place against the whole catalogue, as it does in the
+lists users are served (ranking among new titles only would flatter a model
+that ranks them all low, and give popularity, which cannot tell them apart, a
+figure it never earns). ``recall@10`` and ``ndcg@10`` are averaged over those
+users, ``recall@10`` with a 95% bootstrap interval and its ratio to the
+oracle's; ``share_of_lists`` is the share of all test users' list places filled
+by new titles. Popularity and best_of learn from training viewers, so they never
+rank a new title (0); the oracle scores them by the hidden utility like any
+other title.
 """
 
 from __future__ import annotations
@@ -120,6 +138,8 @@ class Evaluation:
                 _cell(values["segments"][s]["ndcg@10"], "ndcg@10", width) for s in segments
             )
             lines.append(f"  {name:<{names - 2}}{cells}")
+        lines.append("")
+        lines.extend(self._new_title_lines(names, width))
         held = self.holdout
         lines.append(
             f"* the default model (recommend.model). {held['test_users_evaluated']:,} test "
@@ -127,6 +147,31 @@ class Evaluation:
             f"tested on {held['test_sessions']:,} after"
         )
         return "\n".join(lines)
+
+    def _new_title_lines(self, names: int, width: int) -> list[str]:
+        """The block of figures on new titles (released after the cutoff)."""
+        held = self.holdout
+        new, users = held.get("new_titles", 0), held.get("new_title_test_users", 0)
+        if not new or not users:
+            return [
+                f"new titles (released after the cutoff): {new:,}, watched by {users:,} test "
+                "users: no figures"
+            ]
+        lines = [
+            f"new titles (released after the cutoff): {new:,}, watched in the test period by "
+            f"{users:,} test users, whose lists (over every title) are scored on them alone",
+            f"  {'':<{names - 2}}{'recall@10':>{width}}{'recall@10 95% CI':>20}"
+            f"{'of oracle':>20}{'ndcg@10':>{width}}{'share of lists':>{width + 2}}",
+        ]
+        for name, values in self.models.items():
+            part = values.get("new_titles") or {}
+            cells = _cell(part.get("recall@10"), "recall@10", width)
+            cells += f"{_range(part.get('recall@10_ci'), '.4f'):>20}"
+            cells += f"{_ratio(part.get('vs_oracle'), '%'):>20}"
+            cells += _cell(part.get("ndcg@10"), "ndcg@10", width)
+            cells += _cell(part.get("share_of_lists"), "share_of_lists", width + 2)
+            lines.append(f"  {name:<{names - 2}}{cells}")
+        return lines
 
 
 def _cell(value: float | None, metric: str, width: int) -> str:
@@ -185,12 +230,33 @@ def _history(model: TrainedModel, user_ids: np.ndarray) -> tuple[np.ndarray, sp.
     return np.diff(seen.indptr), seen
 
 
-def _fixed_ranking(scores: np.ndarray, seen: sp.csr_matrix, threads: int) -> np.ndarray:
-    """Top K unseen titles when every user shares the title scores ``scores``."""
+def _fixed_ranking(
+    scores: np.ndarray, seen: sp.csr_matrix, threads: int, excluded: np.ndarray
+) -> np.ndarray:
+    """Top K unseen titles, none of ``excluded``, when every user shares the title scores
+    ``scores``."""
     users = np.ones((seen.shape[0], 1), dtype=np.float32)
     items = np.asarray(scores, dtype=np.float32)[:, None]
-    ids, _ = top_k(users, items, seen, K, threads)
+    ids, _ = top_k(users, items, seen, K, threads, excluded=excluded)
     return ids
+
+
+def _seen_and_excluded(seen: sp.csr_matrix, excluded: np.ndarray) -> sp.csr_matrix:
+    """``seen`` with the ``excluded`` titles marked seen by every user (what the oracle is
+    handed, so that it never ranks a title nobody could watch)."""
+    columns = np.flatnonzero(excluded)
+    if not columns.size:
+        return seen
+    users = seen.shape[0]
+    marks = sp.csr_matrix(
+        (
+            np.ones(users * columns.size, dtype=seen.dtype),
+            np.tile(columns, users),
+            np.arange(0, users * columns.size + 1, columns.size),
+        ),
+        shape=seen.shape,
+    )
+    return sp.csr_matrix(seen.maximum(marks))
 
 
 def uses_als(model: str, config: RecommenderConfig) -> bool:
@@ -254,12 +320,12 @@ def score_rankers(
     tops, params, history, seen, viewers = _rank_by_models(split, config, rows, seconds)
     threads = config.recommend.threads
     titles = split.training.titles
-    tops["popularity"] = _fixed_ranking(viewers, seen, threads)
-    tops["best_of"] = _fixed_ranking(
-        best_of_scores(viewers, titles.is_all_time_best, titles.is_year_best), seen, threads
-    )
+    excluded = split.unavailable()
+    tops["popularity"] = _fixed_ranking(viewers, seen, threads, excluded)
+    best_of = best_of_scores(viewers, titles.is_all_time_best, titles.is_year_best, excluded)
+    tops["best_of"] = _fixed_ranking(best_of, seen, threads, excluded)
     started = time.perf_counter()
-    oracle_top = oracle(users, seen) if oracle is not None else None
+    oracle_top = oracle(users, _seen_and_excluded(seen, excluded)) if oracle is not None else None
     if oracle_top is not None:
         tops[ORACLE] = oracle_top
     seconds[ORACLE] = time.perf_counter() - started
@@ -289,7 +355,7 @@ def _rank_by_models(
     params: dict[str, Any] = {}
     started = time.perf_counter()
     # The rows' configs differ in als.trainer only: the same training data serves them all.
-    prepared = prepare(split.training, config, k=K, model=rows[0][1])
+    prepared = prepare(split.training, config, k=K, model=rows[0][1], excluded=split.unavailable())
     seconds["prepare"] = time.perf_counter() - started
     history = seen = viewers = None
     for name, model_name, model_config in rows:
@@ -334,6 +400,7 @@ def summarise(
         name: metrics.summary(top, per_user[name], history, popularity_rank, title_count)
         for name, top in tops.items()
     }
+    _new_title_figures(split, tops, out, samples=samples, seed=seed)
     ndcg = {name: values["ndcg"] for name, values in per_user.items()}
     resampled = metrics.bootstrap_means(ndcg, samples, seed)
     means = {name: float(values.mean()) for name, values in ndcg.items()}
@@ -359,6 +426,44 @@ def summarise(
     return out
 
 
+def _new_title_figures(
+    split: Holdout,
+    tops: dict[str, np.ndarray],
+    out: dict[str, dict[str, Any]],
+    *,
+    samples: int,
+    seed: int,
+) -> None:
+    """Each ranker's ``new_titles`` figures (the module docstring says what they are), a
+    95% bootstrap interval on recall@10 and its ratio to the oracle's (resampling the
+    users who watched a new title, the same resamples for every ranker)."""
+    new = split.new_titles()
+    title_count = split.training.titles.size
+    recall: dict[str, np.ndarray] = {}
+    for name, top in tops.items():
+        figures, per_user = metrics.new_title_summary(top, split.relevant, new, title_count)
+        out[name]["new_titles"] = figures
+        recall[name] = per_user["recall"]
+    resampled = (
+        metrics.bootstrap_means(recall, samples, seed)
+        if any(len(v) for v in recall.values())
+        else {name: np.empty(0) for name in recall}
+    )
+    oracle_mean = out.get(ORACLE, {}).get("new_titles", {}).get("recall@10")
+    for name, values in out.items():
+        part = values["new_titles"]
+        part["recall@10_ci"] = metrics.interval(resampled[name])
+        if name == ORACLE or not oracle_mean or part["recall@10"] is None:
+            part["vs_oracle"] = None
+            continue
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratios = resampled[name] / resampled[ORACLE]
+        part["vs_oracle"] = {
+            "value": part["recall@10"] / oracle_mean,
+            "ci": metrics.interval(ratios),
+        }
+
+
 def _without_figures(like: dict[str, Any]) -> dict[str, Any]:
     """A ranker's results with every figure null, its segments' user counts those of
     ``like``."""
@@ -372,6 +477,7 @@ def _without_figures(like: dict[str, Any]) -> dict[str, Any]:
         "vs_oracle": None,
         "segments": {name: nulls(part) for name, part in like["segments"].items()},
         "with_history": nulls(like["with_history"]),
+        "new_titles": nulls(like["new_titles"]),
     }
 
 

@@ -38,7 +38,12 @@ class SplitError(RecommenderError):
 
 @dataclass(frozen=True)
 class Holdout:
-    """A split: what the models learn from, and what each test user watched next."""
+    """A split: what the models learn from, and what each test user watched next.
+
+    ``test_end``: the start of the held-out period's last session (None: unknown). The
+    titles of the period (:meth:`unavailable`, :meth:`new_titles`) follow from it, the
+    cutoff and the catalogue's ``released_at`` and ``retired_at``.
+    """
 
     training: Viewing
     cutoff: np.datetime64
@@ -47,9 +52,22 @@ class Holdout:
     test_user_ids: np.ndarray  # sorted; with or without training history
     relevant: list[np.ndarray]  # titles each test user first watched after the cutoff
     eligible_users: int  # test users before sampling down to max_users
+    test_end: np.datetime64 | None = None
+
+    def unavailable(self) -> np.ndarray:
+        """Titles nobody could watch in the held-out period, which no ranker may
+        recommend: retired at or before the cutoff, or released after the period's last
+        session."""
+        return self.training.titles.unavailable(self.cutoff, self.test_end)
+
+    def new_titles(self) -> np.ndarray:
+        """Titles released at or after the cutoff and still available in the period:
+        nothing of them is in training (the item cold start)."""
+        return self.training.titles.released_from(self.cutoff) & ~self.unavailable()
 
     def describe(self) -> dict[str, Any]:
         """The split's figures, for the evaluation's JSON."""
+        new = self.new_titles()
         return {
             "cutoff": str(np.datetime_as_string(self.cutoff, unit="s")) + "Z",
             "train_sessions": int(self.train_sessions),
@@ -58,6 +76,9 @@ class Holdout:
             "test_users_evaluated": int(len(self.test_user_ids)),
             "relevant_per_user": round(float(np.mean([len(r) for r in self.relevant])), 3),
             "titles": int(self.training.titles.size),
+            "unavailable_titles": int(self.unavailable().sum()),
+            "new_titles": int(new.sum()),
+            "new_title_test_users": int(sum(bool(new[r].any()) for r in self.relevant)),
         }
 
 
@@ -98,6 +119,7 @@ def holdout(
     after = np.unique(test.user_id * titles + test.title)
     new = np.setdiff1d(after, before, assume_unique=True)
     user_ids, relevant, eligible = _test_users(new, titles, max_users, seed, share, period, option)
+    assert test.started_at is not None
     return Holdout(
         training=viewing(Dataset(dataset.titles, dataset.user_ids, train)),
         cutoff=cutoff,
@@ -106,6 +128,7 @@ def holdout(
         test_user_ids=user_ids,
         relevant=relevant,
         eligible_users=eligible,
+        test_end=np.datetime64(test.started_at.max(), "us"),
     )
 
 
@@ -241,6 +264,7 @@ def read_holdout(
     del new
     pairs = read_pairs(warehouse, _TRAINING_PAIRS, params, titles.size)
     training = Viewing(titles, read_user_ids(warehouse), pairs)
+    last = read_marts(warehouse, "select max(started_at) as last " + _PERIOD, params)["last"]
     return Holdout(
         training=training,
         cutoff=cutoff,
@@ -249,6 +273,7 @@ def read_holdout(
         test_user_ids=user_ids,
         relevant=relevant,
         eligible_users=eligible,
+        test_end=np.datetime64(last.dt.tz_convert("UTC").dt.tz_localize(None).iloc[0], "us"),
     )
 
 

@@ -13,6 +13,15 @@ each averaged over users. Over all the lists together:
 * ``coverage``: distinct titles recommended / catalogue size;
 * ``popularity_rank``: the mean rank, by training viewers (1 = the most
   watched title), of the titles recommended; small = a bias to the popular.
+
+On new titles (:func:`new_title_summary`; titles released after the training
+cutoff, of which training knows nothing): the same lists, the relevant titles
+narrowed to the new ones, over the users who watched at least one:
+
+* ``recall@k`` = new titles watched that the list holds / new titles watched;
+* ``ndcg@k`` = the ndcg of the list against the new titles watched alone;
+* ``share_of_lists``: the share of every list's places (all the users') that
+  new titles fill.
 """
 
 from __future__ import annotations
@@ -142,3 +151,41 @@ def interval(values: np.ndarray) -> list[float] | None:
         return None
     low, high = np.percentile(values, [2.5, 97.5])
     return [float(low), float(high)]
+
+
+def narrowed(
+    relevant: Sequence[np.ndarray], keep: np.ndarray
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """(users with a relevant title of ``keep`` (a mask over titles), each such user's
+    relevant titles of ``keep``)."""
+    keep = np.asarray(keep, dtype=bool)
+    kept = [np.asarray(r)[keep[np.asarray(r, dtype=np.int64)]] for r in relevant]
+    users = np.array([len(r) > 0 for r in kept], dtype=bool)
+    return users, [r for r, user in zip(kept, users, strict=True) if user]
+
+
+def new_title_summary(
+    top: np.ndarray,
+    relevant: Sequence[np.ndarray],
+    new: np.ndarray,
+    title_count: int,
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """recall@k and ndcg@k on the ``new`` titles (a mask over titles) of the users who
+    watched one (see the module docstring), and ``share_of_lists``; with the per-user
+    recall and ndcg behind them (for bootstrap intervals)."""
+    k = top.shape[1]
+    users, kept = narrowed(relevant, new)
+    per_user = (
+        per_user_metrics(top[users], kept, title_count)
+        if users.any()
+        else {m: np.empty(0) for m in PER_USER}
+    )
+    shown = top[top >= 0]
+    new = np.asarray(new, dtype=bool)
+    out: dict[str, Any] = {
+        "users": int(users.sum()),
+        metric_name("recall", k): _mean(per_user["recall"]),
+        metric_name("ndcg", k): _mean(per_user["ndcg"]),
+        "share_of_lists": float(new[shown].mean()) if shown.size else None,
+    }
+    return out, {"recall": per_user["recall"], "ndcg": per_user["ndcg"]}

@@ -1,7 +1,8 @@
 """Ranking titles for users with a fitted model of the family, and the artefacts of a run.
 
 A fitted :class:`TrainedModel` holds the model (:mod:`recommender.models`), which titles
-each user has watched, the titles' popularity and the cold-start list. Its
+each user has watched, the titles' popularity, the cold-start list and the titles it
+never recommends (retired ones: ``excluded``). Its
 :meth:`~TrainedModel.save` writes them under ``$RECDB_HOME/models/<run_id>/``
 (``model.npz`` and ``run.json``); :func:`load_model` reads them back.
 """
@@ -87,6 +88,7 @@ def top_k(
     threads: int = 0,
     *,
     block_users: int = 1024,
+    excluded: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The ``k`` best unseen titles of each user row by ``user_vectors @ item_factors.T``:
     (title indices, scores), best first; :func:`top_k_scored` says how."""
@@ -104,6 +106,7 @@ def top_k(
         k,
         threads,
         block_users=block_users,
+        excluded=excluded,
     )
 
 
@@ -126,9 +129,12 @@ def top_k_scored(
     threads: int = 0,
     *,
     block_users: int = 1024,
+    excluded: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The ``k`` best unseen titles of each of ``users`` rows: (title indices, scores), best
     first; ``scores(start, stop)`` gives rows ``start:stop`` of the users x ``titles`` scores.
+    ``excluded``: titles nobody gets (a mask over titles, or None), as if everyone had
+    seen them.
 
     Exact: the same lists as implicit's ``recommend`` (ties broken by title
     index), several times faster on a catalogue of thousands of titles. For a
@@ -143,6 +149,7 @@ def top_k_scored(
     k = max(1, min(k, titles))
     groups, width = _layout(titles, k)
     seen = sp.csr_matrix(seen)
+    blanked = np.empty(0, dtype=np.int64) if excluded is None else np.flatnonzero(excluded)
     ids = np.full((users, k), -1, dtype=np.int64)
     best = np.full((users, k), -np.inf, dtype=np.float32)
 
@@ -155,6 +162,8 @@ def top_k_scored(
             block = np.pad(block, ((0, 0), (0, width - titles)), constant_values=-np.inf)
         part = seen[start:stop]
         block[np.repeat(np.arange(stop - start), np.diff(part.indptr)), part.indices] = -np.inf
+        if blanked.size:
+            block[:, blanked] = -np.inf
         if groups:
             group_max = block.reshape(stop - start, width // groups, groups).max(axis=1)
             threshold = np.partition(group_max, groups - k, axis=1)[:, groups - k]
@@ -183,10 +192,16 @@ def top_k_scored(
 
 
 def rank_rows(
-    ranker: Ranker, rows: np.ndarray, seen: sp.csr_matrix, k: int, threads: int = 0
+    ranker: Ranker,
+    rows: np.ndarray,
+    seen: sp.csr_matrix,
+    k: int,
+    threads: int = 0,
+    excluded: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Top ``k`` unseen titles of training users ``rows`` by ``ranker``'s scores (their
-    history is their rows of ``seen``): (title indices, scores)."""
+    history is their rows of ``seen``), never one of ``excluded`` (a mask over titles):
+    (title indices, scores)."""
     rows = np.asarray(rows, dtype=np.int64)
     history = sp.csr_matrix(seen[rows], dtype=np.float32)
     return top_k_scored(
@@ -196,6 +211,7 @@ def rank_rows(
         history,
         k,
         threads,
+        excluded=excluded,
     )
 
 
@@ -208,39 +224,54 @@ class ColdStart:
 
 
 def cold_start_list(
-    viewers: np.ndarray, is_all_time_best: np.ndarray, is_year_best: np.ndarray, k: int
+    viewers: np.ndarray,
+    is_all_time_best: np.ndarray,
+    is_year_best: np.ndarray,
+    k: int,
+    excluded: np.ndarray | None = None,
 ) -> ColdStart:
-    """Best-of lists first, then popularity.
+    """Best-of lists first, then popularity; never a title of ``excluded`` (retired).
 
     Titles on an all-time best list come first, then the best of their year,
     then the rest; within each group, by viewers (distinct users who watched),
     then title order. Score: 2 for all-time best, 1 for year best, 0 else,
-    plus ``viewers / (1 + most viewers of a title)`` (below 1, so scores fall
-    with rank).
+    plus ``viewers / (1 + most viewers of a title not excluded)`` (below 1, so scores
+    fall with rank). ``marts.cold_start_titles`` holds the same list for the web API.
     """
-    return ranked_list(best_of_scores(viewers, is_all_time_best, is_year_best), k)
+    scores = best_of_scores(viewers, is_all_time_best, is_year_best, excluded)
+    return ranked_list(scores, k, excluded)
 
 
 def best_of_scores(
-    viewers: np.ndarray, is_all_time_best: np.ndarray, is_year_best: np.ndarray
+    viewers: np.ndarray,
+    is_all_time_best: np.ndarray,
+    is_year_best: np.ndarray,
+    excluded: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Every title's score on the best-of list (:func:`cold_start_list`)."""
+    """Every title's score on the best-of list (:func:`cold_start_list`), the viewers
+    scaled by the most of a title not ``excluded`` (a mask; None: none is)."""
     viewers = np.asarray(viewers, dtype=np.float64)
     group = np.where(is_all_time_best, 2.0, np.where(is_year_best, 1.0, 0.0))
-    return group + viewers / (1.0 + (viewers.max() if viewers.size else 0.0))
+    kept = viewers if excluded is None else viewers[~np.asarray(excluded, dtype=bool)]
+    return group + viewers / (1.0 + (kept.max() if kept.size else 0.0))
 
 
-def ranked_list(scores: np.ndarray, k: int) -> ColdStart:
-    """The ``k`` titles of highest ``scores`` (ties: title order), as a :class:`ColdStart`."""
+def ranked_list(scores: np.ndarray, k: int, excluded: np.ndarray | None = None) -> ColdStart:
+    """The ``k`` titles of highest ``scores`` (ties: title order), none of ``excluded`` (a
+    mask over titles), as a :class:`ColdStart`."""
     scores = np.asarray(scores, dtype=np.float64)
-    order = np.lexsort((np.arange(len(scores)), -scores))[: min(k, len(scores))]
+    order = np.lexsort((np.arange(len(scores)), -scores))
+    if excluded is not None:
+        order = order[~np.asarray(excluded, dtype=bool)[order]]
+    order = order[: min(k, len(order))]
     return ColdStart(titles=order, scores=scores[order])
 
 
 @dataclass
 class TrainedModel:
-    """A fitted recommender: the model of the family, who watched what, popularity, and the
-    list for users without history."""
+    """A fitted recommender: the model of the family, who watched what, popularity, the
+    list for users without history, and the titles it never recommends (``excluded``, a
+    mask over titles: retired ones; None: none)."""
 
     user_ids: np.ndarray  # int64, the training users (rows of seen), sorted
     title_ids: np.ndarray  # str, the catalogue (columns of seen), sorted
@@ -251,6 +282,7 @@ class TrainedModel:
     config: RecommenderConfig
     run_id: str | None = None
     info: dict[str, Any] = field(default_factory=dict)
+    excluded: np.ndarray | None = None
 
     @property
     def model_name(self) -> str:
@@ -285,7 +317,9 @@ class TrainedModel:
     def recommend_rows(self, rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Top ``k`` unseen titles for user rows, by the model's scores: (title indices,
         scores)."""
-        return rank_rows(self.ranker, rows, self.seen, k, self.config.recommend.threads)
+        return rank_rows(
+            self.ranker, rows, self.seen, k, self.config.recommend.threads, self.excluded
+        )
 
     def recommend(self, user_id: int, k: int = 10, *, known_user: bool = False) -> pd.DataFrame:
         """A user's top ``k``: columns rank, title_id, score, is_cold_start.
@@ -358,6 +392,11 @@ class TrainedModel:
                 viewers=self.viewers,
                 cold_start_titles=self.cold_start.titles,
                 cold_start_scores=self.cold_start.scores,
+                excluded_titles=(
+                    np.empty(0, dtype=np.int64)
+                    if self.excluded is None
+                    else np.flatnonzero(self.excluded)
+                ),
             )
 
         write_private(folder / MODEL_FILE, write_model)
@@ -368,6 +407,7 @@ class TrainedModel:
             "config": self.config.to_dict(),
             "users_with_history": len(self.user_ids),
             "titles": len(self.title_ids),
+            "excluded_titles": 0 if self.excluded is None else int(np.sum(self.excluded)),
             **self.info,
         }
         text = json.dumps(info, indent=2, default=str) + "\n"
@@ -409,6 +449,10 @@ def load_model(run_id: str | None = None) -> TrainedModel:
                 "user_factors": data["user_factors"],
                 "item_factors": data["item_factors"],
             }
+        excluded = None
+        if "excluded_titles" in data.files:  # a run saved before retired titles had none
+            excluded = np.zeros(len(title_ids), dtype=bool)
+            excluded[data["excluded_titles"]] = True
         return TrainedModel(
             user_ids=user_ids,
             title_ids=title_ids,
@@ -419,6 +463,7 @@ def load_model(run_id: str | None = None) -> TrainedModel:
             config=config,
             run_id=run_id,
             info=info,
+            excluded=excluded,
         )
 
 

@@ -4,7 +4,9 @@
     report = recommend(k=10)                 # a new run id, the default config
     print(report.describe())
 
-Reads through python_api (role scientist), writes ``recs.recommendations`` in
+Reads through python_api (role scientist), leaves retired titles out of every list
+(``marts.dim_titles.is_retired``, and ``sim.retired_titles`` for a title retired since
+the last build: PostgreSQL refuses a run that names one), writes ``recs.recommendations`` in
 one transaction through python_api: every user's list is written, in batches
 written by a background thread while the next batch is ranked, and replaces the
 run's earlier rows (if the run id was used before) when the transaction commits.
@@ -34,14 +36,14 @@ from recdb.core.runs import check_run_id
 from recommender import models
 from recommender.confidence import confidence
 from recommender.config import RecommenderConfig, as_config
-from recommender.data import Dataset, Viewing, read_viewing, viewing
+from recommender.data import Dataset, Viewing, read_retired, read_viewing, viewing
 from recommender.errors import RecommenderError
 from recommender.model import (
     TrainedModel,
     best_of_scores,
     claim_run_folder,
+    cold_start_list,
     new_run_id,
-    ranked_list,
 )
 from recommender.models import TrainingData
 
@@ -74,13 +76,17 @@ class RecommendReport:
     seconds: dict[str, float] = field(default_factory=dict)
     wall_seconds: float = 0.0
     model: str = "als"
+    retired_titles: int = 0  # titles left out of every list
 
     def describe(self) -> str:
         """A few lines for people."""
         phases = ", ".join(f"{name} {secs:.1f} s" for name, secs in self.seconds.items())
+        retired = (
+            f" ({self.retired_titles:,} retired titles left out)" if self.retired_titles else ""
+        )
         lines = [
             f"run {self.run_id} ({self.model}): top {self.k} for {self.users:,} users with history "
-            f"and {self.cold_start_users:,} cold-start users",
+            f"and {self.cold_start_users:,} cold-start users{retired}",
             f"wrote {self.rows:,} rows to recs.recommendations"
             + (f" (replacing {self.replaced_rows:,})" if self.replaced_rows else ""),
             f"model saved in {self.model_dir}",
@@ -119,7 +125,8 @@ class _Meter:
 @dataclass(frozen=True)
 class Prepared:
     """Sessions turned into what the models learn from, and the cold-start list: all but
-    the fit."""
+    the fit. ``excluded``: the titles never recommended (a mask; None: none), which still
+    count as history in training."""
 
     user_ids: np.ndarray  # rows: the users with history, sorted
     title_ids: np.ndarray
@@ -127,6 +134,7 @@ class Prepared:
     config: RecommenderConfig
     model: str  # the model of the family to fit
     k: int = 10
+    excluded: np.ndarray | None = None
 
     def fit(
         self, model: str | None = None, config: RecommenderConfig | None = None
@@ -142,8 +150,15 @@ class Prepared:
             ranker=ranker,
             seen=self.data.seen,
             viewers=self.data.viewers,
-            cold_start=ranked_list(self.data.best_of, max(self.k, 100)),
+            cold_start=cold_start_list(
+                self.data.viewers,
+                self.data.titles.is_all_time_best,
+                self.data.titles.is_year_best,
+                max(self.k, 100),
+                self.excluded,
+            ),
             config=config,
+            excluded=self.excluded,
         )
 
 
@@ -172,10 +187,14 @@ def prepare(
     *,
     k: int = 10,
     model: str | None = None,
+    excluded: np.ndarray | None = None,
 ) -> Prepared:
     """What :meth:`Prepared.fit` needs: :func:`training_data`, and which model (default:
-    the config's ``recommend.model``)."""
+    the config's ``recommend.model``). ``excluded``: titles never recommended (default:
+    the retired ones, ``dataset.titles.is_retired``)."""
     user_ids, data = training_data(dataset, config)
+    if excluded is None:
+        excluded = dataset.titles.retired
     return Prepared(
         user_ids=user_ids,
         title_ids=dataset.titles.title_ids,
@@ -183,6 +202,7 @@ def prepare(
         config=config,
         model=models.check_model(model or config.recommend.model),
         k=k,
+        excluded=np.asarray(excluded, dtype=bool) if np.any(excluded) else None,
     )
 
 
@@ -443,7 +463,9 @@ def recommend(
     ``model``: which (:data:`recommender.models.MODELS`; default: the config's
     ``recommend.model``). Users with sessions get its list (``is_cold_start``
     false); users of dim_users without any get the cold-start list (best-of
-    lists, then popularity; ``is_cold_start`` true). Writes recs.recommendations under
+    lists, then popularity; ``is_cold_start`` true). No list names a retired title
+    (``dim_titles.is_retired``, or listed in ``sim.retired_titles`` since the last
+    build); retired titles still count as what users watched. Writes recs.recommendations under
     ``run_id`` in one transaction, replacing what an earlier run with the same id
     wrote. The default is a new id (the UTC time and a random suffix) that no
     run has used, in the warehouse or as a model folder: a run replaces another
@@ -479,8 +501,9 @@ def recommend(
             run_id, claimed = allocate_run_id(warehouse, model_name)
         with meter.phase("read"):
             dataset = read_viewing(warehouse)
+            retired = read_retired(warehouse, dataset.titles)
         with meter.phase("prepare"):
-            prepared = prepare(dataset, config, k=k, model=model_name)
+            prepared = prepare(dataset, config, k=k, model=model_name, excluded=retired)
             cold_users = np.setdiff1d(dataset.user_ids, prepared.user_ids, assume_unique=True)
             del dataset
         try:
@@ -509,6 +532,7 @@ def recommend(
                 "created_at": dt.datetime.now(dt.UTC).isoformat(),
                 "k": k,
                 "cold_start_users": len(cold_users),
+                "retired_titles": int(retired.sum()),
                 "rows_written": written,
                 "seconds": dict(meter.seconds),
             }
@@ -527,4 +551,5 @@ def recommend(
         model_dir=folder,
         seconds=dict(meter.seconds),
         wall_seconds=wall,
+        retired_titles=int(retired.sum()),
     )

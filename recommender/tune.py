@@ -205,7 +205,8 @@ def tune_split(
     """Run ``budget`` trials of ``model`` on a validation split (:func:`validation_split`'s,
     or the marts' :func:`read_validation_split`). Pure."""
     started = time.perf_counter() if started is None else started
-    prepared = prepare(split.training, config, k=K, model=model)  # the trials' knobs only
+    # the trials' knobs only; never a title nobody could watch in the validation period
+    prepared = prepare(split.training, config, k=K, model=model, excluded=split.unavailable())
     title_count = split.training.titles.size
     trials = []
     for number, params in enumerate(draw_trials(model, budget, config), start=1):
