@@ -17,6 +17,7 @@ from web_api.routes import (
     persons,
     recommendations,
     sessions,
+    title_writes,
     titles,
     users,
 )
@@ -67,7 +68,17 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.state.db = Database(settings)
     app.state.similar = SimilarTitlesIndex()
     app.state.cold_start = recommendations.ColdStartList(settings.cold_start_refresh)
-    for module in (titles, persons, facets, users, sessions, recommendations, health):
+    app.state.retired = recommendations.RetiredTitles(recommendations.RETIRED_REFRESH_S)
+    for module in (
+        titles,
+        title_writes,
+        persons,
+        facets,
+        users,
+        sessions,
+        recommendations,
+        health,
+    ):
         app.include_router(module.router)
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)

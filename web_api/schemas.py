@@ -17,12 +17,23 @@ from pydantic import (
     StrictInt,
 )
 
-from recdb.core.landing import RATINGS, RECOMMENDATION_ROWS, SESSIONS, USERS, LandingTable
+from recdb.core.landing import (
+    CREDITS,
+    RATINGS,
+    RECOMMENDATION_ROWS,
+    RETIRED_TITLES,
+    SESSIONS,
+    TITLES,
+    USERS,
+    LandingTable,
+)
 
 #: Free text: no NUL (PostgreSQL text cannot hold it), bounded length.
 NO_NUL = r"^[^\x00]*$"
 MAX_TEXT = 200
 MAX_BATCH = 10_000
+#: The most elements of a list written over HTTP (a title's genres or countries).
+MAX_LIST = 50
 
 
 def landing_type(table: LandingTable, name: str) -> Any:
@@ -51,7 +62,12 @@ def landing_type(table: LandingTable, name: str) -> Any:
         base = StrictBool
     elif kind == "timestamp":
         base = AwareDatetime
-    else:  # pragma: no cover - the web API writes no array columns
+    elif kind == "text_array":
+        # each element a value of its own (a genre id); what it must name, PostgreSQL checks
+        element = Annotated[str, Field(min_length=1, max_length=MAX_TEXT, pattern=NO_NUL)]
+        extra["max_length"] = MAX_LIST
+        base = list[element]
+    else:  # pragma: no cover - the web API writes no number arrays
         raise ValueError(f"no web type for {table.qualified_name}.{name} ({kind})")
     annotated = Annotated[base, Field(**extra)]
     return annotated | None if column.nullable else annotated
@@ -90,6 +106,8 @@ class ErrorResponse(BaseModel):
 
 # -- titles ------------------------------------------------------------------------
 TitleType = Literal["movie", "show"]
+#: Where a catalogue row comes from: the loaded catalogue (raw) or a scientist (sim).
+Source = Literal["catalog", "simulation"]
 
 
 class Page(BaseModel):
@@ -111,6 +129,14 @@ class TitleSummary(BaseModel):
     imdb_score: float | None
     is_year_best: bool
     is_all_time_best: bool
+    is_retired: bool = Field(
+        description="Taken off the service (sim.retired_titles, as of the last `recdb "
+        "build`): no longer recommended."
+    )
+    source: Source = Field(
+        description="`catalog` (the loaded catalogue) or `simulation` (added by a scientist: "
+        "`POST /v1/titles`)."
+    )
 
 
 class TitleGenre(BaseModel):
@@ -136,6 +162,7 @@ class TitleCredit(BaseModel):
     person_name: str | None
     credit_role: str
     character_name: str | None
+    source: Source = Field(description="`catalog`, or `simulation` (`POST .../credits`).")
 
 
 class TitleDetail(TitleSummary):
@@ -145,6 +172,11 @@ class TitleDetail(TitleSummary):
     season_count: int | None
     imdb_id: str | None
     imdb_vote_count: int | None
+    released_at: dt.datetime | None = Field(
+        description="When a simulated title became available on the service; null for the "
+        "loaded catalogue's."
+    )
+    retired_at: dt.datetime | None = Field(description="When it was retired; null if it is not.")
     genres: list[TitleGenre]
     countries: list[TitleCountry]
     credits: list[TitleCredit]
@@ -154,6 +186,91 @@ class TitlePage(Page):
     """One page of a title search."""
 
     items: list[TitleSummary]
+
+
+# -- simulated titles, credits and retirements (sim.titles, sim.credits, ...) ------------
+class TitleCreate(_Body):
+    """A new title of sim.titles: a simulation's release, beside the loaded catalogue."""
+
+    title_id: landing_type(TITLES, "title_id")
+    title_name: landing_type(TITLES, "title_name")
+    title_type: landing_type(TITLES, "title_type")
+    release_year: landing_type(TITLES, "release_year")
+    released_at: landing_type(TITLES, "released_at")
+    genres: landing_type(TITLES, "genres")
+    production_countries: landing_type(TITLES, "production_countries")
+    runtime_minutes: landing_type(TITLES, "runtime_minutes")
+    season_count: landing_type(TITLES, "season_count") = None
+    age_certification: landing_type(TITLES, "age_certification") = None
+    imdb_score: landing_type(TITLES, "imdb_score") = None
+    imdb_vote_count: landing_type(TITLES, "imdb_vote_count") = None
+
+
+class TitlePatch(_Body):
+    """New values for some fields of a simulated title (a list is replaced whole; `null`
+    clears a field that may be empty, such as `season_count`)."""
+
+    title_name: landing_type(TITLES, "title_name") = None
+    title_type: landing_type(TITLES, "title_type") = None
+    release_year: landing_type(TITLES, "release_year") = None
+    released_at: landing_type(TITLES, "released_at") = None
+    genres: landing_type(TITLES, "genres") = None
+    production_countries: landing_type(TITLES, "production_countries") = None
+    runtime_minutes: landing_type(TITLES, "runtime_minutes") = None
+    season_count: landing_type(TITLES, "season_count") = None
+    age_certification: landing_type(TITLES, "age_certification") = None
+    imdb_score: landing_type(TITLES, "imdb_score") = None
+    imdb_vote_count: landing_type(TITLES, "imdb_vote_count") = None
+
+
+class SimulatedTitle(BaseModel):
+    """A title of sim.titles, as it is there."""
+
+    title_id: str
+    title_name: str
+    title_type: TitleType
+    release_year: int
+    released_at: dt.datetime
+    genres: list[str]
+    production_countries: list[str]
+    runtime_minutes: int
+    season_count: int | None
+    age_certification: str | None
+    imdb_score: float | None
+    imdb_vote_count: int | None
+
+
+class CreditCreate(_Body):
+    """A credit of the title in the path, to sim.credits: a person of the catalogue (under
+    the catalogue's name) or a new one."""
+
+    person_id: landing_type(CREDITS, "person_id")
+    person_name: landing_type(CREDITS, "person_name")
+    credit_role: landing_type(CREDITS, "credit_role")
+    character_name: landing_type(CREDITS, "character_name") = None
+
+
+class Credit(BaseModel):
+    """A credit of sim.credits."""
+
+    title_id: str
+    person_id: int
+    person_name: str
+    credit_role: Literal["actor", "director"]
+    character_name: str | None
+
+
+class RetirementCreate(_Body):
+    """When the title left the service; now when not given."""
+
+    retired_at: landing_type(RETIRED_TITLES, "retired_at") | None = None
+
+
+class Retirement(BaseModel):
+    """A retired title (sim.retired_titles)."""
+
+    title_id: str
+    retired_at: dt.datetime
 
 
 # -- persons, genres, countries -------------------------------------------------------

@@ -21,11 +21,14 @@ import yaml
 from python_api import ValidationError
 from python_api.validate import to_arrow_table
 from recdb.core.landing import (
+    CREDITS,
     LANDING_TABLES,
     RATINGS,
     RECOMMENDATION_ROWS,
+    RETIRED_TITLES,
     RUNS,
     SESSIONS,
+    TITLES,
     USERS,
     WRITTEN_XID,
     LandingColumn,
@@ -283,6 +286,8 @@ def json_schema_of(column: LandingColumn) -> dict[str, Any]:
         return {"type": "string"}
     if column.kind == "boolean":
         return {"type": "boolean"}
+    if column.kind == "text_array":
+        return {"type": "array", "items": {"type": "string"}}
     return {"type": "string", "format": "date-time"}
 
 
@@ -298,6 +303,8 @@ def the_rule(schema: dict[str, Any]) -> dict[str, Any]:
             rule[bound] = float(rule[bound])
     if "const" in schema:  # a Literal of one value
         rule["enum"] = [schema["const"]]
+    if "items" in schema:  # a list: its elements' type
+        rule["items"] = {"type": schema["items"]["type"]}
     return rule
 
 
@@ -309,6 +316,10 @@ BODIES = {
     "RecommendationRow": RECOMMENDATION_ROWS,
     "RecommendationBatch": RECOMMENDATION_ROWS,
     "RunToBegin": RUNS,
+    "TitleCreate": TITLES,
+    "TitlePatch": TITLES,
+    "CreditCreate": CREDITS,
+    "RetirementCreate": RETIRED_TITLES,
 }
 
 
@@ -345,6 +356,25 @@ def test_the_api_s_path_segments_take_the_spec_s_rules():
                     expected = json_schema_of(segments[parameter["name"]])
                     assert the_rule(parameter["schema"]) == expected, (path, parameter["name"])
     assert seen == set(segments)
+
+
+def test_a_new_title_s_body_has_every_column_but_its_credits_the_path_s():
+    """TitleCreate writes a whole row of sim.titles; a credit's title and a retirement's are
+    the path's (any title: the loaded catalogue's too), a simulated title's its pattern."""
+    spec = openapi()
+    schemas = spec["components"]["schemas"]
+    assert set(schemas["TitleCreate"]["properties"]) == set(TITLES.column_names)
+    assert set(schemas["TitlePatch"]["properties"]) == set(TITLES.column_names) - {"title_id"}
+    assert set(schemas["CreditCreate"]["properties"]) == set(CREDITS.column_names) - {"title_id"}
+    required = set(schemas["TitleCreate"]["required"])
+    assert required == {c.name for c in TITLES.columns if not c.nullable}
+    simulated = json_schema_of(TITLES.column("title_id"))
+    for method in ("patch", "delete"):
+        (segment,) = spec["paths"]["/v1/titles/{title_id}"][method]["parameters"]
+        assert the_rule(segment["schema"]) == simulated, method
+    credit = spec["paths"]["/v1/titles/{title_id}/credits/{person_id}"]["delete"]
+    person = next(p for p in credit["parameters"] if p["name"] == "person_id")
+    assert the_rule(person["schema"]) == json_schema_of(CREDITS.column("person_id"))
 
 
 def test_a_rating_written_over_http_is_in_the_spec_s_range():

@@ -101,6 +101,8 @@ class FakeDatabase:
         self.rows_result = []
         self.dicts_result = []
         self.queries = []
+        self.retired = []  # the retired titles' ids
+        self.retired_reads = []  # the roles they were read as
         self.warehouse = FakeWarehouse()
         self.down = False
 
@@ -111,6 +113,9 @@ class FakeDatabase:
         pass
 
     async def rows(self, role, query, params=()):
+        if "retired" in query:  # the retired titles, a cache of their own
+            self.retired_reads.append((role, query))
+            return [(title_id,) for title_id in self.retired]
         self.queries.append((role, query, list(params)))
         return self.rows_result
 
@@ -322,7 +327,10 @@ def test_an_unknown_query_parameter_is_422_naming_it(client, db, path, field):
 
 def test_every_declared_query_parameter_is_known(client, db):
     db.dicts_result = []
-    query = "q=a&genre=drama&country=US&year=2000&type=movie&is_all_time_best=true&limit=5"
+    query = (
+        "q=a&genre=drama&country=US&year=2000&type=movie&is_all_time_best=true&limit=5"
+        "&source=simulation&is_retired=false"
+    )
     assert client.get(f"/v1/titles?{query}&offset=0", headers=as_analyst()).status_code == 200
 
 
@@ -579,6 +587,8 @@ def test_a_user_without_a_list_gets_the_cold_start_list(client, db):
     ]
 
     async def rows(role, query, params=()):
+        if "retired" in query:
+            return []
         db.queries.append((role, query, list(params)))
         return answers.pop(0)
 
@@ -661,6 +671,8 @@ def test_a_cold_start_list_not_built_is_a_503_saying_to_build(client, db):
     async def rows(role, query, params=()):
         if "cold_start_titles" in query:
             raise psycopg.errors.UndefinedTable("relation does not exist")
+        if "retired" in query:
+            return []
         return answers.pop(0)
 
     db.rows = rows
@@ -684,10 +696,14 @@ def test_the_search_binds_every_value():
         is_all_time_best=True,
         limit=5,
         offset=10,
+        source="simulation",
+        is_retired=False,
     )
     text = query.as_string()
     assert "drop table" not in text and "o'neil" not in text
-    assert params == ["%o'neil; drop table x%", "drama", "US", 2020, "movie", True, 6, 10]
+    assert params == [
+        "%o'neil; drop table x%", "drama", "US", 2020, "movie", True, "simulation", False, 6, 10
+    ]  # fmt: skip
     assert text.count("%s") == len(params)
     bare, bare_params = search_query(
         q=None, genre=None, country=None, year=None, title_type=None,
@@ -705,10 +721,18 @@ def test_the_openapi_spec_documents_every_route_and_its_errors(client):
         "/v1/users/{user_id}", "/v1/sessions", "/v1/users/{user_id}/sessions",
         "/v1/users/{user_id}/recommendations", "/v1/recommendations", "/v1/health",
         "/v1/persons", "/v1/persons/{person_id}", "/v1/genres", "/v1/countries",
+        "/v1/titles/{title_id}/credits", "/v1/titles/{title_id}/credits/{person_id}",
+        "/v1/titles/{title_id}/retirement",
     }  # fmt: skip
+    assert set(spec["paths"]["/v1/titles"]) == {"get", "post"}
+    assert set(spec["paths"]["/v1/titles/{title_id}"]) == {"get", "patch", "delete"}
+    assert set(spec["paths"]["/v1/titles/{title_id}/retirement"]) == {"put", "delete"}
+    retire = spec["paths"]["/v1/titles/{title_id}/retirement"]["put"]["responses"]
+    assert {"200", "201", "403", "404", "409", "422"} <= set(retire)
     search = spec["paths"]["/v1/titles"]["get"]
     assert {p["name"] for p in search["parameters"]} == {
-        "q", "genre", "country", "person", "year", "type", "is_all_time_best", "limit", "offset"
+        "q", "genre", "country", "person", "year", "type", "is_all_time_best", "source",
+        "is_retired", "limit", "offset"
     }  # fmt: skip
     persons = spec["paths"]["/v1/persons"]["get"]
     assert {p["name"] for p in persons["parameters"]} == {"q", "role", "limit", "offset"}

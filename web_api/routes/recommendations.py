@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Annotated
+from typing import Annotated, Any
 
 import pandas as pd
 import psycopg
@@ -28,6 +28,7 @@ from web_api.schemas import (
     Written,
     path_field,
 )
+from web_api.settings import WRITE_ROLE
 
 logger = logging.getLogger(__name__)
 router = APIRouter(tags=["recommendations"])
@@ -62,6 +63,16 @@ where u.user_id = %s
 order by r.recommendation_rank
 """
 
+#: The retired titles (sim.retired_titles: at once), and as the marts have them (the last
+#: build's), for a server that has no scientist key to read the former with.
+_RETIRED_QUERY = "select title_id from sim.retired_titles"
+_RETIRED_IN_MARTS_QUERY = "select title_id from marts.dim_titles where is_retired"
+#: The most titles of a list (recs.recommendations' check: ranks 1 to 1000).
+MAX_LIST_LENGTH = 1000
+#: Seconds between reloads of the retired titles in each worker (a retirement written
+#: through python_api, or another worker, counts within this; through this worker, at once).
+RETIRED_REFRESH_S = 2.0
+
 #: The cold-start list, precomputed by `recdb build` (the recommender's cold_start_list).
 _COLD_START_QUERY = """
 select title_id, title_name, title_type, release_year, imdb_score::float8, cold_start_score
@@ -70,38 +81,38 @@ order by cold_start_rank
 """
 
 
-class ColdStartList:
-    """marts.cold_start_titles (100 rows), cached per worker process.
+class _Reloaded:
+    """A small result cached per worker process, reloaded in the background.
 
-    No request waits for a refresh: once loaded, the list is served as it is, and a
+    No request waits for a refresh: once loaded, the value is served as it is, and a
     request that finds it older than ``refresh_seconds`` starts a reload in the
-    background. Only the first requests of a process wait, for the first load (one
-    small indexed read). A reload that fails (database down) keeps the list it had.
+    background. Only the first requests of a process wait, for the first load. A reload
+    that fails (database down) keeps the value it had.
     """
+
+    #: What the cache holds, for the warning of a failed reload.
+    what = "a cached result"
 
     def __init__(self, refresh_seconds: float) -> None:
         self.refresh_seconds = refresh_seconds
-        self._rows: list[tuple] | None = None
+        self._value: Any = None
         self._due = float("-inf")
         self._loading: asyncio.Task[None] | None = None
 
-    async def rows(self, db: Database, role: str) -> list[tuple]:
-        """Up to 100 (title_id, title_name, title_type, release_year, imdb_score, score)."""
+    async def _fetch(self, db: Database, role: str) -> Any:
+        raise NotImplementedError
+
+    async def _current(self, db: Database, role: str) -> Any:
         if time.monotonic() >= self._due and (self._loading is None or self._loading.done()):
             self._due = time.monotonic() + self.refresh_seconds
             self._loading = asyncio.create_task(self._load(db, role))
             self._loading.add_done_callback(self._loaded)
-        if self._rows is None and self._loading is not None:
+        if self._value is None and self._loading is not None:
             await asyncio.shield(self._loading)  # the first load: its failure is this request's
-        return self._rows or []
+        return self._value
 
     async def _load(self, db: Database, role: str) -> None:
-        try:
-            self._rows = await db.rows(role, _COLD_START_QUERY)
-        except psycopg.errors.UndefinedTable:
-            raise ApiHttpError(
-                503, "the cold-start list (marts.cold_start_titles) is not built: run `recdb build`"
-            ) from None
+        self._value = await self._fetch(db, role)
 
     def _loaded(self, task: asyncio.Task[None]) -> None:
         if task.cancelled():
@@ -110,9 +121,67 @@ class ColdStartList:
         error = task.exception()  # retrieved here, so a background failure is never unheard
         if error is None:
             return
-        if self._rows is None:
+        if self._value is None:
             self._due = float("-inf")  # nothing to serve: the next request tries again
-        logger.warning("cannot reload the cold-start list (serving the one loaded): %s", error)
+        logger.warning("cannot reload %s (serving the one loaded): %s", self.what, error)
+
+
+class ColdStartList(_Reloaded):
+    """marts.cold_start_titles (100 rows), cached per worker process (one small indexed read
+    a reload)."""
+
+    what = "the cold-start list"
+
+    async def rows(self, db: Database, role: str) -> list[tuple]:
+        """Up to 100 (title_id, title_name, title_type, release_year, imdb_score, score)."""
+        return await self._current(db, role) or []
+
+    async def _fetch(self, db: Database, role: str) -> list[tuple]:
+        try:
+            return await db.rows(role, _COLD_START_QUERY)
+        except psycopg.errors.UndefinedTable:
+            raise ApiHttpError(
+                503, "the cold-start list (marts.cold_start_titles) is not built: run `recdb build`"
+            ) from None
+
+
+class RetiredTitles(_Reloaded):
+    """The ids of the retired titles, which the API recommends no more, cached per worker
+    process and reloaded every ``refresh_seconds`` (a read of a few rows).
+
+    Read from sim.retired_titles, so a retirement counts at once (within a reload, and
+    in the worker that wrote it at once: :meth:`mark`), not at the next `recdb build`;
+    through the server's scientist connections, since analysts read only raw and the
+    marts: a server without a scientist key reads marts.dim_titles' ``is_retired``
+    instead, as of the last build.
+    """
+
+    what = "the retired titles"
+
+    async def ids(self, db: Database, role: str) -> frozenset[str]:
+        """The retired titles' ids."""
+        return await self._current(db, role) or frozenset()
+
+    def mark(self, title_id: str, *, retired: bool) -> None:
+        """A retirement this worker just wrote (or deleted), counted before the next reload."""
+        if self._value is not None:
+            self._value = self._value | {title_id} if retired else self._value - {title_id}
+
+    async def _fetch(self, db: Database, role: str) -> frozenset[str]:
+        if WRITE_ROLE in db.pools:
+            role, query = WRITE_ROLE, _RETIRED_QUERY
+        else:
+            query = _RETIRED_IN_MARTS_QUERY
+        try:
+            rows = await db.rows(role, query)
+        except psycopg.errors.UndefinedTable:  # not built yet: nothing is retired there
+            return frozenset()
+        return frozenset(row[0] for row in rows)
+
+
+def without_retired(rows: list[tuple], retired: frozenset[str], at: int) -> list[tuple]:
+    """``rows`` but those whose title id (at position ``at``) is retired."""
+    return [row for row in rows if row[at] not in retired] if retired else rows
 
 
 @router.get(
@@ -130,17 +199,24 @@ async def user_recommendations(
     """The user's list in the newest published recommender run (marts.fact_recommendations,
     as soon as the run is published). A user the run has no list for (no history when it
     ran, or added since) gets the cold-start list (marts.cold_start_titles, as of the last
-    `recdb build`): best-of lists, then popularity. 404 for an unknown user."""
+    `recdb build`): best-of lists, then popularity. Retired titles are left out of both, from
+    the moment they are retired (the others keep their rank in the run). 404 for an
+    unknown user."""
     db = database(request)
-    rows = await db.rows(who.role, _LIST_QUERY, [k, user_id])
+    retired = await request.app.state.retired.ids(db, who.role)
+    # k titles that are not retired are among the first k + (retired titles) of the list
+    depth = k + min(len(retired), MAX_LIST_LENGTH)
+    rows = await db.rows(who.role, _LIST_QUERY, [depth, user_id])
     if not rows:
         raise ApiHttpError(404, f"no user {user_id}")
     if rows[0][0] is not None:
+        run_id, published_at, is_cold_start = rows[0][0], rows[0][9], rows[0][8]
+        rows = without_retired(rows, retired, at=2)[:k]
         return {
             "user_id": user_id,
-            "run_id": rows[0][0],
-            "published_at": rows[0][9],
-            "is_cold_start": rows[0][8],
+            "run_id": run_id,
+            "published_at": published_at,
+            "is_cold_start": is_cold_start,
             "items": [
                 {
                     "rank": r[1],
@@ -154,7 +230,7 @@ async def user_recommendations(
                 for r in rows
             ],
         }
-    cold = await request.app.state.cold_start.rows(db, who.role)
+    cold = without_retired(await request.app.state.cold_start.rows(db, who.role), retired, at=0)
     return {
         "user_id": user_id,
         "run_id": None,

@@ -19,7 +19,7 @@ from web_api.routes.common import (
     page,
     where_clause,
 )
-from web_api.schemas import NO_NUL, SimilarTitles, TitleDetail, TitlePage, TitleType
+from web_api.schemas import NO_NUL, SimilarTitles, Source, TitleDetail, TitlePage, TitleType
 
 router = APIRouter(prefix="/v1/titles", tags=["titles"], responses=READ_ERRORS)
 
@@ -29,7 +29,8 @@ TitleId = Annotated[
 
 _SEARCH = sql.SQL(
     "select t.title_id, t.title_name, t.title_type, t.release_year, t.runtime_minutes, "
-    "t.imdb_score::float8 as imdb_score, t.is_year_best, t.is_all_time_best "
+    "t.imdb_score::float8 as imdb_score, t.is_year_best, t.is_all_time_best, "
+    "t.is_retired, t.source "
     "from marts.dim_titles as t {where} "
     "order by t.imdb_vote_count desc nulls last, t.title_id limit %s offset %s"
 )
@@ -38,7 +39,9 @@ _TITLE_QUERY = """
 select
     t.title_id, t.title_name, t.title_type, t.release_year, t.runtime_minutes,
     t.imdb_score::float8 as imdb_score, t.is_year_best, t.is_all_time_best,
+    t.is_retired, t.source,
     t.age_certification, t.season_count, t.imdb_id, t.imdb_vote_count,
+    t.released_at, t.retired_at,
     coalesce((
         select json_agg(json_build_object(
             'genre_id', g.genre_id, 'genre_name', d.genre_name, 'is_main_genre', g.is_main_genre
@@ -59,7 +62,8 @@ select
     coalesce((
         select json_agg(json_build_object(
             'person_id', c.person_id, 'person_name', p.person_name,
-            'credit_role', c.credit_role, 'character_name', c.character_name
+            'credit_role', c.credit_role, 'character_name', c.character_name,
+            'source', c.source
         ) order by c.credit_role, p.person_name, c.person_id, c.character_name)
         from marts.dim_credits as c
         left join marts.dim_persons as p on c.person_id = p.person_id
@@ -81,6 +85,8 @@ def search_query(
     limit: int,
     offset: int,
     person: int | None = None,
+    source: str | None = None,
+    is_retired: bool | None = None,
 ) -> tuple[sql.Composed, list[object]]:
     """The search's SQL and its parameters: fixed fragments for the filters given, every
     value bound by PostgreSQL (never pasted into the text)."""
@@ -116,6 +122,12 @@ def search_query(
     if is_all_time_best is not None:
         where.append("t.is_all_time_best = %s")
         params.append(is_all_time_best)
+    if source is not None:
+        where.append("t.source = %s")
+        params.append(source)
+    if is_retired is not None:
+        where.append("t.is_retired = %s")
+        params.append(is_retired)
     query = _SEARCH.format(where=where_clause(where))
     return query, [*params, limit + 1, offset]
 
@@ -144,6 +156,14 @@ async def search_titles(
     is_all_time_best: Annotated[
         bool | None, Query(description="Only titles on (or off) an all-time best list.")
     ] = None,
+    source: Annotated[
+        Source | None,
+        Query(description="`catalog` (the loaded catalogue) or `simulation` (scientists')."),
+    ] = None,
+    is_retired: Annotated[
+        bool | None,
+        Query(description="`false`: leave retired titles out; `true`: only those."),
+    ] = None,
     limit: Limit = 20,
     offset: Offset = 0,
 ) -> dict:
@@ -159,6 +179,8 @@ async def search_titles(
         limit=limit,
         offset=offset,
         person=person,
+        source=source,
+        is_retired=is_retired,
     )
     rows = await database(request).dicts(who.role, query, params)
     return page(rows, limit, offset)
@@ -180,14 +202,19 @@ async def similar_titles(
     title_id: TitleId,
     k: Annotated[int, Query(ge=1, le=100, description="How many titles.")] = 10,
 ) -> dict:
-    """The `k` titles nearest this one by cosine of the newest saved run's title vectors."""
+    """The `k` titles nearest this one by cosine of the newest saved run's title vectors,
+    retired titles left out."""
     db = database(request)
     found = await db.rows(
         who.role, "select 1 from marts.dim_titles where title_id = %s", [title_id]
     )
     if not found:
         raise ApiHttpError(404, f"no title {title_id!r}")
-    run_id, similar = await request.app.state.similar.similar(title_id, k)
+    # retired titles are recommended no more: left out, and as many more asked for
+    retired = await request.app.state.retired.ids(db, who.role)
+    run_id, similar = await request.app.state.similar.similar(title_id, k + len(retired))
+    similar = [row for row in similar if row["title_id"] not in retired][:k]
+    similar = [{**row, "rank": rank} for rank, row in enumerate(similar, start=1)]
     names = await db.dicts(
         who.role,
         "select title_id, title_name, title_type, release_year from marts.dim_titles "
