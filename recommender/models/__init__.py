@@ -46,7 +46,12 @@ def fit(name: str, data: TrainingData, config: RecommenderConfig) -> Ranker:
     check_model(name)
     if name == "hybrid":
         collaborative = config.hybrid.collaborative
-        return Hybrid(config.hybrid, fit("content", data, config), fit(collaborative, data, config))
+        return Hybrid(
+            config.hybrid,
+            fit("content", data, config),
+            fit(collaborative, data, config),
+            data.viewers,
+        )
     return MODELS[name].fit(data, getattr(config, name))
 
 
@@ -59,6 +64,7 @@ def from_arrays(name: str, arrays: dict[str, np.ndarray], config: RecommenderCon
             config.hybrid,
             from_arrays("content", parts(arrays, "content."), config),
             from_arrays(collaborative, parts(arrays, "collaborative."), config),
+            arrays.get("viewers"),
         )
     return MODELS[name].from_arrays(arrays, getattr(config, name))
 

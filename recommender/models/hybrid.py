@@ -1,12 +1,19 @@
-"""The hybrid: the content model for users with little history, a collaborative model for
-users with much, and a blend in between.
+"""The hybrid: the content model for users and titles with little history, a collaborative
+model for those with much, and a blend in between.
 
 Both models' scores are standardised per user (mean 0, sd 1 over the catalogue), then
-blended with the collaborative model's weight ``w = n / (n + history_halfway)`` for a
-user who watched ``n`` titles (0 without history, a half at ``history_halfway`` titles,
-towards 1 with many)::
+blended with the collaborative model's weight ``w(u, t) = w_u * c_t``:
+``w_u = n / (n + history_halfway)`` for a user who watched ``n`` titles (0 without
+history, a half at ``history_halfway`` titles, towards 1 with many), and
+``c_t = v / (v + title_halfway)`` for a title ``v`` users watched in training::
 
-    score = w * collaborative + (1 - w) * content
+    score = w(u, t) * collaborative + (1 - w(u, t)) * content
+
+A title nobody watched in training (a new release: the item cold start) has no
+collaborative evidence at all (ALS gives it no factors, EASE and item kNN no
+neighbours), so ``c_t = 0`` and content alone scores it, on its genres, popularity
+and quality; a title watched by many is blended by the user's history alone, as
+before titles counted (``title_halfway = 0`` gives exactly that for every title).
 """
 
 from __future__ import annotations
@@ -28,6 +35,8 @@ class HybridConfig(Section):
 
     collaborative: Literal["als", "bpr", "item_knn", "ease"]
     history_halfway: float = Field(gt=0, le=1e6)
+    # A default, so that a run saved before the key existed loads as the run it was.
+    title_halfway: float = Field(default=0.0, ge=0, le=1e6)
 
 
 class Hybrid(Ranker):
@@ -38,12 +47,24 @@ class Hybrid(Ranker):
     space: ClassVar[dict[str, Param]] = {
         "collaborative": Param(choices=("als", "ease", "item_knn")),
         "history_halfway": Param(0.5, 200, log=True),
+        "title_halfway": Param(0.1, 100, log=True),
     }
 
-    def __init__(self, config: Section, content: Ranker, collaborative: Ranker) -> None:
+    def __init__(
+        self,
+        config: Section,
+        content: Ranker,
+        collaborative: Ranker,
+        viewers: np.ndarray | None = None,
+    ) -> None:
         super().__init__(config)
+        assert isinstance(config, HybridConfig)
         self.content = content
         self.collaborative = collaborative
+        #: users who watched each title in training (None: a run saved before titles
+        #: counted, blended by the user's history alone)
+        self.viewers = None if viewers is None else np.asarray(viewers, dtype=np.float32)
+        self.title_weight = title_weights(self.viewers, config.title_halfway)
 
     @classmethod
     def fit(cls, data: TrainingData, config: Section) -> Ranker:
@@ -55,6 +76,8 @@ class Hybrid(Ranker):
         assert isinstance(self.config, HybridConfig)
         counts = np.diff(sp.csr_matrix(history).indptr).astype(np.float32)
         weight = (counts / (counts + np.float32(self.config.history_halfway)))[:, None]
+        if self.title_weight is not None:
+            weight = weight * self.title_weight[None, :]
         blended = standardised_rows(self.collaborative.user_scores(rows, history))
         blended *= weight
         content = standardised_rows(self.content.user_scores(rows, history))
@@ -67,10 +90,13 @@ class Hybrid(Ranker):
         return self.collaborative.title_vectors()
 
     def arrays(self) -> dict[str, np.ndarray]:
-        """Both parts' arrays, prefixed ``content.`` and ``collaborative.``."""
+        """Both parts' arrays, prefixed ``content.`` and ``collaborative.``, and the titles'
+        training viewers (``viewers``)."""
+        own = {} if self.viewers is None else {"viewers": self.viewers}
         return {
             **{f"content.{k}": v for k, v in self.content.arrays().items()},
             **{f"collaborative.{k}": v for k, v in self.collaborative.arrays().items()},
+            **own,
         }
 
     @classmethod
@@ -79,9 +105,18 @@ class Hybrid(Ranker):
         raise NotImplementedError("load the hybrid with recommender.models.from_arrays")
 
 
+def title_weights(viewers: np.ndarray | None, halfway: float) -> np.ndarray | None:
+    """``c_t = v / (v + halfway)`` per title (float32), or None (every title weighs 1) when
+    ``halfway`` is 0 or the viewers are unknown."""
+    if viewers is None or halfway <= 0:
+        return None
+    viewers = np.asarray(viewers, dtype=np.float32)
+    return viewers / (viewers + np.float32(halfway))
+
+
 def parts(arrays: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
     """The arrays of one part, prefix removed."""
     return {k.removeprefix(prefix): v for k, v in arrays.items() if k.startswith(prefix)}
 
 
-__all__ = ["Content", "Hybrid", "HybridConfig", "parts"]
+__all__ = ["Content", "Hybrid", "HybridConfig", "parts", "title_weights"]

@@ -636,7 +636,10 @@ def test_a_hybrid_tunes_its_own_knobs_only():
     from recommender.tune import draw_trials
 
     trials = draw_trials("hybrid", 5, load_config())
-    assert all(set(t) == {"hybrid.collaborative", "hybrid.history_halfway"} for t in trials)
+    assert all(
+        set(t) == {"hybrid.collaborative", "hybrid.history_halfway", "hybrid.title_halfway"}
+        for t in trials
+    )
 
 
 @pytest.mark.parametrize(
