@@ -113,8 +113,9 @@
     is_churned is true. With `groups` (a dimension) every group of it, zeros
     where nobody watched; without, the groups per_user has. A full build
     counts them; an incremental one adds the deltas recorded since to the
-    groups they changed, or counts again after a reset, or when the
-    dimension's keys changed (a catalogue reload). -#}
+    groups they changed (a group new to the dimension from zeros), or counts
+    again after a reset, or when a group left the dimension (a catalogue
+    reload). -#}
 {% macro viewing_per_group(
     groups, group_column, per_user, count_column='viewer_count', churned_column=none
 ) -%}
@@ -177,19 +178,13 @@ deltas as (
 
 ),
 
--- Count again after a full build of per_user, or when the groups changed.
+-- Count again after a full build of per_user, or when a group left (a
+-- catalogue reload). A new group (a title just added) starts from zeros.
 must_count as (
 
     select
         exists (select 1 from deltas where deltas.is_reset)
         {%- if groups %}
-        or exists (
-            select 1 from groups
-            where not exists (
-                select 1 from {{ this }} as kept
-                where kept.{{ group_column }} = groups.{{ group_column }}
-            )
-        )
         or exists (
             select 1 from {{ this }} as kept
             where not exists (
@@ -246,6 +241,28 @@ final as (
 
     select * from updated
     where not (select must_count from must_count)
+    {%- if groups %}
+
+    union all
+
+    -- groups new to the dimension that no delta changed: zeros
+    select
+        groups.{{ group_column }},
+        0 as {{ count_column }},
+        cast(0 as bigint) as session_count,
+        cast(0 as {{ type_double() }}) as minutes_watched
+    from groups
+    where
+        not (select must_count from must_count)
+        and not exists (
+            select 1 from {{ this }} as kept
+            where kept.{{ group_column }} = groups.{{ group_column }}
+        )
+        and not exists (
+            select 1 from changes
+            where changes.{{ group_column }} = groups.{{ group_column }}
+        )
+    {%- endif %}
 
 )
 

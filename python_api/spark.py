@@ -60,6 +60,7 @@ from recdb.core.connection import check_role
 from recdb.core.errors import ConnectionSettingsError, EngineError
 from recdb.core.landing import (
     LANDING_TABLES,
+    TITLES,
     TITLES_TABLE,
     WRITTEN_XID,
     LandingTable,
@@ -457,6 +458,7 @@ class SparkWarehouse:
         references += [
             ((column,), ".".join(TITLES_TABLE), ("title_id",)) for column in spec.title_columns
         ]
+        references += [((look.column,), look.table, (look.ref_column,)) for look in spec.lookups]
         for columns, table, ref_columns in references:
             values = self._batch(arrow, columns)
             for column in columns:
@@ -464,6 +466,20 @@ class SparkWarehouse:
                     values = values.selectExpr(f"explode({column}) as {column}")
             values = values.dropna()
             known = self._rows_of(table, ref_columns, pending).toDF(*columns)
+            if table == ".".join(TITLES_TABLE):
+                # a title of the loaded catalogue, or a simulated one as this transaction
+                # leaves sim.titles (one deleted since the last build is in the marts still)
+                catalogue = self._run(
+                    lambda table=table: (
+                        self._spark.table(table).where("source = 'catalog'").select("title_id")
+                    )
+                )
+                simulated = self._rows_of(TITLES.qualified_name, ["title_id"], pending)
+                known = self._run(
+                    lambda catalogue=catalogue, simulated=simulated, columns=columns: (
+                        catalogue.unionByName(simulated).toDF(*columns)
+                    )
+                )
             missing = self._run(
                 lambda values=values, known=known, columns=columns: (
                     values.join(known, on=list(columns), how="left_anti").limit(1).collect()

@@ -22,11 +22,11 @@ mart_titles as (
 landing_genres as (
 
     select
-        titles.title_id,
-        listed.genre_id,
-        listed.genre_position
-    from {{ source('sim', 'titles') }} as titles
-    {{ numbered_list_elements('titles.genres', 'genre_id', 'genre_position') }}
+        title_id,
+        genre_id,
+        genre_position
+    from {{ source('sim', 'titles') }} as sim_titles
+    {{ numbered_list_elements('sim_titles.genres', 'genre_id', 'genre_position') }}
 
 ),
 
@@ -44,11 +44,13 @@ mart_genres as (
 landing_countries as (
 
     select
-        titles.title_id,
-        listed.country_code,
-        listed.country_position
-    from {{ source('sim', 'titles') }} as titles
-    {{ numbered_list_elements('titles.production_countries', 'country_code', 'country_position') }}
+        title_id,
+        country_code,
+        country_position
+    from {{ source('sim', 'titles') }} as sim_titles
+    {{ numbered_list_elements(
+        'sim_titles.production_countries', 'country_code', 'country_position'
+    ) }}
 
 ),
 
@@ -84,31 +86,111 @@ mart_credits as (
 
 ),
 
+titles_missing as (
+
+    select title_id from landing_titles
+    except
+    select title_id from mart_titles
+
+),
+
+titles_extra as (
+
+    select title_id from mart_titles
+    except
+    select title_id from landing_titles
+
+),
+
+genres_missing as (
+
+    select * from landing_genres
+    except
+    select * from mart_genres
+
+),
+
+genres_extra as (
+
+    select * from mart_genres
+    except
+    select * from landing_genres
+
+),
+
+countries_missing as (
+
+    select * from landing_countries
+    except
+    select * from mart_countries
+
+),
+
+countries_extra as (
+
+    select * from mart_countries
+    except
+    select * from landing_countries
+
+),
+
+credits_missing as (
+
+    select * from landing_credits
+    except
+    select * from mart_credits
+
+),
+
+credits_extra as (
+
+    select * from mart_credits
+    except
+    select * from landing_credits
+
+),
+
 differences as (
 
-    (select 'dim_titles' as mart, title_id from landing_titles
-        except select 'dim_titles' as mart, title_id from mart_titles)
+    select
+        'dim_titles' as mart,
+        title_id
+    from titles_missing
     union all
-    (select 'dim_titles' as mart, title_id from mart_titles
-        except select 'dim_titles' as mart, title_id from landing_titles)
+    select
+        'dim_titles' as mart,
+        title_id
+    from titles_extra
     union all
-    (select 'bridge_title_genres' as mart, title_id from (
-        (select * from landing_genres except select * from mart_genres)
-        union all
-        (select * from mart_genres except select * from landing_genres)
-    ) as genre_differences)
+    select
+        'bridge_title_genres' as mart,
+        title_id
+    from genres_missing
     union all
-    (select 'bridge_title_prod_countries' as mart, title_id from (
-        (select * from landing_countries except select * from mart_countries)
-        union all
-        (select * from mart_countries except select * from landing_countries)
-    ) as country_differences)
+    select
+        'bridge_title_genres' as mart,
+        title_id
+    from genres_extra
     union all
-    (select 'dim_credits' as mart, title_id from (
-        (select * from landing_credits except select * from mart_credits)
-        union all
-        (select * from mart_credits except select * from landing_credits)
-    ) as credit_differences)
+    select
+        'bridge_title_prod_countries' as mart,
+        title_id
+    from countries_missing
+    union all
+    select
+        'bridge_title_prod_countries' as mart,
+        title_id
+    from countries_extra
+    union all
+    select
+        'dim_credits' as mart,
+        title_id
+    from credits_missing
+    union all
+    select
+        'dim_credits' as mart,
+        title_id
+    from credits_extra
 
 )
 

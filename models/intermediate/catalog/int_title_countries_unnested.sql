@@ -38,7 +38,9 @@ country_elements as (
         listed.list_element,
         cast(listed.element_position as {{ dbt.type_int() }}) as element_position
     from simulated_titles
-    {{ numbered_list_elements('simulated_titles.country_codes', 'list_element', 'element_position') }}
+    {{ numbered_list_elements(
+        'simulated_titles.country_codes', 'list_element', 'element_position'
+    ) }}
 
 ),
 
