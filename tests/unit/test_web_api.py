@@ -20,7 +20,7 @@ from web_api.app import create_app
 from web_api.client import RecdbClient
 from web_api.errors import api_error_to_http
 from web_api.routes.common import like_pattern
-from web_api.routes.recommendations import ColdStartList
+from web_api.routes.recommendations import ColdStartList, RetiredTitles
 from web_api.routes.titles import search_query
 from web_api.settings import ApiSettings, parse_api_keys
 
@@ -35,6 +35,17 @@ USER = {
     "country_code": "US",
     "plan": "basic",
 }
+TITLE = {
+    "title_id": "sim-1",
+    "title_name": "A New Dawn",
+    "title_type": "movie",
+    "release_year": 2026,
+    "released_at": "2026-03-01T00:00:00Z",
+    "genres": ["drama", "romance"],
+    "production_countries": ["FR"],
+    "runtime_minutes": 101,
+}
+CREDIT = {"person_id": 99, "person_name": "Ann Example", "credit_role": "actor"}
 SESSION = {
     "session_id": 1,
     "user_id": 7,
@@ -52,6 +63,7 @@ class FakeWarehouse:
     def __init__(self, error=None):
         self.error = error
         self.calls = []
+        self.retirements = []  # rows of sim.retired_titles
 
     def write(self, table, frame, upsert=False):
         self.calls.append(("write", table, frame))
@@ -74,6 +86,12 @@ class FakeWarehouse:
     def read(self, query, params=None):
         if "from recs.runs" in query:  # a run being written: begun, not published
             return pd.DataFrame({"published": [False]})
+        if "from sim.retired_titles" in query:  # the title's retirement, if any
+            return pd.DataFrame(self.retirements, columns=["title_id", "retired_at"])
+        if "from sim.titles" in query:  # a title as it is after a change
+            row = {**TITLE, "released_at": pd.Timestamp(TITLE["released_at"])}
+            nulls = ("season_count", "age_certification", "imdb_score", "imdb_vote_count")
+            return pd.DataFrame([{**row, **dict.fromkeys(nulls)}]).assign(runtime_minutes=95)
         return pd.DataFrame([{**USER, "signup_at": pd.Timestamp(USER["signup_at"])}]).assign(
             plan="premium", churned_at=pd.NaT
         )
@@ -184,6 +202,13 @@ def test_a_wrong_key_is_401(client):
         ("DELETE", "/v1/users/7", None),
         ("POST", "/v1/sessions", SESSION),
         ("DELETE", "/v1/recommendations/run-1", None),
+        ("POST", "/v1/titles", TITLE),
+        ("PATCH", "/v1/titles/sim-1", {"runtime_minutes": 95}),
+        ("DELETE", "/v1/titles/sim-1", None),
+        ("POST", "/v1/titles/sim-1/credits", CREDIT),
+        ("DELETE", "/v1/titles/sim-1/credits/99?role=actor", None),
+        ("PUT", "/v1/titles/sim-1/retirement", None),
+        ("DELETE", "/v1/titles/sim-1/retirement", None),
     ],
 )
 def test_an_analyst_key_on_a_write_is_403(client, db, method, path, body):
@@ -549,6 +574,174 @@ def test_publishing_a_run_never_begun_is_404(client, db):
     assert response.status_code == 404
 
 
+# -- the catalogue's simulated rows: titles, credits, retirements -------------------------
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"title_id": "has spaces"}, "body.title_id"),
+        ({"title_id": "x" * 65}, "body.title_id"),
+        ({"title_type": "film"}, "body.title_type"),
+        ({"release_year": 1899}, "body.release_year"),
+        ({"released_at": "2026-03-01T00:00:00"}, "body.released_at"),  # no time zone
+        ({"genres": "drama"}, "body.genres"),
+        ({"genres": ["drama", ""]}, "body.genres[1]"),
+        ({"genres": ["x"] * 51}, "body.genres"),
+        ({"production_countries": [None]}, "body.production_countries[0]"),
+        ({"runtime_minutes": 0}, "body.runtime_minutes"),
+        ({"imdb_score": 10.5}, "body.imdb_score"),
+        ({"title_name": None}, "body.title_name"),
+        ({"is_retired": True}, "body.is_retired"),
+    ],
+)
+def test_a_bad_title_is_422_naming_the_field(client, db, change, field):
+    response = client.post("/v1/titles", json={**TITLE, **change}, headers=as_scientist())
+    assert response.status_code == 422
+    assert field in [f["field"] for f in error_of(response)["fields"]]
+    assert db.warehouse.calls == []
+
+
+def test_a_title_is_written_as_one_row_of_sim_titles(client, db):
+    response = client.post("/v1/titles", json=TITLE, headers=as_scientist())
+    assert response.status_code == 201, response.text
+    assert response.headers["location"] == "/v1/titles/sim-1"
+    nulls = {"season_count", "age_certification", "imdb_score", "imdb_vote_count"}
+    assert response.json() == {**TITLE, **dict.fromkeys(nulls)}
+    ((method, table, frame),) = db.warehouse.calls
+    assert (method, table) == ("write", "titles")
+    row = frame.to_dict("records")[0]
+    assert row["genres"] == ["drama", "romance"] and row["production_countries"] == ["FR"]
+    assert frame["imdb_score"].dtype == "float64"  # a null number is a number column
+
+
+def test_a_title_patch_sends_the_fields_given_and_returns_the_row(client, db):
+    response = client.patch(
+        "/v1/titles/sim-1", json={"runtime_minutes": 95, "imdb_score": None},
+        headers=as_scientist(),
+    )  # fmt: skip
+    assert response.status_code == 200, response.text
+    assert response.json()["runtime_minutes"] == 95
+    assert response.json()["genres"] == ["drama", "romance"]
+    ((_, table, frame),) = db.warehouse.calls
+    assert table == "titles" and list(frame.columns) == [
+        "title_id",
+        "runtime_minutes",
+        "imdb_score",
+    ]
+    empty = client.patch("/v1/titles/sim-1", json={}, headers=as_scientist())
+    assert empty.status_code == 422
+    nulled = client.patch("/v1/titles/sim-1", json={"genres": None}, headers=as_scientist())
+    assert nulled.status_code == 422 and error_of(nulled)["fields"][0]["field"] == "body.genres"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "error", "status", "field"),
+    [
+        # a genre or country the body names: 422 naming it; a key taken: 409
+        ("POST", "/v1/titles", TITLE,
+         python_api.NotFoundError("genres=dramaa does not exist", column="genres"),
+         422, "body.genres"),
+        ("POST", "/v1/titles", TITLE,
+         python_api.ValidationError("lists the genre drama twice", column="genres"),
+         422, "body.genres"),
+        ("POST", "/v1/titles", TITLE,
+         python_api.ConflictError("key title_id=sim-1 already exists", column="title_id"),
+         409, "body.title_id"),
+        ("POST", "/v1/titles", TITLE,
+         python_api.ValidationError("a title of the loaded catalogue", column="title_id"),
+         409, "body.title_id"),
+        ("POST", "/v1/titles", TITLE,
+         python_api.ValidationError("already title tm1 of the catalogue", column="title_name"),
+         409, "body.title_name"),
+        # the title a URL names: 404; a change of the body's: as above
+        ("PATCH", "/v1/titles/tm1", {"runtime_minutes": 9},
+         python_api.NotFoundError("no row with key", column="title_id", row_number=0),
+         404, "path.title_id"),
+        ("PATCH", "/v1/titles/sim-1", {"production_countries": ["QQ"]},
+         python_api.NotFoundError("QQ does not exist", column="production_countries"),
+         422, "body.production_countries"),
+        ("DELETE", "/v1/titles/sim-1", None,
+         python_api.ValidationError("still referenced from sim.sessions: retire the title",
+                                    column="title_id", row_number=0),
+         409, None),
+        ("DELETE", "/v1/titles/sim-1", None,
+         python_api.NotFoundError("no row with key", column="title_id", row_number=0),
+         404, "path.title_id"),
+        # a credit: of an unknown title 404, a retired one 409, a catalogue person renamed 422
+        ("POST", "/v1/titles/nope/credits", CREDIT,
+         python_api.NotFoundError("unknown title title_id=nope", column="title_id"),
+         404, "path.title_id"),
+        ("POST", "/v1/titles/sim-1/credits", CREDIT,
+         python_api.ValidationError("sim-1 is a retired title", column="title_id"),
+         409, "path.title_id"),
+        ("POST", "/v1/titles/sim-1/credits", CREDIT,
+         python_api.ValidationError("person_id 99 is Bo in the catalogue", column="person_name"),
+         422, "body.person_name"),
+        ("POST", "/v1/titles/sim-1/credits", CREDIT,
+         python_api.ValidationError("already credited in the catalogue", column="person_id"),
+         409, "body.person_id"),
+        ("DELETE", "/v1/titles/sim-1/credits/99?role=actor", None,
+         python_api.NotFoundError("no row with key", table="sim.credits", row_number=0),
+         404, None),
+        # a retirement: while a run is open 409, of an unknown title 404
+        ("PUT", "/v1/titles/tm1/retirement", None,
+         python_api.ValidationError("cannot be retired while run 'x' is open", column="title_id"),
+         409, "path.title_id"),
+        ("PUT", "/v1/titles/nope/retirement", None,
+         python_api.NotFoundError("unknown title title_id=nope", column="title_id"),
+         404, "path.title_id"),
+        ("DELETE", "/v1/titles/tm1/retirement", None,
+         python_api.NotFoundError("no row with key", column="title_id", row_number=0),
+         404, None),
+    ],
+)  # fmt: skip
+def test_python_api_refusals_of_catalogue_rows_map_to_http(
+    client, db, method, path, body, error, status, field
+):
+    db.warehouse.error = error
+    response = client.request(method, path, json=body, headers=as_scientist())
+    assert response.status_code == status, response.text
+    detail = error_of(response)
+    assert [f["field"] for f in detail["fields"]] == ([field] if field else [])
+    assert "Traceback" not in response.text
+
+
+def test_a_retirement_is_now_unless_given_and_says_whether_it_is_new(client, db):
+    before = dt.datetime.now(dt.UTC)
+    response = client.put("/v1/titles/tm1/retirement", headers=as_scientist())
+    assert response.status_code == 201, response.text
+    retired_at = dt.datetime.fromisoformat(response.json()["retired_at"])
+    assert before <= retired_at <= dt.datetime.now(dt.UTC)
+    ((method, table, frame),) = db.warehouse.calls
+    assert (method, table, list(frame["title_id"])) == ("write", "retired_titles", ["tm1"])
+    # Already retired: kept as it is, or its time replaced when one is given.
+    db.warehouse.calls.clear()
+    db.warehouse.retirements = [("tm1", pd.Timestamp("2026-04-01", tz="UTC"))]
+    again = client.put("/v1/titles/tm1/retirement", headers=as_scientist())
+    assert again.status_code == 200 and again.json()["retired_at"] == "2026-04-01T00:00:00Z"
+    assert db.warehouse.calls == []
+    given = {"retired_at": "2026-05-01T00:00:00Z"}
+    moved = client.put("/v1/titles/tm1/retirement", json=given, headers=as_scientist())
+    assert moved.status_code == 200 and moved.json() == {"title_id": "tm1", **given}
+    assert db.warehouse.calls[0][1] == "retired_titles"
+    naive = client.put(
+        "/v1/titles/tm1/retirement", json={"retired_at": "2026-05-01"}, headers=as_scientist()
+    )
+    assert naive.status_code == 422
+    assert error_of(naive)["fields"][0]["field"] == "body.retired_at"
+
+
+def test_a_credit_is_written_for_the_title_in_the_path_and_deleted_by_its_role(client, db):
+    response = client.post("/v1/titles/tm1/credits", json=CREDIT, headers=as_scientist())
+    assert response.status_code == 201, response.text
+    assert response.json() == {"title_id": "tm1", **CREDIT, "character_name": None}
+    deleted = client.delete("/v1/titles/tm1/credits/99?role=director", headers=as_scientist())
+    assert deleted.status_code == 204
+    keys = db.warehouse.calls[1][2].to_dict("records")
+    assert keys == [{"title_id": "tm1", "person_id": 99, "credit_role": "director"}]
+    no_role = client.delete("/v1/titles/tm1/credits/99", headers=as_scientist())
+    assert no_role.status_code == 422 and error_of(no_role)["fields"][0]["field"] == "query.role"
+
+
 # -- the hot path ----------------------------------------------------------------------
 def test_a_users_list_from_the_newest_run(client, db):
     db.rows_result = [
@@ -606,6 +799,91 @@ def test_a_user_without_a_list_gets_the_cold_start_list(client, db):
     # The precomputed mart, not an aggregate of fact_sessions inside a request.
     assert "from marts.cold_start_titles" in db.queries[-1][1]
     assert "fact_sessions" not in db.queries[-1][1]
+
+
+def test_retired_titles_are_left_out_of_a_users_list_at_once(client, db):
+    """Retired after the run: not served, the next titles of the list in their place (with
+    their rank in the run); read from sim.retired_titles as the scientist, whoever asks."""
+    db.retired = ["tm1"]
+    db.rows_result = [
+        ("run-2", 1, "tm1", "One", "movie", 2020, 7.5, 0.9, False, PUBLISHED),
+        ("run-2", 2, "ts2", "Two", "show", 2021, None, 0.8, False, PUBLISHED),
+        ("run-2", 3, "tm3", "Three", "movie", 2022, None, 0.7, False, PUBLISHED),
+    ]
+    body = client.get("/v1/users/7/recommendations?k=2", headers=as_analyst()).json()
+    assert [(i["rank"], i["title_id"]) for i in body["items"]] == [(2, "ts2"), (3, "tm3")]
+    assert body["run_id"] == "run-2" and body["is_cold_start"] is False
+    assert db.queries[0][2] == [3, 7]  # k + the retired titles: k of them are left
+    assert db.retired_reads == [("scientist", "select title_id from sim.retired_titles")]
+
+
+def test_retired_titles_are_left_out_of_the_cold_start_list(client, db):
+    db.retired = ["tm9"]
+    answers = [
+        [(None,) * 10],
+        [("tm9", "Nine", "movie", 2001, 8.0, 2.5), ("tm8", "Eight", "movie", 2002, 7.0, 2.4)],
+    ]
+
+    async def rows(role, query, params=()):
+        if "retired" in query:
+            return [("tm9",)]
+        return answers.pop(0)
+
+    db.rows = rows
+    body = client.get("/v1/users/7/recommendations?k=2", headers=as_analyst()).json()
+    assert [(i["rank"], i["title_id"]) for i in body["items"]] == [(1, "tm8")]
+
+
+def test_retired_titles_are_left_out_of_similar_titles(client, db):
+    class Similar:
+        async def similar(self, title_id, k):
+            ids = ["tm1", "tm2", "tm3"][:k]
+            return "run-1", [
+                {"rank": r, "title_id": t, "similarity": 1.0 / r}
+                for r, t in enumerate(ids, start=1)
+            ]
+
+    client.app.state.similar = Similar()
+    db.retired = ["tm1"]
+    db.rows_result = [(1,)]
+    db.dicts_result = []
+    body = client.get("/v1/titles/tm0/similar?k=2", headers=as_analyst()).json()
+    assert [(i["rank"], i["title_id"]) for i in body["items"]] == [(1, "tm2"), (2, "tm3")]
+
+
+def test_a_retirement_counts_at_once_in_the_worker_that_wrote_it(client, db):
+    client.app.state.retired = RetiredTitles(refresh_seconds=3600)  # no reload meanwhile
+    db.rows_result = [("run-2", 1, "tm1", "One", "movie", 2020, 7.5, 0.9, False, PUBLISHED)]
+
+    def served():
+        body = client.get("/v1/users/7/recommendations", headers=as_analyst()).json()
+        return [i["title_id"] for i in body["items"]]
+
+    assert served() == ["tm1"]
+    assert client.put("/v1/titles/tm1/retirement", headers=as_scientist()).status_code == 201
+    assert served() == []
+    assert client.delete("/v1/titles/tm1/retirement", headers=as_scientist()).status_code == 204
+    assert served() == ["tm1"]
+    assert len(db.retired_reads) == 1
+
+
+def test_without_a_scientist_key_retired_titles_come_from_the_marts():
+    """Analysts read no sim table: a server with analyst keys only has the last build's."""
+
+    class AnalystOnly:
+        pools = {"analyst": object()}
+        reads = []
+
+        async def rows(self, role, query, params=()):
+            self.reads.append((role, query))
+            return [("tm5",)]
+
+    async def scenario():
+        db = AnalystOnly()
+        assert await RetiredTitles(60).ids(db, "analyst") == frozenset({"tm5"})
+        assert db.reads == [("analyst", "select title_id from marts.dim_titles where is_retired")]
+
+    asyncio.run(scenario())
 
 
 class ColdStartDatabase:
