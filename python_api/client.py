@@ -933,8 +933,14 @@ def _translate(
     column = diag.column_name or next(iter(key_map), None)
     key_text = ", ".join(f"{k}={v}" for k, v in key_map.items()) or detail
     if sqlstate == pg_errors.UniqueViolation.sqlstate:
+        primary = diag.constraint_name is None or diag.constraint_name.endswith("_pkey")
+        advice = (
+            "pass upsert=True to replace it"
+            if primary
+            else "another row has these values, and they are unique"
+        )
         return ConflictError(
-            f"key {key_text} already exists (pass upsert=True to replace it)",
+            f"key {key_text} already exists ({advice})",
             table=name, column=column, row_number=position, row=row,
         )  # fmt: skip
     if sqlstate in _REFERENCE_VIOLATIONS:
