@@ -503,6 +503,199 @@ def _recdb(api, env, *args):
     )
 
 
+# -- the catalogue's simulated rows: after the recommender's runs, whose lists they would change
+SIM_TITLE = {
+    "title_id": "sim-web-1",
+    "title_name": "A Title Over HTTP",
+    "title_type": "show",
+    "release_year": 2026,
+    "released_at": "2026-03-01T00:00:00Z",
+    "genres": ["drama", "comedy"],
+    "production_countries": ["FR"],
+    "runtime_minutes": 45,
+    "season_count": 2,
+}
+NEW_PERSON = {
+    "person_id": 990000001,
+    "person_name": "Ann Over-Http",
+    "credit_role": "actor",
+    "character_name": "Joan",
+}
+#: A user added with the title, built with it: no list in any run, so the cold-start list.
+COLD_USER = {**NEW_USER, "user_id": 900010}
+#: The marts the title, its credits and the user are in (dbt run: the contracts, no tests),
+#: and the view over dim_titles that replacing it drops (`recdb build` does all of it).
+CATALOG_MARTS = (
+    "dim_titles", "dim_credits", "dim_persons", "bridge_title_genres",
+    "bridge_title_prod_countries", "dim_users", "fact_recommendations",
+)  # fmt: skip
+
+
+def fields(response):
+    return [f["field"] for f in response.json()["error"]["fields"]]
+
+
+def test_a_scientist_adds_a_title_and_credits_that_the_catalogue_has_after_a_build(api):
+    created = api.send("POST", "/v1/titles", json=SIM_TITLE)
+    assert created.status_code == 201, created.text
+    assert created.headers["location"] == "/v1/titles/sim-web-1"
+    genres = one(api, "select genres from sim.titles where title_id = 'sim-web-1'")
+    assert genres == ["drama", "comedy"]
+    assert api.send("POST", "/v1/titles", key=ANALYST, json=SIM_TITLE).status_code == 403
+    again = api.send("POST", "/v1/titles", json=SIM_TITLE)
+    assert again.status_code == 409 and fields(again) == ["body.title_id"]
+    # What PostgreSQL refuses, each a status and the field it is about.
+    other = {**SIM_TITLE, "title_id": "sim-web-2", "title_name": "Another"}
+    catalogue_id, name, year, kind = api.warehouse.query(
+        "select title_id, title_name, release_year, title_type from marts.dim_titles "
+        "where title_name is not null and release_year >= 1900 order by title_id limit 1"
+    )[0]
+    refused = {
+        "unknown genre": ({**other, "genres": ["dramaa"]}, 422, "body.genres"),
+        "a genre twice": ({**other, "genres": ["drama", "drama"]}, 422, "body.genres"),
+        "unknown country": (
+            {**other, "production_countries": ["QQ"]}, 422, "body.production_countries"
+        ),
+        "a catalogue id": ({**other, "title_id": catalogue_id}, 409, "body.title_id"),
+        "a catalogue title": (
+            {**other, "title_name": name, "release_year": year, "title_type": kind},
+            409,
+            "body.title_name",
+        ),
+    }  # fmt: skip
+    for case, (body, status, field) in refused.items():
+        response = api.send("POST", "/v1/titles", json=body)
+        assert (response.status_code, fields(response)) == (status, [field]), case
+        assert "Traceback" not in response.text
+    assert one(api, "select count(*) from sim.titles") == 1
+    # Credits: a new person, and one of the catalogue under the catalogue's name.
+    person_id, person_name = api.warehouse.query(
+        "select person_id, person_name from marts.dim_persons "
+        "where person_name is not null order by person_id limit 1"
+    )[0]
+    director = {"person_id": person_id, "person_name": person_name, "credit_role": "director"}
+    for credit in (NEW_PERSON, director):
+        response = api.send("POST", "/v1/titles/sim-web-1/credits", json=credit)
+        assert response.status_code == 201, response.text
+    duplicate = api.send("POST", "/v1/titles/sim-web-1/credits", json=NEW_PERSON)
+    assert duplicate.status_code == 409
+    renamed = {**director, "person_name": f"{person_name} Jr", "credit_role": "actor"}
+    response = api.send("POST", "/v1/titles/sim-web-1/credits", json=renamed)
+    assert response.status_code == 422 and fields(response) == ["body.person_name"]
+    response = api.send("POST", "/v1/titles/tm-no-such-title/credits", json=NEW_PERSON)
+    assert response.status_code == 404 and fields(response) == ["path.title_id"]
+    assert (
+        api.send("POST", "/v1/titles/sim-web-1/credits", key=ANALYST, json=director).status_code
+        == 403
+    )
+    # A change of the landing row; the loaded catalogue's titles do not change here.
+    patched = api.send("PATCH", "/v1/titles/sim-web-1", json={"runtime_minutes": 50})
+    assert patched.status_code == 200 and patched.json()["runtime_minutes"] == 50
+    bad = api.send("PATCH", "/v1/titles/sim-web-1", json={"genres": ["nope"]})
+    assert bad.status_code == 422 and fields(bad) == ["body.genres"]
+    catalogue_patch = api.send("PATCH", f"/v1/titles/{catalogue_id}", json={"runtime_minutes": 1})
+    assert catalogue_patch.status_code == 404
+    # The catalogue marts have it after the build, with its source.
+    assert api.send("POST", "/v1/users", json=COLD_USER).status_code == 201
+    assert api.get("/v1/titles/sim-web-1").status_code == 404
+    api.warehouse.dbt("run", "--select", *CATALOG_MARTS)
+    body = api.get("/v1/titles/sim-web-1").json()
+    assert (body["source"], body["is_retired"], body["retired_at"]) == ("simulation", False, None)
+    assert body["released_at"] == "2026-03-01T00:00:00Z" and body["runtime_minutes"] == 50
+    assert [(g["genre_id"], g["is_main_genre"]) for g in body["genres"]] == [
+        ("drama", True), ("comedy", False)
+    ]  # fmt: skip
+    assert {(c["person_id"], c["credit_role"], c["source"]) for c in body["credits"]} == {
+        (990000001, "actor", "simulation"), (person_id, "director", "simulation")
+    }  # fmt: skip
+    simulated = api.get("/v1/titles", params={"source": "simulation"}).json()["items"]
+    assert [t["title_id"] for t in simulated] == ["sim-web-1"]
+    catalog = api.get("/v1/titles", params={"source": "catalog", "is_retired": "false"}).json()
+    assert catalog["items"] and {t["source"] for t in catalog["items"]} == {"catalog"}
+
+
+def test_a_retired_title_is_recommended_no_more_at_once(api):
+    (run_id,) = api.warehouse.query(
+        "select run_id from marts.dim_recommendation_runs order by run_published_at desc limit 1"
+    )[0]
+    user_id = one(
+        api,
+        "select min(user_id) from marts.fact_recommendations where run_id = %s "
+        "and not is_cold_start",
+        (run_id,),
+    )
+    listed = [
+        r[0]
+        for r in api.warehouse.query(
+            "select title_id from marts.fact_recommendations where run_id = %s and user_id = %s "
+            "order by recommendation_rank",
+            (run_id, user_id),
+        )
+    ]
+
+    def served(user, k):
+        body = api.get(f"/v1/users/{user}/recommendations?k={k}").json()
+        return [i["title_id"] for i in body["items"]]
+
+    assert served(user_id, K - 1) == listed[: K - 1]
+    assert api.send("PUT", f"/v1/titles/{listed[0]}/retirement", key=ANALYST).status_code == 403
+    retired = api.send("PUT", f"/v1/titles/{listed[0]}/retirement")
+    assert retired.status_code == 201, retired.text
+    assert one(api, "select count(*) from sim.retired_titles where title_id = %s", (listed[0],))
+    again = api.send("PUT", f"/v1/titles/{listed[0]}/retirement")
+    assert again.status_code == 200 and again.json() == retired.json()
+    # No build in between: the next titles of the list take its place.
+    assert served(user_id, K - 1) == listed[1:K]
+    # The cold-start list (a user of no run) leaves retired titles out too.
+    cold = served(COLD_USER["user_id"], 3)
+    assert api.send("PUT", f"/v1/titles/{cold[0]}/retirement").status_code == 201
+    assert served(COLD_USER["user_id"], 2) == cold[1:3]
+    # Not while a recommender run is open: its lists may name the title.
+    assert api.send("POST", "/v1/runs", json={"run_id": "open-web"}).status_code == 201
+    refused = api.send("PUT", f"/v1/titles/{listed[1]}/retirement")
+    assert refused.status_code == 409 and fields(refused) == ["path.title_id"]
+    assert "open" in refused.json()["error"]["message"]
+    assert api.send("DELETE", "/v1/recommendations/open-web").status_code == 200
+    assert api.send("PUT", "/v1/titles/tm-no-such-title/retirement").status_code == 404
+    # Brought back: recommended again.
+    for title_id in (listed[0], cold[0]):
+        assert api.send("DELETE", f"/v1/titles/{title_id}/retirement").status_code == 204
+    assert api.send("DELETE", f"/v1/titles/{listed[0]}/retirement").status_code == 404
+    assert served(user_id, K - 1) == listed[: K - 1]
+    assert served(COLD_USER["user_id"], 3) == cold
+
+
+def test_a_simulated_title_is_deleted_with_its_credits_unless_it_was_watched(api):
+    title = {**SIM_TITLE, "title_id": "sim-web-3", "title_name": "Short-Lived"}
+    assert api.send("POST", "/v1/titles", json=title).status_code == 201
+    assert api.send("POST", "/v1/titles/sim-web-3/credits", json=NEW_PERSON).status_code == 201
+    assert api.send("DELETE", "/v1/titles/sim-web-3", key=ANALYST).status_code == 403
+    assert api.send("DELETE", "/v1/titles/sim-web-3").status_code == 204
+    assert one(api, "select count(*) from sim.credits where title_id = 'sim-web-3'") == 0
+    assert api.send("DELETE", "/v1/titles/sim-web-3").status_code == 404
+    # A credit is deleted by its role; the loaded catalogue's titles are not deleted here.
+    path = f"/v1/titles/sim-web-1/credits/{NEW_PERSON['person_id']}"
+    assert api.send("DELETE", path, params={"role": "director"}).status_code == 404
+    assert api.send("DELETE", path, params={"role": "actor"}).status_code == 204
+    assert api.send("DELETE", path, params={"role": "actor"}).status_code == 404
+    catalogue_id = one(api, "select min(title_id) from marts.dim_titles where source = 'catalog'")
+    assert api.send("DELETE", f"/v1/titles/{catalogue_id}").status_code == 404
+    # Watched: kept (retire it instead), as a user with sessions is.
+    session = {
+        "session_id": 900010,
+        "user_id": COLD_USER["user_id"],
+        "title_id": "sim-web-1",
+        "started_at": "2026-03-02T20:00:00Z",
+        "ended_at": "2026-03-02T20:45:00Z",
+        "minutes_watched": 45,
+        "completion_ratio": 1,
+    }
+    assert api.send("POST", "/v1/sessions", json=session).status_code == 201
+    watched = api.send("DELETE", "/v1/titles/sim-web-1")
+    assert watched.status_code == 409 and "retire" in watched.json()["error"]["message"]
+    assert one(api, "select count(*) from sim.titles where title_id = 'sim-web-1'") == 1
+
+
 # -- the spec, fuzzed: last, since it writes whatever it generates ---------------------------
 def test_schemathesis_finds_no_server_error_and_no_response_off_the_spec(api, tmp_path):
     """schemathesis generates valid and invalid requests from /openapi.json (both keys) and
