@@ -1,12 +1,16 @@
 """The catalogue as the simulation sees it: titles as arrays of features, in title_id order.
 
 Built from the marts ``dim_titles``, ``bridge_title_genres`` and ``dim_genres``
-(read through python_api), or from DataFrames of the same shape in tests.
+(read through python_api), or from DataFrames of the same shape in tests. Only the
+loaded catalogue's titles (``source = 'catalog'``): titles added to ``sim.titles``
+come out over time, and the simulation handles them apart
+(:mod:`simulation.releases`, :mod:`simulation.discovery`).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,6 +20,9 @@ import python_api
 from simulation.errors import SimulationError
 
 logger = logging.getLogger(__name__)
+
+#: ``source`` of the loaded catalogue's titles in the marts (simulated ones: ``simulation``).
+CATALOG_SOURCE = "catalog"
 
 #: Runtime assumed for a title whose runtime is unknown (0) when no other title
 #: of its type has one: minutes for a movie, and for one episode of a show.
@@ -36,6 +43,11 @@ class Catalogue:
     * ``quality``: ``imdb_score`` standardised; an unknown score counts as the mean.
     * ``runtime_minutes``: of the movie, or of one episode of a show; an
       unknown (0) runtime is the median of titles of the same type.
+    * ``score_mean``, ``score_sd``: the IMDb scores' mean and standard deviation
+      behind ``quality`` (an unknown score counted as the mean), to put other
+      titles' scores on the same scale.
+
+    A catalogue :meth:`extended` with simulated titles holds them after the loaded ones.
     """
 
     title_ids: np.ndarray
@@ -45,6 +57,8 @@ class Catalogue:
     genre_weights: np.ndarray
     popularity: np.ndarray
     quality: np.ndarray
+    score_mean: float = 0.0
+    score_sd: float = 0.0
 
     @property
     def size(self) -> int:
@@ -55,6 +69,54 @@ class Catalogue:
     def genre_count(self) -> int:
         """Number of genres (the length of a taste vector)."""
         return len(self.genre_ids)
+
+    def quality_of(self, scores: np.ndarray) -> np.ndarray:
+        """IMDb scores on the scale of ``quality`` (standardised like the catalogue's);
+        an unknown (NaN) score is the mean, 0."""
+        scores = np.asarray(scores, dtype=np.float64)
+        if self.score_sd == 0 or not np.isfinite(self.score_sd):
+            return np.zeros_like(scores)
+        return np.where(np.isfinite(scores), (scores - self.score_mean) / self.score_sd, 0.0)
+
+    def genre_weights_of(self, genre_lists: Sequence[Sequence[str]]) -> np.ndarray:
+        """titles x genres weights, in this catalogue's genre order, of titles given by
+        their lists of genres (each genre weighs ``1/n`` of a title's ``n`` known ones;
+        genres not in ``genre_ids`` are ignored)."""
+        index = {g: i for i, g in enumerate(self.genre_ids)}
+        weights = np.zeros((len(genre_lists), self.genre_count), dtype=np.float64)
+        for row, listed in enumerate(genre_lists):
+            for genre in listed:
+                column = index.get(str(genre))
+                if column is not None:
+                    weights[row, column] = 1.0
+        counts = weights.sum(axis=1, keepdims=True)
+        np.divide(weights, counts, out=weights, where=counts > 0)
+        return weights
+
+    def extended(
+        self,
+        title_ids: np.ndarray,
+        is_show: np.ndarray,
+        runtime_minutes: np.ndarray,
+        genre_weights: np.ndarray,
+        popularity: np.ndarray,
+        quality: np.ndarray,
+    ) -> Catalogue:
+        """This catalogue with more titles after its own (index ``size + i`` for the
+        ``i``-th), their features given on this catalogue's scales."""
+        return Catalogue(
+            title_ids=np.concatenate([self.title_ids, np.asarray(title_ids, dtype=object)]),
+            is_show=np.concatenate([self.is_show, np.asarray(is_show, dtype=bool)]),
+            runtime_minutes=np.concatenate(
+                [self.runtime_minutes, np.asarray(runtime_minutes, dtype=np.float64)]
+            ),
+            genre_ids=self.genre_ids,
+            genre_weights=np.vstack([self.genre_weights, genre_weights]),
+            popularity=np.concatenate([self.popularity, np.asarray(popularity, np.float64)]),
+            quality=np.concatenate([self.quality, np.asarray(quality, np.float64)]),
+            score_mean=self.score_mean,
+            score_sd=self.score_sd,
+        )
 
 
 def _standardise(values: np.ndarray) -> np.ndarray:
@@ -72,8 +134,11 @@ def catalogue_from_frames(
     Needs the columns ``title_id``, ``title_type``, ``runtime_minutes``,
     ``imdb_score``, ``imdb_vote_count`` of titles; ``title_id``, ``genre_id``
     of the bridge; ``genre_id`` of genres. Bridge rows of unknown titles or
-    genres are ignored.
+    genres are ignored. When titles have a ``source`` column, only the loaded
+    catalogue's (``catalog``) are kept: simulated titles come out over time.
     """
+    if "source" in titles.columns:
+        titles = titles[titles["source"].astype(str) == CATALOG_SOURCE]
     if titles.empty:
         raise SimulationError(
             "the catalogue is empty (marts.dim_titles has no rows): run `recdb load` and "
@@ -96,8 +161,9 @@ def catalogue_from_frames(
     votes = pd.to_numeric(ordered["imdb_vote_count"]).fillna(0).to_numpy(dtype=np.float64)
     popularity = _standardise(np.log1p(np.clip(votes, 0, None)))
     scores = pd.to_numeric(ordered["imdb_score"]).to_numpy(dtype=np.float64, na_value=np.nan)
-    mean_score = np.nanmean(scores) if np.isfinite(scores).any() else 0.0
-    quality = _standardise(np.where(np.isfinite(scores), scores, mean_score))
+    mean_score = float(np.nanmean(scores)) if np.isfinite(scores).any() else 0.0
+    filled = np.where(np.isfinite(scores), scores, mean_score)
+    quality = _standardise(filled)
 
     genre_ids = tuple(sorted(genres["genre_id"].astype(str)))
     genre_index = {g: i for i, g in enumerate(genre_ids)}
@@ -122,24 +188,37 @@ def catalogue_from_frames(
         genre_weights=weights,
         popularity=popularity,
         quality=quality,
+        score_mean=mean_score,
+        score_sd=float(filled.std()),
     )
 
 
-def read_catalogue(warehouse: python_api.Warehouse) -> Catalogue:
-    """The catalogue from the marts, read through a python_api ``Warehouse``."""
+def read_catalogue_frames(
+    warehouse: python_api.Warehouse,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """``dim_titles`` (with ``source`` and ``released_at``), ``bridge_title_genres`` and
+    ``dim_genres`` rows, as :func:`catalogue_from_frames` takes them."""
     try:
         titles = warehouse.read(
-            "select title_id, title_type, runtime_minutes, imdb_score, imdb_vote_count "
-            "from marts.dim_titles"
+            "select title_id, title_type, runtime_minutes, imdb_score, imdb_vote_count, "
+            "source, released_at from marts.dim_titles"
         )
-        title_genres = warehouse.read("select title_id, genre_id from marts.bridge_title_genres")
+        title_genres = warehouse.read(
+            "select title_id, genre_id, genre_position from marts.bridge_title_genres"
+        )
         genres = warehouse.read("select genre_id from marts.dim_genres")
     except python_api.ValidationError as error:  # e.g. the marts do not exist yet
         raise SimulationError(
             f"cannot read the catalogue from the marts ({error}): run `recdb load` and "
             "`recdb build` first"
         ) from None
-    catalogue = catalogue_from_frames(titles, title_genres, genres)
+    return titles, title_genres, genres
+
+
+def read_catalogue(warehouse: python_api.Warehouse) -> Catalogue:
+    """The loaded catalogue's titles from the marts, read through a python_api ``Warehouse``
+    (not the simulated titles the marts also hold: :mod:`simulation.releases`)."""
+    catalogue = catalogue_from_frames(*read_catalogue_frames(warehouse))
     logger.info(
         "catalogue: %d titles (%d shows), %d genres",
         catalogue.size,

@@ -17,13 +17,17 @@ from typing import Any, Self
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from recdb.core.config import Section, SectionedConfig, invalid
-from recdb.core.landing import USERS
+from recdb.core.landing import TITLES, USERS
 from simulation.errors import SimulationConfigError
 
 DEFAULT_CONFIG_NAME = "simulation.toml"
 _SHARE_TOLERANCE = 1e-6
 _AGE_BAND = re.compile(r"^(\d{1,3})-(\d{1,3})$")
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
+_RELEASE_YEARS = (
+    int(TITLES.column("release_year").minimum or 0),
+    int(TITLES.column("release_year").maximum or 0),
+)
 
 
 class PeriodConfig(Section):
@@ -105,6 +109,12 @@ class RatingsConfig(Section):
     noise_sd: float = Field(ge=0, le=10)
 
 
+class ReleasesConfig(Section):
+    """New titles released during the period (sim.titles), and how many."""
+
+    rate: float = Field(ge=0, le=10000)
+
+
 class SimulationConfig(SectionedConfig):
     """Every knob of the simulation, validated. Build with :func:`load_config`.
 
@@ -124,6 +134,7 @@ class SimulationConfig(SectionedConfig):
     binge: BingeConfig
     completion: CompletionConfig
     ratings: RatingsConfig
+    releases: ReleasesConfig
 
     @model_validator(mode="after")
     def _rules_between_keys(self) -> Self:
@@ -217,6 +228,16 @@ def _cross_check(config: SimulationConfig) -> None:
                 f"{birth.minimum:g}..{birth.maximum:g}",
                 f"ages from {year - birth.maximum:g} to {year - birth.minimum:g}",
                 key="users.age_shares",
+            )
+    if config.releases.rate > 0:
+        first, last = config.period.start.year, (config.period.end - dt.timedelta(days=1)).year
+        low, high = _RELEASE_YEARS
+        if first < low or last > high:
+            raise invalid(
+                f"titles released from {first} to {last} would have release years outside "
+                f"{low}..{high}",
+                f"0, or a period from {low} to {high}",
+                key="releases.rate",
             )
     if config.binge.mean_episodes > config.binge.max_episodes:
         raise invalid(

@@ -3,9 +3,11 @@
 A population is generated in chunks of :data:`CHUNK_USERS` consecutive users,
 each chunk with random streams of its own (derived from the seed, the first
 user id of the run and the chunk's number), so the rows depend only on the
-seed, the config, the catalogue and the first ids. :func:`simulate` writes
-chunk ``k`` (in a background thread, inside one transaction) while it
-generates chunk ``k + 1``.
+seed, the config, the catalogue, the simulated titles and the first ids.
+:func:`simulate` writes the run's new titles (``releases.rate``), then chunk
+``k`` (in a background thread, inside one transaction) while it generates chunk
+``k + 1``. Users of every chunk discover the simulated titles (sim.titles and
+the run's new ones) after their release (:mod:`simulation.discovery`).
 """
 
 from __future__ import annotations
@@ -26,11 +28,27 @@ import python_api
 from simulation import frames
 from simulation.catalogue import Catalogue, read_catalogue
 from simulation.config import SimulationConfig, as_config
+from simulation.discovery import discover
 from simulation.errors import SimulationError
-from simulation.sessions import draw_runs, place_sessions, rate_sessions, session_counts
+from simulation.releases import (
+    NewTitles,
+    Releases,
+    new_titles,
+    read_catalogue_mix,
+    read_release_state,
+    release_count,
+    releases_from_titles,
+)
+from simulation.sessions import (
+    draw_runs,
+    place_sessions,
+    rate_sessions,
+    run_start_times,
+    session_counts,
+)
 from simulation.tastes import ChoiceSampler, draw_tastes
 from simulation.users import active_windows, draw_users
-from simulation.writing import WRITE_ORDER, check_id_room, next_ids, write_chunk
+from simulation.writing import WRITE_ORDER, check_id_room, next_ids, write_chunk, write_titles
 
 logger = logging.getLogger(__name__)
 
@@ -41,8 +59,8 @@ ProgressCallback = Callable[[str, float], None]
 CHUNK_USERS = 200_000
 
 #: The random streams of a chunk, one per phase, so that a change in one phase
-#: leaves the others alone.
-_STREAMS = ("users", "tastes", "counts", "runs", "placement", "ratings")
+#: leaves the others alone (a stream added at the end leaves the others as they were).
+_STREAMS = ("users", "tastes", "counts", "runs", "placement", "ratings", "discovery")
 
 #: Share of a chunk's work (for progress reports) in each generation phase and write.
 _WORK = {
@@ -50,6 +68,7 @@ _WORK = {
     "tastes": 0.02,
     "runs": 0.08,
     "placement": 0.08,
+    "discovery": 0.02,
     "ratings": 0.01,
     "frames": 0.02,
     "write users": 0.05,
@@ -70,6 +89,8 @@ class Population:
     ratings: pd.DataFrame
     #: Seconds per generation phase.
     seconds: dict[str, float] = field(default_factory=dict)
+    #: Sessions of simulated titles (sim.titles, or new in this run).
+    release_sessions: int = 0
 
     def frames(self) -> dict[str, pd.DataFrame]:
         """The four DataFrames by landing table name, in write order."""
@@ -94,6 +115,13 @@ class SimulationReport:
     seconds: dict[str, float]
     #: Seconds from start to commit.
     wall_seconds: float
+    #: New titles written to sim.titles (releases.rate), and their credits.
+    titles: int = 0
+    credits: int = 0
+    #: First and last title_id of the new titles; None when none.
+    title_ids: tuple[str, str] | None = None
+    #: Sessions of simulated titles (the new ones and those sim.titles held).
+    release_sessions: int = 0
 
     def describe(self) -> str:
         """A few lines for people."""
@@ -102,11 +130,19 @@ class SimulationReport:
             return f"ids {span[0]}..{span[1]}" if span else "none"
 
         phases = ", ".join(f"{name} {secs:.1f} s" for name, secs in self.seconds.items())
+        lines = [
+            f"users:    {self.users:>12,} ({ids(self.user_ids)})",
+            f"sessions: {self.sessions:>12,} ({ids(self.session_ids)})",
+            f"ratings:  {self.ratings:>12,}",
+        ]
+        if self.titles or self.release_sessions:
+            lines += [
+                f"titles:   {self.titles:>12,} ({ids(self.title_ids)}; {self.credits:,} credits)",
+                f"sessions of simulated titles: {self.release_sessions:,}",
+            ]
         return "\n".join(
             [
-                f"users:    {self.users:>12,} ({ids(self.user_ids)})",
-                f"sessions: {self.sessions:>12,} ({ids(self.session_ids)})",
-                f"ratings:  {self.ratings:>12,}",
+                *lines,
                 f"seed {self.seed}, config {self.config_source}",
                 f"took {self.wall_seconds:.1f} s; phases (writing overlaps generation): {phases}",
             ]
@@ -174,12 +210,13 @@ def _generate_chunk(
     share: float,
     *,
     run_first_session_id: int,
+    releases: Releases | None = None,
 ) -> Population:
     """``count`` users with tastes, sessions and ratings, ids from the given firsts.
 
     ``run_first_session_id``: the run's first session id (one past the largest in
     sim.sessions), to refuse sessions whose ids would pass the bigint maximum before
-    any id is computed.
+    any id is computed. ``releases``: simulated titles users may discover.
     """
     with meter.phase("users", _WORK["users"] * share):
         population = draw_users(count, config, streams["users"])
@@ -192,6 +229,24 @@ def _generate_chunk(
         run_users, run_titles, run_lengths = draw_runs(
             counts, tastes, sampler, config, streams["runs"]
         )
+    run_start = None
+    if releases is not None and releases.size:
+        with meter.phase("discovery", _WORK["discovery"] * share):
+            run_start = run_start_times(run_users, window_start, window_end, streams["placement"])
+            found = discover(
+                run_users,
+                run_titles,
+                run_lengths,
+                run_start,
+                window_start,
+                window_end,
+                tastes,
+                sampler,
+                releases,
+                config,
+                streams["discovery"],
+            )
+            run_titles, run_lengths, catalogue = found.titles, found.lengths, found.catalogue
     with meter.phase("placement", _WORK["placement"] * share):
         viewing = place_sessions(
             run_users,
@@ -202,6 +257,7 @@ def _generate_chunk(
             catalogue,
             config,
             streams["placement"],
+            run_start=run_start,
         )
     with meter.phase("ratings", _WORK["ratings"] * share):
         ratings = rate_sessions(viewing, tastes, catalogue, config, streams["ratings"])
@@ -215,6 +271,7 @@ def _generate_chunk(
             user_tastes=frames.tastes_frame(tastes, first_user_id),
             sessions=frames.sessions_frame(viewing, first_user_id, first_session_id, catalogue),
             ratings=frames.ratings_frame(ratings, first_session_id),
+            release_sessions=int((viewing.title >= sampler.catalogue.size).sum()),
         )
     logger.debug(
         "chunk of %d users: %d sessions in %d runs, %d ratings",
@@ -234,6 +291,7 @@ def _chunks(
     first_user_id: int,
     first_session_id: int,
     meter: _Meter,
+    releases: Releases | None = None,
 ) -> Iterator[Population]:
     """The population, chunk after chunk (at least one, possibly empty).
 
@@ -254,6 +312,7 @@ def _chunks(
             meter,
             share=count / max(users, 1),
             run_first_session_id=first_session_id,
+            releases=releases,
         )
         next_user += count
         next_session += len(chunk.sessions)
@@ -268,29 +327,49 @@ def generate_population(
     *,
     first_user_id: int = 1,
     first_session_id: int = 1,
+    releases: Releases | None = None,
 ) -> Population:
     """Fabricate ``users`` users with their hidden tastes, sessions and ratings. Pure.
 
     The result depends only on the arguments: the same ``seed``, config,
-    catalogue and first ids give identical DataFrames (and :func:`simulate`
+    catalogue, releases and first ids give identical DataFrames (and :func:`simulate`
     writes exactly these rows). ``first_user_id`` also feeds the random
     streams, so a population appended after existing users is not a copy of
-    the first one made with the same seed.
+    the first one made with the same seed. ``releases``: simulated titles
+    (:func:`simulation.releases.releases_from_titles`) users discover after their
+    release; their sessions name them.
     """
     _check_arguments(users, seed)
     config = as_config(config)
     meter = _Meter(None, 1.0)
     parts = list(
-        _chunks(int(users), int(seed), catalogue, config, first_user_id, first_session_id, meter)
+        _chunks(
+            int(users),
+            int(seed),
+            catalogue,
+            config,
+            first_user_id,
+            first_session_id,
+            meter,
+            releases,
+        )
     )
+    release_sessions = sum(part.release_sessions for part in parts)
     if len(parts) == 1:
         only = parts[0]
-        return Population(only.users, only.user_tastes, only.sessions, only.ratings, meter.seconds)
+        return Population(
+            only.users,
+            only.user_tastes,
+            only.sessions,
+            only.ratings,
+            meter.seconds,
+            release_sessions,
+        )
     joined = {
         name: pd.concat([part.frames()[name] for part in parts], ignore_index=True)
         for name in WRITE_ORDER
     }
-    return Population(**joined, seconds=meter.seconds)
+    return Population(**joined, seconds=meter.seconds, release_sessions=release_sessions)
 
 
 def simulate(
@@ -303,9 +382,12 @@ def simulate(
 ) -> SimulationReport:
     """Simulate ``users`` new users and their sessions, and write them to the warehouse.
 
-    Reads the catalogue from the marts and the largest user_id and session_id
-    from ``sim``; new ids continue after them, so a second run appends. Writes
-    sim.users, sim.user_tastes, sim.sessions and sim.ratings in one
+    Reads the catalogue from the marts, the simulated titles of sim.titles, and
+    the largest user_id and session_id from ``sim``; new ids continue after them,
+    so a second run appends. With ``releases.rate`` > 0, makes new titles released
+    during the period (:mod:`simulation.releases`; ids, names and person ids after
+    those in the warehouse). Writes sim.titles and sim.credits (the new titles
+    first), then sim.users, sim.user_tastes, sim.sessions and sim.ratings in one
     transaction through python_api (``warehouse``: a ``python_api.Warehouse``;
     default: ``python_api.connect(role="scientist")``): all rows or none.
     ``config``: a :class:`SimulationConfig`, a TOML file, or None for the
@@ -319,26 +401,48 @@ def simulate(
     if own_connection:
         warehouse = python_api.connect(role="scientist")
     meter = _Meter(progress, _CATALOGUE_WORK + sum(_WORK.values()))
-    written = {"users": 0, "sessions": 0, "ratings": 0}
+    written = {"users": 0, "sessions": 0, "ratings": 0, "release_sessions": 0}
+    titles = NewTitles(pd.DataFrame(), pd.DataFrame())
     try:
         with meter.phase("read catalogue", _CATALOGUE_WORK):
             catalogue = read_catalogue(warehouse)
             first_user_id, first_session_id = next_ids(warehouse)
+            state = read_release_state(warehouse, config)
+            count = release_count(config)
+            if count:
+                mix = read_catalogue_mix(warehouse)
+                titles = new_titles(count, mix, config, int(seed), first_user_id, state)
+            simulated = pd.concat(
+                [frame for frame in (state.titles, titles.titles) if not frame.empty]
+                or [state.titles],
+                ignore_index=True,
+            )
+            releases = releases_from_titles(simulated, catalogue, state.retired)
 
         def write(chunk: Population, share: float) -> None:
             def done(table: str, seconds: float) -> None:
                 meter.add(f"write {table}", seconds, _WORK[f"write {table}"] * share)
 
             write_chunk(warehouse, chunk.frames(), on_table=done)
-            for table in written:
+            for table in ("users", "sessions", "ratings"):
                 written[table] += len(getattr(chunk, table))
+            written["release_sessions"] += chunk.release_sessions
 
         chunks = _chunks(
-            int(users), int(seed), catalogue, config, first_user_id, first_session_id, meter
+            int(users),
+            int(seed),
+            catalogue,
+            config,
+            first_user_id,
+            first_session_id,
+            meter,
+            releases,
         )
         try:
             with warehouse.transaction(), ThreadPoolExecutor(1, "simulation-writer") as writer:
                 pending: Future[None] | None = None
+                if not titles.titles.empty:  # before the sessions that name them
+                    pending = writer.submit(write_titles, warehouse, titles)
                 for chunk in chunks:
                     if pending is not None:
                         pending.result()  # at most one chunk waits while another is written
@@ -347,8 +451,8 @@ def simulate(
                     pending.result()
         except python_api.ConflictError as error:
             raise SimulationError(
-                f"{error} (another writer added users or sessions while this simulation ran; "
-                "nothing was written: run it again)"
+                f"{error} (another writer added users, sessions or titles while this "
+                "simulation ran; nothing was written: run it again)"
             ) from None
     finally:
         if own_connection:
@@ -356,10 +460,11 @@ def simulate(
 
     wall = time.perf_counter() - started
     logger.info(
-        "simulated %d users, %d sessions, %d ratings in %.1f s",
+        "simulated %d users, %d sessions, %d ratings, %d new titles in %.1f s",
         written["users"],
         written["sessions"],
         written["ratings"],
+        len(titles.titles),
         wall,
     )
     return SimulationReport(
@@ -376,4 +481,8 @@ def simulate(
         config_source=config.source,
         seconds=dict(meter.seconds),
         wall_seconds=wall,
+        titles=len(titles.titles),
+        credits=len(titles.credits),
+        title_ids=titles.title_ids,
+        release_sessions=written["release_sessions"],
     )

@@ -20,19 +20,24 @@ class SimulationConfigError(SimulationError, ConfigError):
 
 
 class IdOverflowError(SimulationError):
-    """New users or sessions would need ids past PostgreSQL's bigint maximum.
+    """New users, sessions or persons would need ids past their column's maximum
+    (PostgreSQL's bigint maximum; the integer maximum for ``person_id``).
 
-    ``column`` (``user_id`` or ``session_id``), ``largest`` (the largest id
-    already there, which new ids continue after) and ``needed`` (how many new
+    ``column`` (``user_id``, ``session_id`` or ``person_id``), ``largest`` (the largest
+    id already there, which new ids continue after) and ``needed`` (how many new
     ids the run wants) say which and by how much.
     """
 
-    def __init__(self, table: str, column: str, largest: int, needed: int) -> None:
+    def __init__(
+        self, table: str, column: str, largest: int, needed: int, maximum: int = BIGINT_MAX
+    ) -> None:
         self.table, self.column, self.largest, self.needed = table, column, largest, needed
+        self.maximum = maximum
         entity = column.removesuffix("_id")
+        kind = "bigint" if maximum == BIGINT_MAX else "integer"
         super().__init__(
             f"cannot number {needed:,} new {entity}s: the largest {column} in {table} is "
-            f"{largest} and new ids continue after it, past the bigint maximum {BIGINT_MAX}; "
+            f"{largest} and new ids continue after it, past the {kind} maximum {maximum}; "
             f"delete the rows with the largest {column}s (python_api delete) "
             "or simulate into a fresh warehouse"
         )

@@ -2,7 +2,10 @@
 drove the simulation, the ceiling any recommender is scored against.
 
 The recommender knows nothing of the simulation: the command line hands it a
-:class:`TasteOracle`, which reads the ground truth from ``sim.user_tastes``.
+:class:`TasteOracle`, which reads the ground truth from ``sim.user_tastes``. It scores
+the simulated titles of the marts (``source = 'simulation'``) too: by their genres and
+IMDb score as catalogue titles, and by the popularity their history in the marts gives
+them (:func:`scoring_catalogue`), as the simulation's users discovered them.
 """
 
 from __future__ import annotations
@@ -15,10 +18,13 @@ import pandas as pd
 from scipy import sparse
 
 import python_api
-from simulation.catalogue import read_catalogue
+from simulation.catalogue import Catalogue, catalogue_from_frames, read_catalogue_frames
 from simulation.config import SimulationConfig, load_config
+from simulation.discovery import HISTORY_PRIOR_DAYS, history_popularity
 from simulation.errors import SimulationError
+from simulation.releases import releases_from_titles
 from simulation.tastes import oracle_scores
+from simulation.users import DAY, epoch_seconds
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +65,7 @@ class TasteOracle:
         tastes = _read_tastes(warehouse, user_ids)
         if tastes is None:
             return None
-        catalogue = read_catalogue(warehouse)
+        catalogue = scoring_catalogue(warehouse, self.config)
         position = pd.Index(catalogue.title_ids).get_indexer(title_ids)
         if (position < 0).any():
             raise SimulationError("the simulation's catalogue does not match marts.dim_titles")
@@ -91,3 +97,42 @@ def _read_tastes(warehouse: python_api.Warehouse, user_ids: np.ndarray) -> pd.Da
         logger.warning("no oracle: sim.user_tastes lacks some test users")
         return None
     return tastes.loc[user_ids].reset_index()
+
+
+def scoring_catalogue(
+    warehouse: python_api.Warehouse, config: SimulationConfig | None = None
+) -> Catalogue:
+    """The catalogue of the marts, simulated titles included, as the oracle scores it.
+
+    A simulated title's popularity is that of catalogue titles watched as much
+    (:func:`simulation.discovery.history_popularity`): its sessions in the marts per the
+    share of the period (``config``'s) it has been out, plus a week's worth, against
+    each catalogue title's sessions over the whole period.
+    """
+    config = config or load_config()
+    titles, title_genres, genres = read_catalogue_frames(warehouse)
+    catalogue = catalogue_from_frames(titles, title_genres, genres)
+    simulated = titles[titles["source"].astype(str) == "simulation"]
+    if simulated.empty:
+        return catalogue
+    ordered = title_genres.sort_values(["title_id", "genre_position"], kind="stable")
+    listed = ordered.groupby("title_id", sort=False)["genre_id"].agg(list)
+    frame = simulated.assign(
+        genres=[listed.get(title, []) for title in simulated["title_id"].astype(str)]
+    )
+    releases = releases_from_titles(frame, catalogue)
+    sessions = warehouse.read("select title_id, session_count from marts.agg_title_viewing")
+    counts = sessions.set_index(sessions["title_id"].astype(str))["session_count"]
+    start, end = epoch_seconds(config.period.start), epoch_seconds(config.period.end)
+    out = np.clip((end - np.maximum(releases.released_at, start)) / (end - start), 0.0, 1.0)
+    prior = HISTORY_PRIOR_DAYS * DAY / (end - start)
+    rates = counts.reindex(releases.title_ids).fillna(0).to_numpy(np.float64) / (out + prior)
+    catalogue_rates = counts.reindex(catalogue.title_ids).fillna(0).to_numpy(np.float64)
+    return catalogue.extended(
+        releases.title_ids,
+        releases.is_show,
+        releases.runtime_minutes,
+        releases.genre_weights,
+        history_popularity(rates, catalogue_rates, catalogue.popularity),
+        releases.quality,
+    )

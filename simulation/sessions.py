@@ -100,7 +100,7 @@ def session_counts(
     return rng.poisson(rate).astype(np.int64)
 
 
-def _binge_lengths(count: int, config: SimulationConfig, rng: np.random.Generator) -> np.ndarray:
+def binge_lengths(count: int, config: SimulationConfig, rng: np.random.Generator) -> np.ndarray:
     """Episodes in a row: 1 + geometric, mean ``binge.mean_episodes``, capped."""
     mean = config.binge.mean_episodes
     if mean <= 1:
@@ -155,7 +155,7 @@ def draw_runs(
         titles = sampler.draw(users, cumulative, level_rows, rng)
         shows = is_show[titles]
         lengths = np.ones(len(titles), dtype=np.int64)
-        lengths[shows] = _binge_lengths(int(shows.sum()), config, rng)
+        lengths[shows] = binge_lengths(int(shows.sum()), config, rng)
 
         # a movie the user has already started (earlier, or earlier in this round) is dropped
         movie_rows = np.flatnonzero(~shows)
@@ -202,7 +202,7 @@ def draw_runs(
     return users[order], titles[order], lengths[order]
 
 
-def _run_start_times(
+def run_start_times(
     run_users: np.ndarray,
     window_start: np.ndarray,
     window_end: np.ndarray,
@@ -264,9 +264,16 @@ def place_sessions(
     catalogue: Catalogue,
     config: SimulationConfig,
     rng: np.random.Generator,
+    *,
+    run_start: np.ndarray | None = None,
 ) -> Viewing:
-    """Sessions of the runs placed in time, with what was watched; in (user, time) order."""
-    run_start = _run_start_times(run_users, window_start, window_end, rng)
+    """Sessions of the runs placed in time, with what was watched; in (user, time) order.
+
+    ``run_start``: each run's drawn start (:func:`run_start_times` with ``rng``), when
+    the caller needed it before (to choose titles that come out during the period); a
+    run starts then, or later when the user's previous run has not ended."""
+    if run_start is None:
+        run_start = run_start_times(run_users, window_start, window_end, rng)
     order = _order_by_user_and_time(run_users, run_start)
     run_users, run_titles, run_lengths, run_start = (
         run_users[order],

@@ -207,10 +207,14 @@ class ChoiceSampler:
         k = catalogue.genre_count
         self.components = k + 1
         bias = bias_from_level(self.levels)
-        # exp(bias * popularity + quality_weight * quality), scaled per level (cancels out).
+        # exp(bias * popularity + quality_weight * quality), scaled per level (cancels out
+        # within this sampler; log_scale puts weights of two samplers on one scale).
         log_w = bias[:, None] * catalogue.popularity[None, :]
         log_w += config.popularity.quality_weight * catalogue.quality[None, :]
-        log_w -= log_w.max(axis=1, keepdims=True)
+        scale = log_w.max(axis=1, keepdims=True) if catalogue.size else np.zeros((len(bias), 1))
+        log_w -= scale
+        #: Per bias level, the log of the factor the component weights were divided by.
+        self.log_scale = scale[:, 0]
         base = np.exp(log_w)  # levels x titles
 
         members = [np.arange(catalogue.size)]
@@ -261,6 +265,14 @@ class ChoiceSampler:
         weights[:, 0] = self._floor * totals[:, 0]
         weights[:, 1:] = self.catalogue.genre_count * tastes.affinities * totals[:, 1:]
         return weights
+
+    def log_total_weights(self, tastes: Tastes) -> np.ndarray:
+        """Per user, ``ln sum_t exp(utility(u, t))`` over this sampler's titles: comparable
+        between samplers of different titles (``-inf`` when a user can choose none)."""
+        weights = self.component_weights(tastes).sum(axis=1)
+        with np.errstate(divide="ignore"):
+            logs = np.log(weights)
+        return logs + self.log_scale[self.level_rows(tastes.bias_level)]
 
     def show_probability(self, component_weights: np.ndarray, tastes: Tastes) -> np.ndarray:
         """Probability that a user's next choice is a show."""

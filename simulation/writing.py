@@ -10,6 +10,7 @@ import pandas as pd
 
 import python_api
 from simulation.errors import BIGINT_MAX, IdOverflowError
+from simulation.releases import NewTitles
 
 logger = logging.getLogger(__name__)
 
@@ -65,3 +66,20 @@ def write_chunk(
         logger.debug("wrote %d rows to sim.%s in %.1f s", len(frame), table, seconds)
         if on_table is not None:
             on_table(table, seconds)
+
+
+def write_titles(warehouse: python_api.Warehouse, titles: NewTitles) -> None:
+    """Write new titles to sim.titles, then their credits to sim.credits.
+
+    Call it inside ``warehouse.transaction()``, before the sessions that name them.
+    """
+    started = time.perf_counter()
+    warehouse.write("titles", titles.titles)
+    if not titles.credits.empty:
+        warehouse.write("credits", titles.credits)
+    logger.debug(
+        "wrote %d titles and %d credits in %.1f s",
+        len(titles.titles),
+        len(titles.credits),
+        time.perf_counter() - started,
+    )

@@ -63,16 +63,33 @@ def trainer_option(text: str, name: str = "trainer", **kwargs: Any) -> Callable[
 )
 @config_option("simulation knobs")
 @click.option(
+    "--release-rate",
+    type=click.FloatRange(0, 10000),
+    default=None,
+    metavar="N",
+    help="New titles released per simulated week, into sim.titles (the config's "
+    "releases.rate; default 0: none). Users discover them after their release; 10 is a "
+    "lively service.",
+)
+@click.option(
     "--print-config",
     is_flag=True,
     help="Print the default config, every knob documented, and exit.",
 )
-def simulate(users: int | None, seed: int, config_path: Path | None, print_config: bool) -> None:
+def simulate(
+    users: int | None,
+    seed: int,
+    config_path: Path | None,
+    release_rate: float | None,
+    print_config: bool,
+) -> None:
     """Simulate new users, their hidden tastes, viewing sessions and ratings into sim.*.
 
     Reads the catalogue from the built marts (run `recdb build` first) and
     appends: new user and session ids continue after the largest ones in the
-    warehouse. The same seed, config and warehouse state give the same rows.
+    warehouse. With --release-rate, also releases new titles (sim.titles, with
+    credits in sim.credits) over the period, which users watch only after their
+    release. The same seed, config and warehouse state give the same rows.
     Everything is written in one transaction, as the scientist role.
     """
     from simulation import default_config_text, load_config
@@ -83,7 +100,8 @@ def simulate(users: int | None, seed: int, config_path: Path | None, print_confi
         return
     if users is None:
         raise click.UsageError("give --users N (how many users to simulate)")
-    config = load_config(config_path)
+    overrides = {"releases.rate": release_rate} if release_rate is not None else None
+    config = load_config(config_path, overrides=overrides)
     with quiet_libraries("simulation", "python_api"):
         report = run_with_progress(
             "simulating",
