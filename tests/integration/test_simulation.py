@@ -8,7 +8,14 @@ import pytest
 
 from python_api import Warehouse
 from recdb.core.landing import LANDING_TABLES
-from simulation import generate_population, load_config, read_catalogue, simulate
+from simulation import (
+    generate_population,
+    load_config,
+    read_catalogue,
+    release_count,
+    scoring_catalogue,
+    simulate,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -174,3 +181,76 @@ def test_simulate_after_an_id_at_the_bigint_maximum_is_refused_in_one_line(wareh
             warehouse.execute("delete from sim.users where user_id = %s", (BIGINT_MAX,))
     assert warehouse.scalar("select count(*) from sim.users") == users
     assert warehouse.scalar("select count(*) from sim.sessions") == sessions
+
+
+# -- titles released over time (issue 17) ----------------------------------------------
+RELEASE_RATE = 4.0
+#: Sessions of simulated titles that start before the title is out.
+BEFORE_RELEASE = (
+    "select count(*) from {sessions} as s join {titles} as t using (title_id) "
+    "where s.started_at < t.released_at"
+)
+
+
+def test_simulate_with_releases_writes_titles_users_discover_and_the_build_keeps(
+    warehouse, first_run
+):
+    config = load_config(overrides={"releases.rate": RELEASE_RATE})
+    with Warehouse("scientist", warehouse.settings("scientist")) as wh:
+        report = simulate(300, SEED, config, warehouse=wh)
+    count = release_count(config)
+    assert count == round(RELEASE_RATE * 365 / 7)
+    assert (report.titles, report.title_ids) == (count, ("sim-000001", f"sim-{count:06d}"))
+    assert warehouse.scalar("select count(*) from sim.titles") == count
+    assert warehouse.scalar("select count(*) from sim.credits") == report.credits > 2 * count
+    outside = warehouse.scalar(
+        "select count(*) from sim.titles where released_at <= %s::date or released_at >= %s::date",
+        (config.period.start, config.period.end),
+    )
+    assert outside == 0  # after the simulation's start, before its end
+    new_sessions = warehouse.scalar(
+        "select count(*) from sim.sessions join sim.titles using (title_id)"
+    )
+    assert new_sessions == report.release_sessions > 0
+    before = BEFORE_RELEASE.format(sessions="sim.sessions", titles="sim.titles")
+    assert warehouse.scalar(before) == 0
+
+    # a second run: ids, names and persons continue, none twice
+    again = load_config(overrides={"releases.rate": 1.0})
+    with Warehouse("scientist", warehouse.settings("scientist")) as wh:
+        second = simulate(40, 3, again, warehouse=wh)
+    more = release_count(again)
+    assert second.title_ids == (f"sim-{count + 1:06d}", f"sim-{count + more:06d}")
+    assert warehouse.scalar("select count(*) from sim.titles") == count + more
+    assert warehouse.scalar(before) == 0
+
+    warehouse.dbt("build")
+    simulated = warehouse.query(
+        "select count(*), min(released_at), bool_and(not is_retired) "
+        "from marts.dim_titles where source = 'simulation'"
+    )[0]
+    assert simulated[0] == count + more and simulated[2]
+    assert simulated[1] > pd.Timestamp(config.period.start, tz="UTC")
+    in_marts = warehouse.scalar(
+        "select count(*) from marts.fact_sessions join marts.dim_titles using (title_id) "
+        "where source = 'simulation'"
+    )
+    assert in_marts == warehouse.scalar(
+        "select count(*) from sim.sessions join sim.titles using (title_id)"
+    )
+    assert (
+        warehouse.scalar(
+            BEFORE_RELEASE.format(sessions="marts.fact_sessions", titles="marts.dim_titles")
+        )
+        == 0
+    )
+    assert (
+        warehouse.scalar(
+            "select count(distinct title_id) from marts.dim_credits where source = 'simulation'"
+        )
+        == count + more
+    )
+    # the oracle scores them: every title of the marts, by tastes and history
+    with Warehouse("scientist", warehouse.settings("scientist")) as wh:
+        scored = scoring_catalogue(wh)
+    assert scored.size == warehouse.scalar("select count(*) from marts.dim_titles")

@@ -342,3 +342,33 @@ def test_the_oracle_scores_simulated_titles_by_tastes_and_history(frames, new, p
     position = pd.Index(scored.title_ids).get_indexer(new.titles["title_id"])
     history = watched.reindex(new.titles["title_id"]).fillna(0).to_numpy()
     assert np.corrcoef(history, scored.popularity[position])[0, 1] > 0.3
+
+
+def test_the_command_lines_release_rate_is_the_configs_knob(monkeypatch, tmp_path):
+    from click.testing import CliRunner
+
+    import simulation
+    from recdb.cli.science import simulate as command
+
+    rates = []
+
+    def simulate(users, seed, config, progress=None):
+        rates.append(config.releases.rate)
+        return simulation.SimulationReport(
+            users, 0, 0, None, None, seed, config.source, {}, 0.1, titles=3, credits=9,
+            title_ids=("sim-000001", "sim-000003"),
+        )  # fmt: skip
+
+    monkeypatch.setattr(simulation, "simulate", simulate)
+    runner = CliRunner()
+    result = runner.invoke(command, ["--users", "5", "--release-rate", "2.5"])
+    assert result.exit_code == 0, result.output
+    assert "titles:" in result.output and "sim-000001..sim-000003" in result.output
+    mine = tmp_path / "mine.toml"
+    mine.write_text("[releases]\nrate = 7\n", encoding="utf-8")
+    assert runner.invoke(command, ["--users", "5", "--config", str(mine)]).exit_code == 0
+    assert runner.invoke(command, ["--users", "5"]).exit_code == 0
+    assert rates == [2.5, 7.0, 0.0]
+    refused = runner.invoke(command, ["--users", "5", "--release-rate", "-1"])
+    assert refused.exit_code == 2 and "--release-rate" in refused.output
+    assert "--release-rate" in runner.invoke(command, ["--help"]).output
