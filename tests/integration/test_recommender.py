@@ -40,7 +40,9 @@ iterations = 10
 
 @pytest.fixture(scope="module")
 def setup(built_warehouse, tmp_path_factory):
-    """Catalogue built, the recommender tried on empty marts, then users simulated and built."""
+    """Catalogue built, the recommender tried on empty marts, then users simulated, a few
+    titles released late in the period and two retired (:func:`_write_releases`; written
+    to ``releases.json``), and built."""
     folder = tmp_path_factory.mktemp("recommender")
     (folder / "simulation.toml").write_text(STRONG_TASTES)
     (folder / "recommender.toml").write_text(CONFIG)
@@ -49,6 +51,8 @@ def setup(built_warehouse, tmp_path_factory):
     sim_config = load_simulation_config(folder / "simulation.toml")
     with Warehouse("scientist", warehouse.settings("scientist")) as wh:
         simulate(USERS, SEED, sim_config, warehouse=wh)
+        releases = _write_releases(wh)
+    (folder / "releases.json").write_text(json.dumps(releases))
     warehouse.dbt("build")
     return warehouse, folder, empty
 
@@ -415,3 +419,171 @@ def test_the_databases_time_split_is_the_in_memory_one(setup):
     assert in_memory.eligible_users > 50  # the sample is drawn alike too
     _same_split(test_split, in_memory)
     _same_split(validation, validation_split(dataset, config))
+
+
+# -- item cold start and retired titles (issue 17) -----------------------------------
+#: Titles released after the hold-out's cutoff (written by the module's setup): one for
+#: each of the genres most users like best, watched after its release by half of those
+#: users who watched something before (a hit: well rated, many votes). And the two most
+#: watched titles, retired at the end of the period (so still watchable in the test
+#: period of `recdb evaluate`).
+RELEASES = 4
+
+
+def _write_releases(wh: Warehouse) -> dict[str, object]:
+    """Write the new titles, their sessions and two retirements into sim (the marts are
+    built after); {"titles": the new titles, "unwatched": each one's fans who did not
+    watch it, "retired": the retired titles}."""
+    import pandas as pd
+
+    total = int(wh.read("select count(*) as n from sim.sessions")["n"].iloc[0])
+    cutoff = wh.read(  # recdb evaluate's cutoff (recommender.holdout.read_cutoff)
+        "select started_at from sim.sessions order by started_at limit 1 offset %s",
+        [int(total * 0.8)],
+    )["started_at"].iloc[0]
+    released = cutoff + pd.Timedelta(days=2)  # the sessions below move the cutoff by hours
+    genres = sorted(wh.read("select genre_id from marts.dim_genres")["genre_id"])
+    tastes = wh.read(
+        "select t.user_id, t.genre_affinities from sim.user_tastes as t where exists "
+        "(select from sim.sessions as s where s.user_id = t.user_id and s.started_at < %s)",
+        [released.to_pydatetime()],
+    )
+    main = np.array([np.argmax(a) for a in tastes["genre_affinities"]])
+    liked = [int(g) for g in np.argsort(-np.bincount(main, minlength=len(genres)))[:RELEASES]]
+    votes = wh.read(
+        "select percentile_disc(0.9) within group (order by imdb_vote_count) as v "
+        "from marts.dim_titles"
+    )["v"].iloc[0]
+    titles = [f"sim-it-{genres[g]}" for g in liked]
+    wh.write(
+        "titles",
+        pd.DataFrame(
+            {
+                "title_id": titles,
+                "title_name": [f"New {genres[g].title()}" for g in liked],
+                "title_type": "movie",
+                "release_year": released.year,
+                "released_at": released,
+                "genres": [[genres[g]] for g in liked],
+                "production_countries": [["US"]] * RELEASES,
+                "runtime_minutes": 100,
+                "imdb_score": 8.0,
+                "imdb_vote_count": int(votes),
+            }
+        ),
+    )
+    rng = np.random.default_rng(17)
+    first = int(wh.read("select max(session_id) + 1 as s from sim.sessions")["s"].iloc[0])
+    rows, unwatched = [], {}
+    for title, genre in zip(titles, liked, strict=True):
+        fans = tastes["user_id"].to_numpy()[main == genre]
+        watched = rng.random(len(fans)) < 0.5
+        unwatched[title] = fans[~watched].tolist()
+        for user in fans[watched]:
+            start = released + pd.Timedelta(minutes=int(rng.integers(0, 20 * 24 * 60)))
+            rows.append((int(user), title, start))
+    sessions = pd.DataFrame(rows, columns=["user_id", "title_id", "started_at"])
+    sessions.insert(0, "session_id", np.arange(first, first + len(sessions)))
+    sessions["ended_at"] = sessions["started_at"] + pd.Timedelta(minutes=100)
+    sessions["minutes_watched"] = 100.0
+    sessions["completion_ratio"] = 1.0
+    wh.write("sessions", sessions)
+    retired = wh.read(
+        "select title_id from sim.sessions group by title_id "
+        "order by count(distinct user_id) desc, title_id limit 2"
+    )["title_id"].tolist()
+    end = pd.Timestamp("2024-01-01", tz="UTC")  # the simulation's period ends then
+    wh.write("retired_titles", pd.DataFrame({"title_id": retired, "retired_at": end}))
+    return {"titles": titles, "unwatched": unwatched, "retired": retired}
+
+
+@pytest.fixture(scope="module")
+def releases(setup) -> dict:
+    _, folder, _ = setup
+    return json.loads((folder / "releases.json").read_text())
+
+
+def _lists(warehouse, run_id: str) -> dict[int, list[str]]:
+    return dict(
+        warehouse.query(
+            "select user_id, array_agg(title_id) "
+            f"from {RECOMMENDATION_ROWS} as recs where run_id = %s group by user_id",
+            (run_id,),
+        )
+    )
+
+
+def test_no_run_names_a_retired_title_and_the_default_one_gives_new_titles_to_their_fans(
+    setup, first_run, releases, monkeypatch
+):
+    from recommender.data import read_viewing
+    from recommender.pipeline import prepare
+
+    warehouse, folder, _ = setup
+    retired = releases["retired"]
+    assert warehouse.scalar("select count(*) from marts.dim_titles where is_retired") == 2
+    # the first run (content, the default) came after the retirements: it succeeded, and
+    # left them out, though they would be on many lists
+    assert "(2 retired titles left out)" in first_run.stdout
+    assert not any(set(retired) & set(titles) for titles in _lists(warehouse, "it-1").values())
+    with Warehouse("scientist", warehouse.settings("scientist")) as wh:
+        viewing = read_viewing(wh)
+    none = np.zeros(viewing.titles.size, dtype=bool)
+    everything = prepare(viewing, recommender.load_config(), k=5, excluded=none)
+    model = everything.fit()
+    ids, _ = model.recommend_rows(np.arange(len(model.user_ids)), 5)
+    positions = [viewing.titles.title_ids.tolist().index(t) for t in retired]
+    assert np.isin(ids, positions).any(axis=1).mean() > 0.05
+    # so did a hybrid's run
+    result = warehouse.recdb("recommend", "--model", "hybrid", "--run-id", "it-cold-hybrid")
+    assert "(2 retired titles left out)" in result.stdout
+    lists = {"content": _lists(warehouse, "it-1"), "hybrid": _lists(warehouse, "it-cold-hybrid")}
+    assert not any(set(retired) & set(titles) for titles in lists["hybrid"].values())
+    # the new titles reach their genre's fans who have not watched them (top 5 of content,
+    # top 10 of the hybrid), and few others
+    for model_name, given in lists.items():
+        for title, fans in releases["unwatched"].items():
+            share = np.mean([title in given[user] for user in fans])
+            others = np.mean([title in given[user] for user in set(given) - set(fans)])
+            assert share > 0.25 and share > 5 * others, (model_name, title, share, others)
+    # a title retired since the last build is left out at once (PostgreSQL refuses it)
+    title = releases["titles"][0]
+    with Warehouse("scientist", warehouse.settings("scientist")) as wh:
+        import pandas as pd
+
+        when = pd.Timestamp("2024-01-01", tz="UTC")
+        wh.write("retired_titles", pd.DataFrame({"title_id": [title], "retired_at": [when]}))
+    result = warehouse.recdb("recommend", "--run-id", "it-cold-unbuilt", "--k", "3")
+    assert "(3 retired titles left out)" in result.stdout
+    assert not any(title in titles for titles in _lists(warehouse, "it-cold-unbuilt").values())
+
+
+def test_evaluate_scores_the_titles_released_after_the_cutoff(setup, releases, tmp_path):
+    warehouse, folder, _ = setup
+    result = warehouse.recdb(
+        "evaluate",
+        "--out",
+        str(tmp_path),
+        "--config",
+        str(folder / "recommender.toml"),
+        "--simulation-config",
+        str(folder / "simulation.toml"),
+        "--model",
+        "content",
+        "--model",
+        "hybrid",
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    stored = json.loads((tmp_path / "evaluation.json").read_text())
+    held = stored["holdout"]
+    assert held["new_titles"] == RELEASES
+    assert held["new_title_test_users"] > 100
+    assert "new titles (released after the cutoff): 4, watched in the test period" in result.stdout
+    new = {name: values["new_titles"] for name, values in stored["models"].items()}
+    assert new["popularity"]["recall@10"] == 0 and new["best_of"]["recall@10"] == 0
+    assert new["oracle"]["recall@10"] > 0
+    for model in ("content", "hybrid"):
+        assert new[model]["users"] == held["new_title_test_users"]
+        assert new[model]["recall@10"] > 0.5 * new["oracle"]["recall@10"], model
+        assert 0 < new[model]["share_of_lists"] < 0.5
