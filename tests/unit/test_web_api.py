@@ -730,6 +730,17 @@ def test_a_retirement_is_now_unless_given_and_says_whether_it_is_new(client, db)
     assert error_of(naive)["fields"][0]["field"] == "body.retired_at"
 
 
+def test_a_retirement_raced_by_another_request_answers_the_one_found(client, db):
+    def write(table, frame, upsert=False):  # another request retired it in between
+        db.warehouse.retirements = [("tm1", pd.Timestamp("2026-04-01", tz="UTC"))]
+        raise python_api.ConflictError("key title_id=tm1 already exists", column="title_id")
+
+    db.warehouse.write = write
+    response = client.put("/v1/titles/tm1/retirement", headers=as_scientist())
+    assert response.status_code == 200, response.text
+    assert response.json() == {"title_id": "tm1", "retired_at": "2026-04-01T00:00:00Z"}
+
+
 def test_a_credit_is_written_for_the_title_in_the_path_and_deleted_by_its_role(client, db):
     response = client.post("/v1/titles/tm1/credits", json=CREDIT, headers=as_scientist())
     assert response.status_code == 201, response.text

@@ -27,7 +27,7 @@ from typing import Annotated, Any
 import pandas as pd
 from fastapi import APIRouter, Body, Path, Query, Request, Response
 
-from python_api import ApiError, NotFoundError, ValidationError, Warehouse
+from python_api import ApiError, ConflictError, NotFoundError, ValidationError, Warehouse
 from recdb.core.landing import CREDITS, TITLES, LandingTable
 from web_api.auth import Writer
 from web_api.errors import ApiHttpError, api_error_to_http
@@ -276,7 +276,10 @@ async def retire_title(
             return row, not existing
 
     try:
-        row, created = await database(request).write(retire)
+        try:
+            row, created = await database(request).write(retire)
+        except ConflictError:  # retired meanwhile by another request: now it is found
+            row, created = await database(request).write(retire)
     except ApiError as error:
         raise _http(
             error, path=("title_id",), conflicts=("title_id",), not_found_in_url=("title_id",)
