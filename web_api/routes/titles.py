@@ -188,7 +188,8 @@ async def search_titles(
 
 @router.get("/{title_id}", response_model=TitleDetail, summary="A title")
 async def get_title(request: Request, who: Reader, title_id: TitleId) -> dict:
-    """A title of marts.dim_titles with its genres, production countries and credits."""
+    """A title of marts.dim_titles with its genres, production countries and credits, where
+    it comes from (`source`) and whether it is retired (as of the last `recdb build`)."""
     rows = await database(request).dicts(who.role, _TITLE_QUERY, [title_id])
     if not rows:
         raise ApiHttpError(404, f"no title {title_id!r}")
