@@ -196,15 +196,17 @@ def catalogue_from_frames(
 def read_catalogue_frames(
     warehouse: python_api.Warehouse,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """``dim_titles`` (with ``source`` and ``released_at``), ``bridge_title_genres`` and
-    ``dim_genres`` rows, as :func:`catalogue_from_frames` takes them."""
+    """``dim_titles`` (with ``age_certification``, ``source`` and ``released_at``),
+    ``bridge_title_genres`` and ``dim_genres`` rows, as :func:`catalogue_from_frames`
+    (and :func:`simulation.releases.read_catalogue_mix`) take them."""
     try:
         titles = warehouse.read(
             "select title_id, title_type, runtime_minutes, imdb_score, imdb_vote_count, "
-            "source, released_at from marts.dim_titles"
+            "age_certification, source, released_at from marts.dim_titles"
         )
         title_genres = warehouse.read(
-            "select title_id, genre_id, genre_position from marts.bridge_title_genres"
+            "select title_id, genre_id, genre_position, is_main_genre "
+            "from marts.bridge_title_genres"
         )
         genres = warehouse.read("select genre_id from marts.dim_genres")
     except python_api.ValidationError as error:  # e.g. the marts do not exist yet

@@ -26,7 +26,7 @@ import pandas as pd
 
 import python_api
 from simulation import frames
-from simulation.catalogue import Catalogue, read_catalogue
+from simulation.catalogue import Catalogue, catalogue_from_frames, read_catalogue_frames
 from simulation.config import SimulationConfig, as_config
 from simulation.discovery import discover
 from simulation.errors import SimulationError
@@ -135,11 +135,12 @@ class SimulationReport:
             f"sessions: {self.sessions:>12,} ({ids(self.session_ids)})",
             f"ratings:  {self.ratings:>12,}",
         ]
+        if self.titles:
+            lines.append(
+                f"titles:   {self.titles:>12,} ({ids(self.title_ids)}; {self.credits:,} credits)"
+            )
         if self.titles or self.release_sessions:
-            lines += [
-                f"titles:   {self.titles:>12,} ({ids(self.title_ids)}; {self.credits:,} credits)",
-                f"sessions of simulated titles: {self.release_sessions:,}",
-            ]
+            lines.append(f"sessions of simulated titles: {self.release_sessions:,}")
         return "\n".join(
             [
                 *lines,
@@ -405,12 +406,13 @@ def simulate(
     titles = NewTitles(pd.DataFrame(), pd.DataFrame())
     try:
         with meter.phase("read catalogue", _CATALOGUE_WORK):
-            catalogue = read_catalogue(warehouse)
+            catalogue_frames = read_catalogue_frames(warehouse)
+            catalogue = catalogue_from_frames(*catalogue_frames)
             first_user_id, first_session_id = next_ids(warehouse)
             state = read_release_state(warehouse, config)
             count = release_count(config)
             if count:
-                mix = read_catalogue_mix(warehouse)
+                mix = read_catalogue_mix(warehouse, catalogue_frames)
                 titles = new_titles(count, mix, config, int(seed), first_user_id, state)
             simulated = pd.concat(
                 [frame for frame in (state.titles, titles.titles) if not frame.empty]
@@ -418,6 +420,14 @@ def simulate(
                 ignore_index=True,
             )
             releases = releases_from_titles(simulated, catalogue, state.retired)
+            logger.info(
+                "catalogue: %d titles (%d shows), %d genres; %d simulated titles (%d new)",
+                catalogue.size,
+                int(catalogue.is_show.sum()),
+                catalogue.genre_count,
+                releases.size,
+                len(titles.titles),
+            )
 
         def write(chunk: Population, share: float) -> None:
             def done(table: str, seconds: float) -> None:

@@ -37,7 +37,12 @@ import pandas as pd
 
 import python_api
 from recdb.core.landing import CREDITS, INTEGER_RANGES, TITLES
-from simulation.catalogue import CATALOG_SOURCE, FALLBACK_RUNTIME, Catalogue
+from simulation.catalogue import (
+    CATALOG_SOURCE,
+    FALLBACK_RUNTIME,
+    Catalogue,
+    read_catalogue_frames,
+)
 from simulation.config import SimulationConfig
 from simulation.errors import IdOverflowError, SimulationError
 from simulation.frames import timestamps
@@ -221,7 +226,11 @@ def mix_from_frames(
             ascending.append(True)
         frame = frame.sort_values(keys, ascending=ascending, kind="stable")
         frame = frame.drop_duplicates(["title_id", column])
-        groups = frame.groupby("title_id", sort=False)[column].agg(tuple)
+        owners = frame["title_id"].to_numpy(dtype=object)
+        values = frame[column].to_numpy(dtype=object)
+        cuts = np.flatnonzero(owners[1:] != owners[:-1]) + 1 if len(owners) else owners
+        starts, ends = np.r_[0, cuts], np.r_[cuts, len(owners)]
+        groups = {owners[a]: tuple(values[a:b]) for a, b in zip(starts, ends, strict=True) if b > a}
         return [groups.get(title, ()) for title in ids]
 
     certification = (
@@ -243,26 +252,24 @@ def mix_from_frames(
     )
 
 
-def read_catalogue_mix(warehouse: python_api.Warehouse) -> CatalogueMix:
-    """The loaded catalogue's titles as templates, from the marts."""
-    titles = warehouse.read(
-        "select title_id, title_type, runtime_minutes, age_certification, imdb_score, source "
-        "from marts.dim_titles"
-    )
-    title_genres = warehouse.read(
-        "select title_id, genre_id, genre_position, is_main_genre from marts.bridge_title_genres"
-    )
+def read_catalogue_mix(
+    warehouse: python_api.Warehouse,
+    frames: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame] | None = None,
+) -> CatalogueMix:
+    """The loaded catalogue's titles as templates, from the marts (``frames``: the
+    titles, title-genre and genre rows :func:`simulation.catalogue.read_catalogue_frames`
+    read already)."""
+    titles, title_genres, genres = frames or read_catalogue_frames(warehouse)
     title_countries = warehouse.read(
         "select title_id, country_code, country_position, is_main_country "
         "from marts.bridge_title_prod_countries"
     )
-    genres = warehouse.read("select genre_id from marts.dim_genres")["genre_id"].astype(str)
     countries = warehouse.read("select country_code from marts.dim_prod_countries")
     return mix_from_frames(
         titles,
         title_genres,
         title_countries,
-        genres=genres,
+        genres=genres["genre_id"].astype(str),
         countries=countries["country_code"].astype(str),
     )
 
