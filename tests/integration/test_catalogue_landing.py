@@ -5,12 +5,16 @@ named; retired titles keep their history and are recommended no more."""
 
 from __future__ import annotations
 
+import concurrent.futures
+import time
+
 import pandas as pd
 import pytest
 
 import python_api
 from python_api import ConflictError, NotFoundError, ValidationError, Warehouse
-from recdb.warehouse.build import build
+from recdb.warehouse.build import _stored_fingerprint as stored_fingerprint
+from recdb.warehouse.build import build, catalog_fingerprint
 from tests.integration.test_engagement import sessions_frame, users_frame
 
 pytestmark = pytest.mark.integration
@@ -37,6 +41,11 @@ def credit(title_id: str, person_id: int, name: str, role: str = "actor") -> pd.
     return pd.DataFrame(
         [{"title_id": title_id, "person_id": person_id, "person_name": name, "credit_role": role}]
     )
+
+
+def scientist(warehouse) -> Warehouse:
+    """A writer on a connection of its own."""
+    return Warehouse("scientist", warehouse.settings("scientist"))
 
 
 @pytest.fixture(scope="module")
@@ -187,7 +196,23 @@ def test_retired_titles_keep_their_history_and_are_recommended_no_more(catalogue
     assert not warehouse.scalar("select count(*) from recs.runs where run_id = 'after-retirement'")
     wh.update("titles", {"title_id": "sim-a", "genres": ["horror", "drama"]})
 
-    build(settings=warehouse.settings("owner"))
+    # A title and its credits written while the build reads the catalogue wait for it, so
+    # that every catalogue mart is built from the same rows; the next build takes them.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        building = pool.submit(build, settings=warehouse.settings("owner"))
+        while not warehouse.scalar(
+            "select count(*) from pg_locks where relation = 'sim.titles'::regclass "
+            "and mode = 'ShareLock' and granted"
+        ):
+            assert not building.done(), building.result()
+            time.sleep(0.05)
+        with scientist(warehouse) as late, late.transaction():
+            late.write("titles", titles_frame("sim-late"))
+            late.write("credits", credit("sim-late", 900_000_006, "Flo Late"))
+        assert not building.done()  # the writer waited for the catalogue, not for the build
+        building.result()
+    with warehouse.connect() as conn:
+        assert catalog_fingerprint(conn) != stored_fingerprint(conn)  # the next build's
     assert warehouse.query(
         "select is_retired, retired_at from marts.dim_titles where title_id = 'sim-a'"
     ) == [(True, retired_at)]
