@@ -113,7 +113,10 @@ class TitleFeatures:
     * ``kind``: titles x 2, movie or show;
     * ``decade``: titles x decades of release, one-hot;
     * ``popularity``: ``ln(1 + imdb_vote_count)`` standardised (an unknown count is 0);
-    * ``quality``: ``imdb_score`` standardised (an unknown score is the mean).
+    * ``quality``: ``imdb_score`` standardised (an unknown score is the mean);
+    * ``votes_known``: whether ``imdb_vote_count`` is known (None: all are). A title
+      the service released itself has none yet: the content model estimates its
+      popularity from its viewing (:func:`recommender.models.content.history_popularity`).
     """
 
     genres: np.ndarray
@@ -122,6 +125,7 @@ class TitleFeatures:
     decade: np.ndarray
     popularity: np.ndarray
     quality: np.ndarray
+    votes_known: np.ndarray | None = None
 
 
 def standardised(values: np.ndarray) -> np.ndarray:
@@ -147,7 +151,9 @@ def title_features(titles: pd.DataFrame, facets: dict[str, pd.DataFrame]) -> Tit
     """:class:`TitleFeatures` of ``dim_titles`` rows (in title order) and the facet pairs
     (columns title_index, facet) of :data:`FACETS`."""
     count = len(titles)
-    votes = pd.to_numeric(titles["imdb_vote_count"]).fillna(0).to_numpy(dtype=np.float64)
+    votes = pd.to_numeric(titles["imdb_vote_count"])
+    votes_known = votes.notna().to_numpy()
+    votes = votes.fillna(0).to_numpy(dtype=np.float64)
     score = pd.to_numeric(titles["imdb_score"]).to_numpy(dtype=np.float64, na_value=np.nan)
     known = np.isfinite(score)
     score = np.where(known, score, score[known].mean() if known.any() else 0.0)
@@ -164,6 +170,7 @@ def title_features(titles: pd.DataFrame, facets: dict[str, pd.DataFrame]) -> Tit
         decade=_shares(np.arange(count), pd.Series(decade), count),
         popularity=standardised(np.log1p(np.clip(votes, 0, None))).astype(np.float32),
         quality=standardised(score).astype(np.float32),
+        votes_known=votes_known,
     )
 
 
@@ -274,17 +281,32 @@ class Feedback:
 
 @dataclass(frozen=True)
 class Viewing:
-    """What the recommender learns from: titles, every user, and the (user, title) pairs."""
+    """What the recommender learns from: titles, every user, and the (user, title) pairs.
+
+    ``period``: (the first session's start, the end of the sessions: the last one's
+    start, or a hold-out's cutoff), UTC; None when unknown. How long each title has
+    been out in it says how much its viewers mean.
+    """
 
     titles: Titles
     user_ids: np.ndarray  # every user of dim_users, sorted
     feedback: Feedback
+    period: tuple[np.datetime64, np.datetime64] | None = None
 
 
-def viewing(dataset: Dataset) -> Viewing:
-    """A dataset's sessions aggregated into pairs (as the build does for the marts)."""
+def viewing(dataset: Dataset, end: np.datetime64 | None = None) -> Viewing:
+    """A dataset's sessions aggregated into pairs (as the build does for the marts);
+    ``end``: where its period ends (default: the last session's start)."""
+    started = dataset.sessions.started_at
+    period = None
+    if started is not None and len(started):
+        last = started.max() if end is None else end
+        period = (np.datetime64(started.min(), "us"), np.datetime64(last, "us"))
     return Viewing(
-        dataset.titles, dataset.user_ids, feedback(dataset.sessions, dataset.titles.size)
+        dataset.titles,
+        dataset.user_ids,
+        feedback(dataset.sessions, dataset.titles.size),
+        period,
     )
 
 
@@ -490,6 +512,26 @@ def _sorted_feedback(columns: dict[str, np.ndarray], title_count: int) -> Feedba
     return Feedback(user_ids=user_ids, interactions=interactions)
 
 
+#: The first and the last start of a session (agg_user_title_viewing's, as fact_sessions').
+PERIOD_QUERY = """
+select
+    min(first_started_at) as first_started_at,
+    max(last_started_at) as last_started_at
+from marts.agg_user_title_viewing
+"""
+
+
+def read_period(
+    warehouse: python_api.Warehouse, query: str = PERIOD_QUERY, params: dict[str, Any] | None = None
+) -> tuple[np.datetime64, np.datetime64] | None:
+    """(first, last) of the two timestamps ``query`` returns, UTC; None when null."""
+    row = read_marts(warehouse, query, params).iloc[0]
+    if pd.isna(row.iloc[0]) or pd.isna(row.iloc[1]):
+        return None
+    first, last = (pd.Timestamp(value).tz_convert("UTC").tz_localize(None) for value in row)
+    return np.datetime64(first, "us"), np.datetime64(last, "us")
+
+
 def read_viewing(warehouse: python_api.Warehouse) -> Viewing:
     """Titles, users and their (user, title) pairs from the marts."""
     titles = read_titles(warehouse)
@@ -501,7 +543,7 @@ def read_viewing(warehouse: python_api.Warehouse) -> Viewing:
         len(user_ids),
         titles.size,
     )
-    return Viewing(titles=titles, user_ids=user_ids, feedback=pairs)
+    return Viewing(titles=titles, user_ids=user_ids, feedback=pairs, period=read_period(warehouse))
 
 
 def read_dataset(warehouse: python_api.Warehouse, *, with_times: bool = False) -> Dataset:

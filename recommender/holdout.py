@@ -25,6 +25,7 @@ from recommender.data import (
     Viewing,
     read_marts,
     read_pairs,
+    read_period,
     read_titles,
     read_user_ids,
     viewing,
@@ -121,7 +122,7 @@ def holdout(
     user_ids, relevant, eligible = _test_users(new, titles, max_users, seed, share, period, option)
     assert test.started_at is not None
     return Holdout(
-        training=viewing(Dataset(dataset.titles, dataset.user_ids, train)),
+        training=viewing(Dataset(dataset.titles, dataset.user_ids, train), end=cutoff),
         cutoff=cutoff,
         train_sessions=train.size,
         test_sessions=test.size,
@@ -263,8 +264,11 @@ def read_holdout(
     )
     del new
     pairs = read_pairs(warehouse, _TRAINING_PAIRS, params, titles.size)
-    training = Viewing(titles, read_user_ids(warehouse), pairs)
-    last = read_marts(warehouse, "select max(started_at) as last " + _PERIOD, params)["last"]
+    period = read_period(
+        warehouse, "select min(started_at) as first, max(started_at) as last " + _PERIOD, params
+    )
+    assert period is not None  # there are sessions on both sides
+    training = Viewing(titles, read_user_ids(warehouse), pairs, (period[0], cutoff))
     return Holdout(
         training=training,
         cutoff=cutoff,
@@ -273,7 +277,7 @@ def read_holdout(
         test_user_ids=user_ids,
         relevant=relevant,
         eligible_users=eligible,
-        test_end=np.datetime64(last.dt.tz_convert("UTC").dt.tz_localize(None).iloc[0], "us"),
+        test_end=period[1],
     )
 
 

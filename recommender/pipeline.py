@@ -178,6 +178,7 @@ def training_data(
         titles=titles,
         best_of=best_of_scores(viewers, titles.is_all_time_best, titles.is_year_best),
         threads=config.recommend.threads,
+        period=pairs.period,
     )
 
 

@@ -35,6 +35,9 @@ class TrainingData:
     titles: Titles
     best_of: np.ndarray  # each title's score on the best-of (cold-start) list
     threads: int = 0  # 0: every core
+    #: (first session's start, the sessions' end), UTC, or None: how long each title
+    #: released in it (``titles.released_at``) was out
+    period: tuple[np.datetime64, np.datetime64] | None = None
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,16 @@ an even taste), ``profile`` the mean of the side features of what the user watch
 On the simulation, whose users choose by genre, popularity and quality alone, the
 side features only add noise (``side_weight`` 0.3: 0.0174 on validation against
 0.0182 without), so their default weight is 0.
+
+**New titles.** A title scores on what the catalogue says of it, never on who watched
+it (unless ``viewers_weight`` says so): a title nobody watched yet, just released, is
+scored as any other. Only its popularity is unknown: a title the service released
+itself (``released_at``) has no IMDb votes. Its popularity is then estimated from its
+viewing (:func:`history_popularity`): its viewers per the share of the training period it
+has been out (plus ``history_prior_days`` days), put on the IMDb scale as the catalogue's
+titles with that many viewers are. One released after the training period, with no
+viewers, gets the popularity of the catalogue's least watched titles; climbing as people
+watch it, as in any catalogue.
 """
 
 from __future__ import annotations
@@ -40,6 +50,9 @@ from recommender.models.base import Param, Ranker, TrainingData
 
 #: Users whose genre mix is estimated at once (the EM works on their history's entries).
 _CHUNK_USERS = 50_000
+#: Groups of catalogue titles (by viewers) behind :func:`history_popularity`.
+HISTORY_GROUPS = 20
+_DAY = np.timedelta64(1, "D")
 
 
 class ContentConfig(Section):
@@ -52,6 +65,8 @@ class ContentConfig(Section):
     quality_weight: float = Field(ge=-10, le=10)
     viewers_weight: float = Field(ge=-10, le=10)
     side_weight: float = Field(ge=0, le=100)
+    # A default, so that a run saved before the key existed loads.
+    history_prior_days: float = Field(default=7.0, ge=0, le=3650)
 
 
 def side_features(titles: Titles) -> np.ndarray:
@@ -59,6 +74,87 @@ def side_features(titles: Titles) -> np.ndarray:
     features = titles.features
     assert features is not None
     return np.hstack([features.countries, features.kind, features.decade]).astype(np.float32)
+
+
+def released_share(
+    released_at: np.ndarray, period: tuple[np.datetime64, np.datetime64]
+) -> np.ndarray:
+    """The share of ``period`` (start, end) each title was out: 1 for a title without a
+    release moment (NaT: always there), 0 for one released at its end or after."""
+    start, end = (np.datetime64(moment, "us") for moment in period)
+    released = np.asarray(released_at, dtype="datetime64[us]")
+    length = max(float((end - start) / _DAY), 1e-9)
+    out = (end - np.maximum(np.where(np.isnat(released), start, released), start)) / _DAY
+    return np.clip(out.astype(np.float64) / length, 0.0, 1.0)
+
+
+def history_popularity(
+    popularity: np.ndarray,
+    votes_known: np.ndarray | None,
+    released_at: np.ndarray | None,
+    viewers: np.ndarray,
+    period: tuple[np.datetime64, np.datetime64] | None,
+    prior_days: float,
+) -> np.ndarray:
+    """``popularity``, where a title the service released (``released_at``) without IMDb
+    votes has the popularity of the catalogue titles that are watched as much.
+
+    Its viewing rate is its viewers over the share of ``period`` it has been out plus
+    ``prior_days`` days (so that a title out for a day with two viewers does not look a
+    hit); a catalogue title's (known votes, no release moment) is its viewers. The
+    catalogue's titles, ordered by rate, fall into :data:`HISTORY_GROUPS` groups of
+    equal size; each group's mean popularity, made non-decreasing in the rate, is
+    interpolated between the groups' mean rates (held beyond the first and last). A
+    title released at the period's end or after, with no viewers, gets the least
+    watched group's. Unchanged without a period, or without such titles.
+    """
+    popularity = np.asarray(popularity, dtype=np.float32)
+    if votes_known is None or released_at is None or period is None:
+        return popularity
+    released = ~np.isnat(np.asarray(released_at, dtype="datetime64[us]"))
+    known = np.asarray(votes_known, dtype=bool)
+    targets = released & ~known
+    reference = ~released & known
+    if not targets.any() or reference.sum() < 2:
+        return popularity
+    viewers = np.asarray(viewers, dtype=np.float64)
+    start, end = (np.datetime64(moment, "us") for moment in period)
+    prior = prior_days / max(float((end - start) / _DAY), 1e-9)
+    rates = viewers[targets] / (released_share(released_at, period)[targets] + prior + 1e-12)
+    group_rates, group_popularity = _rate_groups(viewers[reference], popularity[reference])
+    out = popularity.copy()
+    out[targets] = np.interp(rates, group_rates, group_popularity)
+    return out
+
+
+def _rate_groups(rates: np.ndarray, popularity: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(mean rate, mean popularity made non-decreasing) of :data:`HISTORY_GROUPS` groups of
+    titles of equal size, by rate; groups of equal mean rate merged."""
+    order = np.argsort(rates, kind="stable")
+    count = len(order)
+    group = np.arange(count) * min(HISTORY_GROUPS, count) // count
+    sizes = np.bincount(group).astype(np.float64)
+    mean_rate = np.bincount(group, rates[order]) / sizes
+    total = np.bincount(group, popularity[order].astype(np.float64))
+    keys, merged = np.unique(mean_rate, return_inverse=True)
+    sizes_m = np.bincount(merged, sizes)
+    means = np.bincount(merged, total) / sizes_m
+    return keys, _non_decreasing(means, sizes_m)
+
+
+def _non_decreasing(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """The weighted least-squares non-decreasing fit of ``values`` (pool adjacent
+    violators)."""
+    blocks: list[list[float]] = []  # [mean, weight, count]
+    for value, weight in zip(values, weights, strict=True):
+        blocks.append([float(value), float(weight), 1.0])
+        while len(blocks) > 1 and blocks[-2][0] > blocks[-1][0]:
+            mean, weight_, count = blocks.pop()
+            last = blocks[-1]
+            total = last[1] + weight_
+            last[0] = (last[0] * last[1] + mean * weight_) / total
+            last[1], last[2] = total, last[2] + count
+    return np.concatenate([np.full(int(count), mean) for mean, _, count in blocks])
 
 
 def genre_mix(
@@ -114,6 +210,7 @@ class Content(Ranker):
         "quality_weight": Param(0.0, 1.0),
         "viewers_weight": Param(-0.3, 0.5),
         "side_weight": Param(0.0, 1.0),
+        "history_prior_days": Param(0.5, 60, log=True),
     }
 
     def __init__(
@@ -139,8 +236,16 @@ class Content(Ranker):
         assert isinstance(config, ContentConfig) and data.titles.features is not None
         features = data.titles.features
         genres = features.genres.astype(np.float64)
+        popularity = history_popularity(
+            features.popularity,
+            features.votes_known,
+            data.titles.released_at,
+            data.viewers,
+            data.period,
+            config.history_prior_days,
+        )
         appeal = (
-            config.popularity_weight * features.popularity
+            config.popularity_weight * popularity
             + config.quality_weight * features.quality
             + config.viewers_weight * standardised(np.log1p(data.viewers))
         )

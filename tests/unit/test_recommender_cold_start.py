@@ -278,3 +278,73 @@ def test_the_evaluation_scores_new_titles_against_popularity_and_the_oracle():
     retired = dataset.titles.title_ids.tolist().index("tm100")
     assert set(tops) == {"content", "ease", "popularity", "best_of", "oracle"}
     assert all(retired not in top for top in tops.values())
+
+
+def test_a_released_title_without_votes_is_as_popular_as_the_catalogue_titles_watched_as_much():
+    from recommender.models.content import (
+        HISTORY_GROUPS,
+        _non_decreasing,
+        history_popularity,
+        released_share,
+    )
+
+    start, end = np.datetime64("2023-01-01", "us"), np.datetime64("2023-12-31", "us")
+    days = float((end - start) / np.timedelta64(1, "D"))
+    catalogue = 2 * HISTORY_GROUPS  # two titles a group: 0 and 1 viewers, 2 and 3, ...
+    viewers = np.r_[np.arange(catalogue), 0, 10, 10, 10, 10].astype(float)
+    popularity = np.r_[np.arange(catalogue) / 10 - 2, -3, -3, 5, -3, -3].astype(np.float32)
+    half = start + (end - start) / 2
+    nat = np.datetime64("NaT", "us")
+    released = np.r_[[nat] * catalogue, end, half, half, nat, half].astype("datetime64[us]")
+    known = np.r_[[True] * catalogue, False, False, True, False, False]
+    got = history_popularity(popularity, known, released, viewers, (start, end), 0.0)
+    assert released_share(released, (start, end))[catalogue:].tolist() == [0, 0.5, 0.5, 1, 0.5]
+    assert np.array_equal(got[:catalogue], popularity[:catalogue])
+    # released at the end, nobody watched it: the least watched group's (0 and 1 viewers)
+    assert got[catalogue] == pytest.approx(np.mean([-2.0, -1.9]))
+    # 10 viewers in half the period: 20 over all of it, between the groups of 18 and 19
+    # viewers (mean 18.5, popularity -0.15) and of 20 and 21 (20.5, 0.05)
+    assert got[catalogue + 1] == pytest.approx(0.0, abs=1e-6)
+    assert got[catalogue + 2] == 5  # its votes are known
+    assert got[catalogue + 3] == -3  # a catalogue title without votes: as it was
+    # a week's prior: 10 viewers in half a year and a week
+    prior = history_popularity(popularity, known, released, viewers, (start, end), 7.0)
+    rate = 10 / (0.5 + 7 / days)
+    assert prior[catalogue + 1] == pytest.approx(np.interp(rate, [18.5, 20.5], [-0.15, 0.05]))
+    assert np.array_equal(
+        history_popularity(popularity, known, released, viewers, None, 7), popularity
+    )
+    # the groups' popularity never falls as the rate grows
+    assert _non_decreasing(np.array([1.0, 0.0, 2.0]), np.ones(3)).tolist() == [0.5, 0.5, 2.0]
+
+
+def test_content_estimates_the_popularity_of_its_releases_from_their_viewing():
+    dataset = released_dataset(users=400)
+    # the releases have no IMDb votes (the simulation's have none)
+    features = dataset.titles.features
+    is_new = np.char.startswith(dataset.titles.title_ids.astype(str), "sim-")
+    votes_known = ~is_new
+    popularity = features.popularity.copy()
+    popularity[is_new] = popularity.min() - 1  # what no votes gave before
+    from dataclasses import replace
+
+    titles = replace(
+        dataset.titles, features=replace(features, popularity=popularity, votes_known=votes_known)
+    )
+    split = holdout(
+        Dataset(titles, dataset.user_ids, dataset.sessions), 0.2, max_users=10_000, seed=7
+    )
+    assert split.training.period == (dataset.sessions.started_at.min(), split.cutoff)
+    model = train(
+        Dataset(
+            titles,
+            dataset.user_ids,
+            dataset.sessions.subset(dataset.sessions.started_at < split.cutoff),
+        ),
+        load_config(),
+        model="content",
+    )
+    appeal = model.ranker.appeal
+    # no viewers before the cutoff: the least watched catalogue titles' popularity, not
+    # the bottom of the scale
+    assert (appeal[is_new] > load_config().content.popularity_weight * popularity[is_new]).all()
