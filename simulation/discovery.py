@@ -13,14 +13,15 @@ A run switched to a show keeps its length when it was a show's (else a binge is 
 one switched to a movie is one session.
 
 **Popularity from history.** A simulated title has no IMDb votes: its popularity term is
-its own history. Its *viewing rate* is its distinct viewers so far divided by the users'
-time on the service since its release (plus a week's worth, :data:`HISTORY_PRIOR_DAYS`,
-so that a title just out with one viewer does not look like a hit); a catalogue title's
-is its distinct viewers over the users' whole time. A title whose rate lies at quantile
-``q`` of the catalogue's rates gets the catalogue's popularity at quantile ``q``
-(:func:`history_popularity`). So a new title starts at the bottom, and climbs as people
-watch it; it is updated at the start of each day. :class:`~simulation.TasteOracle`
-scores simulated titles with the same mapping, from their viewers in the marts.
+its own history. Its *viewing rate* is its sessions so far divided by the users' time on
+the service since its release (plus a week's worth, :data:`HISTORY_PRIOR_DAYS`, so that
+a title just out with a few sessions does not look like a hit); a catalogue title's is
+its sessions (as drawn) over the users' whole time. A title gets the mean popularity of
+the catalogue titles viewed at its rate (:class:`HistoryPopularity`), recomputed at the
+start of each day: a new title starts near the bottom and climbs as people watch it.
+History is counted among the users of the chunk being generated (chunks are independent;
+a rate per user time does not depend on the chunk's size). :class:`~simulation.TasteOracle`
+scores simulated titles with the same mapping, from their sessions in the marts.
 """
 
 from __future__ import annotations
