@@ -175,9 +175,9 @@ class ReleaseState:
 
 
 # -- reading ------------------------------------------------------------------------------
-def _lists(values: Iterable[object]) -> list[tuple[str, ...]]:
+def _lists(values: Iterable[Iterable[object] | None]) -> list[tuple[str, ...]]:
     """Array cells (lists, numpy arrays, None) as tuples of text."""
-    return [() if v is None else tuple(str(x) for x in v) for v in values]  # type: ignore[union-attr]
+    return [() if v is None else tuple(str(x) for x in v) for v in values]
 
 
 def mix_from_frames(
