@@ -1,6 +1,6 @@
 """Benchmark: python_api's bulk write and read against psql's \\copy of the same rows.
 
-    python bench/python_api_io.py [--rows 10000000] [--read-sql-rows 1000000]
+    python bench/python_api_io.py [--rows 10000000] [--read-sql-rows 1000000] [--titles 100000]
 
 One throwaway embedded server, the project's catalogue built, users written;
 then, in the same run, for N session rows (7 columns) into sim.sessions:
@@ -8,7 +8,10 @@ then, in the same run, for N session rows (7 columns) into sim.sessions:
 * read:  `psql \\copy (select ...) to FILE` + a pyarrow CSV parse into pandas (reference)
          vs `python_api.read("sim.sessions")`;
 * context: `pandas.read_sql` and `DataFrame.to_sql`-free psycopg numbers are left out at
-  10M rows (minutes); `pandas.read_sql` runs on --read-sql-rows rows.
+  10M rows (minutes); `pandas.read_sql` runs on --read-sql-rows rows;
+* catalogue rows: --titles simulated titles (genres and countries as lists) into
+  sim.titles, `psql \\copy` (reference) vs `python_api.write("titles", df)`, each
+  checked by the same triggers (genres, countries, the catalogue's keys and names).
 Prints seconds and ratios. Needs ~3 GB of memory at 10M rows.
 """
 
@@ -52,6 +55,34 @@ def make_sessions(rows: int, users: int, title_ids: np.ndarray) -> pd.DataFrame:
     )
 
 
+TITLE_COLUMNS = (
+    "title_id", "title_name", "title_type", "release_year", "released_at", "genres",
+    "production_countries", "runtime_minutes",
+)  # fmt: skip
+
+
+def make_titles(count: int, genres: list[str], countries: list[str]) -> pd.DataFrame:
+    """``count`` simulated titles, each with two of ``genres`` and one of ``countries``."""
+    rng = np.random.default_rng(11)
+    picked = rng.choice(len(genres), size=(count, 2))
+    picked[:, 1] = (picked[:, 0] + 1 + picked[:, 1] % (len(genres) - 1)) % len(genres)
+    return pd.DataFrame(
+        {
+            "title_id": [f"bench-title-{i}" for i in range(count)],
+            "title_name": [f"Bench Title {i}" for i in range(count)],
+            "title_type": np.where(rng.random(count) < 0.7, "movie", "show"),
+            "release_year": 2026,
+            "released_at": pd.Timestamp("2026-06-01", tz="UTC")
+            + pd.to_timedelta(rng.integers(0, 180 * 86400, count), unit="s"),
+            "genres": [[genres[a], genres[b]] for a, b in picked],
+            "production_countries": [
+                [countries[i]] for i in rng.integers(0, len(countries), count)
+            ],
+            "runtime_minutes": rng.integers(20, 180, count),
+        }
+    )
+
+
 def make_users(count: int) -> pd.DataFrame:
     return pd.DataFrame(
         {
@@ -69,6 +100,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--read-sql-rows", type=int, default=1_000_000)
+    parser.add_argument("--titles", type=int, default=100_000)
     args = parser.parse_args()
 
     results: list[tuple[str, float, float | None]] = []
@@ -124,6 +156,41 @@ def main() -> None:
                     f"read {args.read_sql_rows:,} rows: python_api.read",
                     api_small,
                     api_small / read_sql,
+                )
+            )
+        if args.titles:
+            genres = wh.read("select genre_id from marts.dim_genres").genre_id.to_list()
+            countries = wh.read("select country_code from raw.countries").country_code.to_list()
+            titles_frame = make_titles(args.titles, genres, countries)
+            titles_csv = work / "titles.csv"
+            as_text = titles_frame.assign(
+                genres=titles_frame.genres.map(lambda v: "{" + ",".join(v) + "}"),
+                production_countries=titles_frame.production_countries.map(
+                    lambda v: "{" + ",".join(v) + "}"
+                ),
+            )
+            as_text.to_csv(titles_csv, index=False)
+
+            def delete_titles() -> None:
+                with owner.connect(autocommit=True) as conn:
+                    conn.execute("delete from sim.titles")
+
+            copy_titles = (
+                f"\\copy sim.titles ({', '.join(TITLE_COLUMNS)}) from '{titles_csv}' "
+                "with (format csv, header true)"
+            )
+            reference_titles = timed(
+                lambda: subprocess.run([*psql, "-c", copy_titles], env=env, check=True)
+            )
+            delete_titles()
+            api_titles = timed(lambda: wh.write("titles", titles_frame))
+            delete_titles()
+            results.append((f"write {args.titles:,} titles: psql \\copy", reference_titles, None))
+            results.append(
+                (
+                    f"write {args.titles:,} titles: python_api.write",
+                    api_titles,
+                    api_titles / reference_titles,
                 )
             )
         wh.close()
