@@ -1020,7 +1020,7 @@ def reference_checks(
             )
         )
     statements.extend(_lookup_checks(table, rows))
-    statements.extend(_title_checks(table, rows))
+    statements.extend(_catalogue_rules(table, rows))
     titles = ".".join(TITLES_TABLE)
     for position, column in enumerate(table.title_columns):
         # A list's titles are checked one by one, and named as the rows callers
@@ -1160,7 +1160,7 @@ _RAW_TITLES = sql.Identifier("raw", "titles")
 _RAW_CREDITS = sql.Identifier("raw", "credits")
 
 
-def _title_checks(table: LandingTable, rows: sql.Composable) -> list[sql.Composable]:
+def _catalogue_rules(table: LandingTable, rows: sql.Composable) -> list[sql.Composable]:
     """What the loaded catalogue says about simulated titles, credits and retirements:
     a simulated title takes no catalogue title's key, nor its name, year and type
     (the key the best-of lists match titles by); a credit repeats no catalogue credit
@@ -1341,7 +1341,7 @@ def references_ddl(table: LandingTable) -> tuple[list[sql.Composable], dict[str,
     triggers: dict[str, sql.Composable] = {}
     target = sql.Identifier(table.schema, table.name)
     rows = sql.SQL("new_rows as r")
-    if table.foreign_keys or table.title_columns or table.lookups or _title_checks(table, rows):
+    if table.foreign_keys or table.title_columns or table.lookups or _catalogue_rules(table, rows):
         function = sql.Identifier(table.schema, f"check_{table.name}_references")
         functions.append(_reference_trigger_function(function, reference_checks(table, rows)))
         for event in ("insert", "update"):
