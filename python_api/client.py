@@ -932,8 +932,13 @@ def _translate(
     row = row_at(frame, position) if frame is not None and position is not None else None
     column = diag.column_name or next(iter(key_map), None)
     key_text = ", ".join(f"{k}={v}" for k, v in key_map.items()) or detail
+    if sqlstate == pg_errors.UniqueViolation.sqlstate and diag.constraint_name is None:
+        # a row the loaded catalogue has (recdb's triggers), told in the detail
+        return ConflictError(
+            detail or message, table=name, column=diag.column_name, row_number=position, row=row
+        )
     if sqlstate == pg_errors.UniqueViolation.sqlstate:
-        primary = diag.constraint_name is None or diag.constraint_name.endswith("_pkey")
+        primary = diag.constraint_name.endswith("_pkey")
         advice = (
             "pass upsert=True to replace it"
             if primary

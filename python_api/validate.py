@@ -87,6 +87,8 @@ def _to_arrow(table: LandingTable, column: LandingColumn, frame: pd.DataFrame) -
     if kind == "integer":
         return _integers(table, column, series, frame, target)
     if kind == "float":
+        if series.isna().all():  # pandas gives a column of None no number dtype
+            series = series.astype("float64")
         if not (pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)):
             _raise_wrong_type(table, column, series, frame, "numbers")
         values = pd.to_numeric(series).astype("float64")

@@ -1168,7 +1168,9 @@ def _catalogue_rules(table: LandingTable, rows: sql.Composable) -> list[sql.Comp
     recommendation run is open (its lists may hold the title)."""
 
     def refusal(column: str, message: str) -> sql.Composable:
-        return _refused("23514", table, column, message, sql.SQL("missing"))
+        # a row the catalogue has already: a unique violation, as PostgreSQL's own keys say
+        errcode = "23505" if "repeats a catalogue" in message else "23514"
+        return _refused(errcode, table, column, message, sql.SQL("missing"))
 
     def check(query: str, named: str, message: str, **parts: sql.Composable) -> sql.Composable:
         return sql.SQL(

@@ -134,10 +134,10 @@ def test_a_title_repeating_the_catalogue_s_is_refused(catalogue):
         "select title_id, title_name, release_year, title_type from marts.dim_titles "
         "where source = 'catalog' and title_name is not null limit 1"
     )[0]
-    with pytest.raises(ValidationError, match="a simulated title needs a key of its own"):
+    with pytest.raises(ConflictError, match="a simulated title needs a key of its own"):
         wh.write("titles", titles_frame(title_id))
     twin = titles_frame("sim-twin").assign(title_name=name, release_year=year, title_type=kind)
-    with pytest.raises(ValidationError, match="one title per name, year and type") as caught:
+    with pytest.raises(ConflictError, match="one title per name, year and type") as caught:
         wh.write("titles", twin)
     assert caught.value.column == "title_name"
 
