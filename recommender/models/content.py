@@ -30,10 +30,12 @@ it (unless ``viewers_weight`` says so): a title nobody watched yet, just release
 scored as any other. Only its popularity is unknown: a title the service released
 itself (``released_at``) has no IMDb votes. Its popularity is then estimated from its
 viewing (:func:`history_popularity`): its viewers per the share of the training period it
-has been out (plus ``history_prior_days`` days), put on the IMDb scale as the catalogue's
-titles with that many viewers are. One released after the training period, with no
-viewers, gets the popularity of the catalogue's least watched titles; climbing as people
-watch it, as in any catalogue.
+has been out, with ``history_prior_days`` days of the service's releases' usual viewing
+added, put on the IMDb scale as the catalogue's titles with that many viewers are. One
+released after the training period, with no viewers yet, is as popular as the service's
+releases have been (taken for the least watched, 0.0066 recall@10 on new titles at
+100,000 simulated users against the oracle's 0.0578; as the releases so far, 0.033, with
+the same 0.0171 ndcg@10 overall); its own viewers take over as it is watched.
 """
 
 from __future__ import annotations
@@ -99,14 +101,16 @@ def history_popularity(
     """``popularity``, where a title the service released (``released_at``) without IMDb
     votes has the popularity of the catalogue titles that are watched as much.
 
-    Its viewing rate is its viewers over the share of ``period`` it has been out plus
-    ``prior_days`` days (so that a title out for a day with two viewers does not look a
-    hit); a catalogue title's (known votes, no release moment) is its viewers. The
-    catalogue's titles, ordered by rate, fall into :data:`HISTORY_GROUPS` groups of
-    equal size; each group's mean popularity, made non-decreasing in the rate, is
-    interpolated between the groups' mean rates (held beyond the first and last). A
-    title released at the period's end or after, with no viewers, gets the least
-    watched group's. Unchanged without a period, or without such titles.
+    Viewing rates are viewers per the whole of ``period``: a catalogue title's (known
+    votes, no release moment) is its viewers; a released title's, its viewers plus
+    ``prior_days`` days of the releases' pooled rate, over the share of ``period`` it has
+    been out plus those days. The pooled rate is the viewers of the titles released in
+    the period over their shares of it (none yet: the catalogue's median rate). So a
+    title just out, or out after the period, has the releases' usual rate, and one out
+    for long its own. The catalogue's titles, ordered by rate, fall into
+    :data:`HISTORY_GROUPS` groups of equal size; each group's mean popularity, made
+    non-decreasing in the rate, is interpolated between the groups' mean rates (held
+    beyond the first and last). Unchanged without a period, or without such titles.
     """
     popularity = np.asarray(popularity, dtype=np.float32)
     if votes_known is None or released_at is None or period is None:
@@ -120,7 +124,11 @@ def history_popularity(
     viewers = np.asarray(viewers, dtype=np.float64)
     start, end = (np.datetime64(moment, "us") for moment in period)
     prior = prior_days / max(float((end - start) / _DAY), 1e-9)
-    rates = viewers[targets] / (released_share(released_at, period)[targets] + prior + 1e-12)
+    share = released_share(released_at, period)
+    out = released & (share > 0)
+    usual = viewers[out].sum() / share[out].sum() if out.any() else np.median(viewers[reference])
+    rates = (viewers[targets] + prior * usual) / (share[targets] + prior + 1e-12)
+    rates[(share[targets] == 0) & (viewers[targets] == 0)] = usual  # whatever the prior
     group_rates, group_popularity = _rate_groups(viewers[reference], popularity[reference])
     out = popularity.copy()
     out[targets] = np.interp(rates, group_rates, group_popularity)

@@ -291,26 +291,34 @@ def test_a_released_title_without_votes_is_as_popular_as_the_catalogue_titles_wa
     start, end = np.datetime64("2023-01-01", "us"), np.datetime64("2023-12-31", "us")
     days = float((end - start) / np.timedelta64(1, "D"))
     catalogue = 2 * HISTORY_GROUPS  # two titles a group: 0 and 1 viewers, 2 and 3, ...
-    viewers = np.r_[np.arange(catalogue), 0, 10, 10, 10, 10].astype(float)
+    # the catalogue's popularity is viewers / 10 - 2: a group's mean is its mean rate's
+    viewers = np.r_[np.arange(catalogue), 0, 10, 30, 10, 10].astype(float)
     popularity = np.r_[np.arange(catalogue) / 10 - 2, -3, -3, 5, -3, -3].astype(np.float32)
     half = start + (end - start) / 2
     nat = np.datetime64("NaT", "us")
     released = np.r_[[nat] * catalogue, end, half, half, nat, half].astype("datetime64[us]")
     known = np.r_[[True] * catalogue, False, False, True, False, False]
-    got = history_popularity(popularity, known, released, viewers, (start, end), 0.0)
     assert released_share(released, (start, end))[catalogue:].tolist() == [0, 0.5, 0.5, 1, 0.5]
+    got = history_popularity(popularity, known, released, viewers, (start, end), 0.0)
     assert np.array_equal(got[:catalogue], popularity[:catalogue])
-    # released at the end, nobody watched it: the least watched group's (0 and 1 viewers)
-    assert got[catalogue] == pytest.approx(np.mean([-2.0, -1.9]))
-    # 10 viewers in half the period: 20 over all of it, between the groups of 18 and 19
-    # viewers (mean 18.5, popularity -0.15) and of 20 and 21 (20.5, 0.05)
+    # the releases' usual rate: 50 viewers in three half periods, 33.3 a period; a title
+    # released at the end, nobody watched yet, is as popular as that
+    usual = 50 / 1.5
+    assert got[catalogue] == pytest.approx(usual / 10 - 2)
+    # 10 viewers in half the period: 20 over all of it, as the titles watched 20 times
     assert got[catalogue + 1] == pytest.approx(0.0, abs=1e-6)
     assert got[catalogue + 2] == 5  # its votes are known
     assert got[catalogue + 3] == -3  # a catalogue title without votes: as it was
-    # a week's prior: 10 viewers in half a year and a week
+    # a week's prior: 10 viewers in half a year, and a week at the usual rate
     prior = history_popularity(popularity, known, released, viewers, (start, end), 7.0)
-    rate = 10 / (0.5 + 7 / days)
-    assert prior[catalogue + 1] == pytest.approx(np.interp(rate, [18.5, 20.5], [-0.15, 0.05]))
+    rate = (10 + 7 / days * usual) / (0.5 + 7 / days)
+    assert prior[catalogue + 1] == pytest.approx(rate / 10 - 2)
+    assert prior[catalogue] == pytest.approx(usual / 10 - 2)
+    # no release watched yet: the catalogue's median rate (19.5 viewers)
+    few = slice(0, catalogue + 2)
+    at_end = np.r_[[nat] * catalogue, end, end].astype("datetime64[us]")
+    alone = history_popularity(popularity[few], known[few], at_end, viewers[few], (start, end), 7.0)
+    assert alone[catalogue] == pytest.approx(19.5 / 10 - 2)
     assert np.array_equal(
         history_popularity(popularity, known, released, viewers, None, 7), popularity
     )
