@@ -397,7 +397,8 @@ def read_titles(warehouse: python_api.Warehouse) -> Titles:
 
 
 def _utc_moments(column: pd.Series) -> np.ndarray:
-    """A timestamp column as datetime64[us] UTC without a zone (NaT for null)."""
+    """A timestamp column as datetime64[us] UTC without a zone (NaT for null; a column
+    without a zone is UTC already, as Spark may send it)."""
     moments = pd.to_datetime(column, utc=True)
     return moments.dt.tz_localize(None).to_numpy(dtype="datetime64[us]")
 
@@ -528,8 +529,8 @@ def read_period(
     row = read_marts(warehouse, query, params).iloc[0]
     if pd.isna(row.iloc[0]) or pd.isna(row.iloc[1]):
         return None
-    first, last = (pd.Timestamp(value).tz_convert("UTC").tz_localize(None) for value in row)
-    return np.datetime64(first, "us"), np.datetime64(last, "us")
+    first, last = (_utc_moments(pd.Series([value]))[0] for value in row)
+    return first, last
 
 
 def read_viewing(warehouse: python_api.Warehouse) -> Viewing:
