@@ -176,7 +176,7 @@ def recommend(
     the config's recommend.model). Reads fact_sessions, dim_users and the
     catalogue's marts (run `recdb simulate` and `recdb build` first); users with
     sessions get their k best unseen titles, users without any the cold-start
-    list (best-of lists, then popularity).
+    list (best-of lists, then popularity); no list names a retired title.
     Writes in one transaction as the scientist role, replacing the rows of an
     earlier run with the same --run-id; saves the model in
     $RECDB_HOME/models/<run id>/. The same data, config and seed give the
@@ -270,8 +270,10 @@ def evaluate(
     precision, recall, map and ndcg at 10, catalogue coverage and popularity
     rank for each model, popularity, best_of and oracle (the simulation's
     hidden utility, the ceiling); ndcg@10 by segment of history, with 95%
-    bootstrap intervals on it and on its ratios to popularity and the oracle.
-    Writes DIR/evaluation.json and DIR/evaluation.png and prints the table.
+    bootstrap intervals on it and on its ratios to popularity and the oracle;
+    recall@10 and ndcg@10 on the titles released after the cutoff (new titles,
+    nothing of them in training). Writes DIR/evaluation.json and
+    DIR/evaluation.png and prints the table.
     """
     import recommender
     from simulation import TasteOracle
