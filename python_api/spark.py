@@ -493,8 +493,8 @@ class SparkWarehouse:
             where = dict(table=spec.qualified_name, column=columns[0], row_number=position, row=row)
             if table == ".".join(TITLES_TABLE):
                 raise NotFoundError(
-                    f"unknown title {_key_text(key)}: not in {table} (load the catalogue and "
-                    "run `recdb build` first?)",
+                    f"unknown title {_key_text(key)}: not in {table} nor {TITLES.qualified_name} "
+                    "(load the catalogue and run `recdb build` first?)",
                     **where,
                 )
             raise NotFoundError(f"{_key_text(key)} does not exist in {table}", **where)
