@@ -357,9 +357,16 @@ class TrainedModel:
         weights of EASE and item_knn, the features of content) are closest (cosine) to
         ``title_id``'s.
 
-        Columns rank, title_id, similarity (-1 to 1); the title itself is left out.
+        Columns rank, title_id, similarity (-1 to 1); the title itself is left out, and so
+        are the titles the model never recommends (retired ones).
         """
-        return self.title_vectors().similar(title_id, k)
+        excluded = 0 if self.excluded is None else int(np.sum(self.excluded))
+        similar = self.title_vectors().similar(title_id, k + excluded)
+        if excluded:
+            gone = set(self.title_ids[self.excluded].tolist())
+            similar = similar[~similar["title_id"].isin(gone)].head(k).reset_index(drop=True)
+            similar["rank"] = np.arange(1, len(similar) + 1)
+        return similar
 
     def title_vectors(self) -> TitleVectors:
         """The titles' unit vectors (what the web API serves similar titles from)."""

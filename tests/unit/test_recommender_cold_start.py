@@ -221,7 +221,12 @@ def test_retired_titles_are_in_no_list_nor_the_cold_start_list(tmp_path, monkeyp
         model.save()
         assert (load_model(model.run_id).excluded == model.excluded).all()
     user = int(model.user_ids[model.seen[:, retired].indices[0]])
-    assert "tm100" not in load_model("unit-hybrid").recommend(user, 100)["title_id"].tolist()
+    loaded = load_model("unit-hybrid")
+    assert "tm100" not in loaded.recommend(user, 100)["title_id"].tolist()
+    # nor among similar titles (tm101 is of the same genre)
+    similar = loaded.similar_titles("tm101", 40)
+    assert "tm100" not in similar["title_id"].tolist()
+    assert similar["rank"].tolist() == list(range(1, 41))
 
 
 # -- the evaluation ----------------------------------------------------------------
