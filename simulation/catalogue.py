@@ -9,6 +9,7 @@ come out over time, and the simulation handles them apart
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -215,6 +216,19 @@ def read_catalogue_frames(
             "`recdb build` first"
         ) from None
     return titles, title_genres, genres
+
+
+def without_retired(titles: pd.DataFrame, retired: pd.DataFrame, start: dt.date) -> pd.DataFrame:
+    """``titles`` (dim_titles rows) but those retired (``retired``: sim.retired_titles rows)
+    on or before ``start``, the simulated period's first day: off the service all along,
+    nobody watches them. A title retired within the period keeps its place (sessions of
+    the loaded catalogue's titles are drawn without regard to the day; simulated titles
+    respect their retirement day: simulation.discovery)."""
+    if retired.empty:
+        return titles
+    moments = pd.to_datetime(retired["retired_at"], utc=True)
+    gone = retired.loc[moments <= pd.Timestamp(start, tz="UTC"), "title_id"]
+    return titles[~titles["title_id"].isin(gone)]
 
 
 def read_catalogue(warehouse: python_api.Warehouse) -> Catalogue:

@@ -26,7 +26,12 @@ import pandas as pd
 
 import python_api
 from simulation import frames
-from simulation.catalogue import Catalogue, catalogue_from_frames, read_catalogue_frames
+from simulation.catalogue import (
+    Catalogue,
+    catalogue_from_frames,
+    read_catalogue_frames,
+    without_retired,
+)
 from simulation.config import SimulationConfig, as_config
 from simulation.discovery import discover
 from simulation.errors import SimulationError
@@ -407,9 +412,14 @@ def simulate(
     try:
         with meter.phase("read catalogue", _CATALOGUE_WORK):
             catalogue_frames = read_catalogue_frames(warehouse)
-            catalogue = catalogue_from_frames(*catalogue_frames)
-            first_user_id, first_session_id = next_ids(warehouse)
             state = read_release_state(warehouse, config)
+            titles_on_service, title_genres, genres = catalogue_frames
+            catalogue = catalogue_from_frames(
+                without_retired(titles_on_service, state.retired, config.period.start),
+                title_genres,
+                genres,
+            )
+            first_user_id, first_session_id = next_ids(warehouse)
             count = release_count(config)
             if count:
                 mix = read_catalogue_mix(warehouse, catalogue_frames)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -17,6 +19,7 @@ from simulation import (
     oracle_top_n,
     user_title_utility,
 )
+from simulation.catalogue import without_retired
 from simulation.engine import _streams
 from simulation.tastes import BIAS_STEP, ChoiceSampler, Tastes, draw_tastes
 from simulation.users import epoch_seconds
@@ -491,3 +494,16 @@ def test_a_warehouse_without_marts_is_a_clear_error():
 
     with pytest.raises(SimulationError, match="recdb build"):
         read_catalogue(Unbuilt())
+
+
+def test_titles_retired_before_the_period_are_off_the_service_all_along():
+    titles = pd.DataFrame({"title_id": ["tm1", "tm2", "tm3"], "title_type": "movie"})
+    retired = pd.DataFrame(
+        {
+            "title_id": ["tm1", "tm2"],
+            "retired_at": pd.to_datetime(["2023-12-31 23:00", "2024-03-01 00:00"], utc=True),
+        }
+    )
+    kept = without_retired(titles, retired, dt.date(2024, 1, 1))
+    assert kept.title_id.to_list() == ["tm2", "tm3"]  # tm2 leaves within the period
+    assert without_retired(titles, retired.iloc[:0], dt.date(2024, 1, 1)).equals(titles)
