@@ -1046,6 +1046,9 @@ def reference_checks(
                             where s.title_id = listed.title_id)
                         limit 1);
                 else
+                    -- by the marts' key, a probe or a hash as the batch's size says (the
+                    -- catalogue marts are analysed when built: planned blind, the filter
+                    -- on source made a nested loop over every title for each row)
                     missing := (
                         select listed.title_id::text from {titles_of_rows}
                         where listed.title_id is not null and not exists (
@@ -1128,10 +1131,10 @@ def _lookup_checks(table: LandingTable, rows: sql.Composable) -> list[sql.Compos
                     missing := (select listed.value::text from {values}
                         where listed.value is not null limit 1);
                 else
-                    missing := (select listed.value::text from {values}
-                        where listed.value is not null and not exists (
-                            select from {table} as l where l.{ref} = listed.value)
-                        limit 1);
+                    missing := (select unknown.value::text from (
+                        select listed.value from {values} where listed.value is not null
+                        except select l.{ref} from {table} as l
+                    ) as unknown limit 1);
                 end if;
                 if missing is not null then
                     {refused}
