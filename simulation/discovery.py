@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy.optimize import isotonic_regression
 from scipy.special import expit
 from threadpoolctl import threadpool_limits
 
@@ -97,9 +98,8 @@ class HistoryPopularity:
         # groups of equal mean rate (ties across a boundary) become one
         merged = groups.groupby("rate", sort=True)[["total", "size"]].sum()
         self._rates = merged.index.to_numpy(np.float64)
-        self._means = _non_decreasing(
-            (merged["total"] / merged["size"]).to_numpy(), merged["size"].to_numpy(np.float64)
-        )
+        sizes = merged["size"].to_numpy(np.float64)
+        self._means = isotonic_regression(merged["total"].to_numpy() / sizes, weights=sizes).x
 
     def __call__(self, rates: np.ndarray) -> np.ndarray:
         return np.interp(np.asarray(rates, dtype=np.float64), self._rates, self._means)
@@ -110,20 +110,6 @@ def history_popularity(
 ) -> np.ndarray:
     """Popularity for viewing ``rates`` (:class:`HistoryPopularity` says how)."""
     return HistoryPopularity(catalogue_rates, catalogue_popularity)(rates)
-
-
-def _non_decreasing(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """The weighted least-squares non-decreasing fit of ``values`` (pool adjacent violators)."""
-    blocks: list[list[float]] = []  # [mean, weight, length]
-    for value, weight in zip(values, weights, strict=True):
-        blocks.append([float(value), float(weight), 1.0])
-        while len(blocks) > 1 and blocks[-2][0] > blocks[-1][0]:
-            mean, weight_, length = blocks.pop()
-            last = blocks[-1]
-            total = last[1] + weight_
-            last[0] = (last[0] * last[1] + mean * weight_) / total
-            last[1], last[2] = total, last[2] + length
-    return np.concatenate([np.full(int(length), mean) for mean, _, length in blocks])
 
 
 class _Exposure:

@@ -45,6 +45,7 @@ from typing import ClassVar
 import numpy as np
 import scipy.sparse as sp
 from pydantic import Field
+from scipy.optimize import isotonic_regression
 
 from recdb.core.config import Section
 from recommender.data import Titles, standardised
@@ -147,22 +148,7 @@ def _rate_groups(rates: np.ndarray, popularity: np.ndarray) -> tuple[np.ndarray,
     keys, merged = np.unique(mean_rate, return_inverse=True)
     sizes_m = np.bincount(merged, sizes)
     means = np.bincount(merged, total) / sizes_m
-    return keys, _non_decreasing(means, sizes_m)
-
-
-def _non_decreasing(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """The weighted least-squares non-decreasing fit of ``values`` (pool adjacent
-    violators)."""
-    blocks: list[list[float]] = []  # [mean, weight, count]
-    for value, weight in zip(values, weights, strict=True):
-        blocks.append([float(value), float(weight), 1.0])
-        while len(blocks) > 1 and blocks[-2][0] > blocks[-1][0]:
-            mean, weight_, count = blocks.pop()
-            last = blocks[-1]
-            total = last[1] + weight_
-            last[0] = (last[0] * last[1] + mean * weight_) / total
-            last[1], last[2] = total, last[2] + count
-    return np.concatenate([np.full(int(count), mean) for mean, _, count in blocks])
+    return keys, isotonic_regression(means, weights=sizes_m).x
 
 
 def genre_mix(

@@ -288,7 +288,6 @@ def test_the_evaluation_scores_new_titles_against_popularity_and_the_oracle():
 def test_a_released_title_without_votes_is_as_popular_as_the_catalogue_titles_watched_as_much():
     from recommender.models.content import (
         HISTORY_GROUPS,
-        _non_decreasing,
         history_popularity,
         released_share,
     )
@@ -327,8 +326,6 @@ def test_a_released_title_without_votes_is_as_popular_as_the_catalogue_titles_wa
     assert np.array_equal(
         history_popularity(popularity, known, released, viewers, None, 7), popularity
     )
-    # the groups' popularity never falls as the rate grows
-    assert _non_decreasing(np.array([1.0, 0.0, 2.0]), np.ones(3)).tolist() == [0.5, 0.5, 2.0]
 
 
 def test_content_estimates_the_popularity_of_its_releases_from_their_viewing():
