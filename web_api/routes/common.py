@@ -7,7 +7,9 @@ from typing import Annotated, Any
 
 from fastapi import Query, Request
 from psycopg import sql
+from pydantic import BaseModel
 
+from recdb.core.landing import LandingTable
 from web_api.db import Database
 from web_api.errors import ApiHttpError
 from web_api.schemas import MAX_TEXT, NO_NUL, ErrorResponse
@@ -108,3 +110,23 @@ async def reject_unknown_query(request: Request) -> None:
             f"unknown query parameter {unknown[0]!r}; this path takes: {takes}",
             fields=[{"field": f"query.{name}", "message": "unknown parameter"} for name in unknown],
         )
+
+
+def patch_changes(body: BaseModel, table: LandingTable) -> dict[str, Any]:
+    """The fields a PATCH body sets, or a 422: none set, or null where ``table`` needs a
+    value."""
+    changes = body.model_dump(exclude_unset=True)
+    if not changes:
+        raise ApiHttpError(
+            422,
+            "nothing to change: give at least one field",
+            fields=[{"field": "body", "message": "no fields given"}],
+        )
+    for name, value in changes.items():
+        if value is None and not table.column(name).nullable:
+            raise ApiHttpError(
+                422,
+                f"body.{name} may not be null",
+                fields=[{"field": f"body.{name}", "message": "may not be null"}],
+            )
+    return changes

@@ -31,7 +31,7 @@ from python_api import ApiError, ConflictError, NotFoundError, ValidationError, 
 from recdb.core.landing import CREDITS, TITLES, LandingTable
 from web_api.auth import Writer
 from web_api.errors import ApiHttpError, api_error_to_http
-from web_api.routes.common import WRITE_ERRORS, database
+from web_api.routes.common import WRITE_ERRORS, database, patch_changes
 from web_api.routes.titles import TitleId
 from web_api.routes.users import plain_records
 from web_api.schemas import (
@@ -99,16 +99,6 @@ def _frame(table: LandingTable, rows: list[dict[str, Any]]) -> pd.DataFrame:
     return frame
 
 
-def _null_fields(changes: dict[str, Any]) -> None:
-    for name, value in changes.items():
-        if value is None and not TITLES.column(name).nullable:
-            raise ApiHttpError(
-                422,
-                f"body.{name} may not be null",
-                fields=[{"field": f"body.{name}", "message": "may not be null"}],
-            )
-
-
 def _no_simulated_title(title_id: str) -> ApiHttpError:
     return ApiHttpError(
         404,
@@ -145,14 +135,7 @@ async def update_title(
 ) -> dict:
     """Change some fields of a title of sim.titles (a list is replaced whole); returns the
     title as it now is there. The loaded catalogue's titles are not changed here (404)."""
-    changes = body.model_dump(exclude_unset=True)
-    if not changes:
-        raise ApiHttpError(
-            422,
-            "nothing to change: give at least one field",
-            fields=[{"field": "body", "message": "no fields given"}],
-        )
-    _null_fields(changes)
+    changes = patch_changes(body, TITLES)
     frame = _frame(TITLES, [{"title_id": title_id, **changes}])
 
     def update(wh: Warehouse) -> list[dict[str, Any]]:

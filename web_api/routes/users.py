@@ -11,7 +11,7 @@ from python_api import ApiError, NotFoundError, ValidationError, Warehouse
 from recdb.core.landing import USERS
 from web_api.auth import Reader, Writer
 from web_api.errors import ApiHttpError, api_error_to_http
-from web_api.routes.common import READ_ERRORS, WRITE_ERRORS, database
+from web_api.routes.common import READ_ERRORS, WRITE_ERRORS, database, patch_changes
 from web_api.schemas import User, UserCreate, UserPatch, path_field
 
 router = APIRouter(prefix="/v1/users", tags=["users"])
@@ -65,20 +65,7 @@ async def get_user(request: Request, who: Reader, user_id: UserIdPath) -> dict:
 async def update_user(request: Request, body: UserPatch, who: Writer, user_id: UserIdPath) -> dict:
     """Change some of a user's fields in sim.users (`churned_at: null` un-churns); returns
     the user as it now is there. dbt's snapshot keeps the history at the next build."""
-    changes = body.model_dump(exclude_unset=True)
-    if not changes:
-        raise ApiHttpError(
-            422,
-            "nothing to change: give at least one field",
-            fields=[{"field": "body", "message": "no fields given"}],
-        )
-    for name, value in changes.items():
-        if value is None and not USERS.column(name).nullable:
-            raise ApiHttpError(
-                422,
-                f"body.{name} may not be null",
-                fields=[{"field": f"body.{name}", "message": "may not be null"}],
-            )
+    changes = patch_changes(body, USERS)
 
     def update(wh: Warehouse) -> list[dict[str, Any]]:
         with wh.transaction():
